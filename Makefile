@@ -1,0 +1,36 @@
+# lossbench: `make run` sets everything up and runs the main job;
+# `make test` sets everything up and runs the test suite.
+
+VENV    ?= .venv
+PYTHON  ?= python3
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed-stamp
+JOBS    ?= 2
+
+.PHONY: setup run test test-all perf clean
+
+$(STAMP): pyproject.toml scripts/install-system-deps.sh
+	bash scripts/install-system-deps.sh
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: setup
+	$(VENV)/bin/lossbench traces stats lossbench/traces/library/wlan
+	$(VENV)/bin/lossbench netsim simulate --trace lossbench/traces/library/wlan/wlan_00.txt \
+		--delay 40ms --jitter normal:15ms --playout adaptive
+
+test: setup
+	$(PY) -m pytest -q -n $(JOBS)
+
+test-all: setup
+	$(PY) -m pytest -q -n $(JOBS) -m ""
+
+perf: setup
+	$(PY) perf/netsim_speed.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

@@ -1,0 +1,29 @@
+"""The ``lossbench`` command line: one typer sub-app per command group."""
+
+from __future__ import annotations
+
+import typer
+
+from lossbench import __version__
+from lossbench.cli.netsim import app as netsim_app
+from lossbench.cli.traces import app as traces_app
+
+app = typer.Typer(
+    name="lossbench",
+    help="How speech and audio codecs hold up on lossy packet networks.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(traces_app, name="traces")
+app.add_typer(netsim_app, name="netsim")
+
+
+@app.command()
+def version() -> None:
+    """Print the lossbench version."""
+    typer.echo(f"lossbench {__version__}")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()

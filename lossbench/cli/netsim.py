@@ -1,0 +1,190 @@
+"""``lossbench netsim``: loss models, netem lines and path simulation."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+from typing import Annotated, Optional
+
+import numpy as np
+import typer
+from rich.table import Table
+
+from lossbench.cli.common import console, friendly_errors
+from lossbench.errors import ConfigError
+
+app = typer.Typer(help="Loss models and the simulated packet path.", no_args_is_help=True)
+
+
+@app.command()
+@friendly_errors
+def models() -> None:
+    """List the loss models and their parameters."""
+    from lossbench.netsim.spec import LOSS_MODELS
+
+    t = Table(title="loss models")
+    for c in ("name", "parameters", "description"):
+        t.add_column(c)
+    for name in LOSS_MODELS.names():
+        f = LOSS_MODELS.get(name)
+        params = ", ".join(inspect.signature(f).parameters)
+        t.add_row(name, params, (inspect.getdoc(f) or "").splitlines()[0])
+    console.print(t)
+
+
+def _stats_table(spec: str, packets: int, seed: int) -> None:
+    from lossbench.netsim.spec import make_loss_model
+    from lossbench.traces.stats import trace_stats
+
+    m = make_loss_model(spec)
+    st = m.stats()
+    tr = m.sample(packets, np.random.default_rng(seed))
+    s = trace_stats(tr)
+    console.print(f"model: {m.describe()}")
+    t = Table()
+    t.add_column("statistic")
+    t.add_column("closed form", justify="right")
+    t.add_column(f"sampled ({packets} packets, seed {seed})", justify="right")
+    rows = [
+        ("loss rate %", 100 * st.loss_rate if st else None, 100 * s.loss_rate),
+        ("mean burst (packets)", st.mean_burst if st else None, s.mean_burst),
+        ("mean gap (packets)", st.mean_gap if st else None, s.mean_gap),
+        ("P(loss | loss)", st.p_loss_given_loss if st else None, s.p_loss_given_loss),
+        ("longest burst", None, s.longest_burst),
+    ]
+    for name, a, b in rows:
+        t.add_row(name, "-" if a is None else f"{a:.4f}", f"{b:.4f}" if isinstance(b, float) else str(b))
+    console.print(t)
+
+
+@app.command()
+@friendly_errors
+def stats(
+    spec: Annotated[str, typer.Argument(help="loss model spec, e.g. 'markov3' or 'gilbert:loss_rate=0.1,mean_burst=3'")],
+    packets: Annotated[int, typer.Option(min=1)] = 1_000_000,
+    seed: Annotated[int, typer.Option()] = 0,
+) -> None:
+    """Closed-form statistics of a loss model next to a long sample's."""
+    _stats_table(spec, packets, seed)
+
+
+@app.command()
+@friendly_errors
+def netem(
+    line: Annotated[str, typer.Argument(help="a netem loss clause, e.g. 'loss gemodel 1% 10% 70% 0.1%'")],
+    packets: Annotated[int, typer.Option(min=1)] = 1_000_000,
+    seed: Annotated[int, typer.Option()] = 0,
+) -> None:
+    """Paste the loss clause of a 'tc qdisc ... netem' line and see its statistics."""
+    _stats_table(f"netem:{line}", packets, seed)
+
+
+def parse_rate(text: str) -> float:
+    """``1mbit``, ``500kbit``, ``64kbps`` (bytes!), ``2e6`` -> bit/s."""
+    t = text.strip().lower()
+    m = re.fullmatch(r"([0-9.eE+-]+)\s*([a-z]*)", t)
+    units = {"": 1, "bit": 1, "bps": 1, "kbit": 1e3, "mbit": 1e6, "gbit": 1e9, "k": 1e3, "m": 1e6, "g": 1e9,
+             "kbps": 8e3, "mbps": 8e6}
+    if not m or m.group(2) not in units:
+        raise ConfigError(f"{text!r} is not a rate; examples: 1mbit, 500kbit, 2e6 (bit/s); valid units: {', '.join(u for u in units if u)}")
+    return float(m.group(1)) * units[m.group(2)]
+
+
+def parse_cross(spec: str):
+    from lossbench.netsim.network import OnOffTraffic, PoissonTraffic
+    from lossbench.netsim.spec import split_spec
+
+    name, p = split_spec(spec)
+    if name.lower() == "poisson":
+        return PoissonTraffic(rate_pps=float(p.get("rate", 100)), size_bytes=int(p.get("size", 1200)))
+    if name.lower() in ("onoff", "on-off"):
+        return OnOffTraffic(
+            on_mean_s=float(p.get("on", 0.5)), off_mean_s=float(p.get("off", 0.5)),
+            rate_pps=float(p.get("rate", 200)), size_bytes=int(p.get("size", 1200)),
+        )
+    raise ConfigError(f"unknown cross-traffic source {name!r}; valid: 'poisson:rate=PPS,size=BYTES', 'onoff:on=S,off=S,rate=PPS,size=BYTES'")
+
+
+def parse_playout(spec: str | None):
+    from lossbench.netsim.network import AdaptivePlayout, FixedPlayout, parse_seconds
+    from lossbench.netsim.spec import split_spec
+
+    if not spec or spec.lower() == "none":
+        return None
+    if spec.lower().startswith("fixed"):
+        _, _, d = spec.partition(":")
+        return FixedPlayout(parse_seconds(d) if d else 0.06)
+    if spec.lower().startswith("adaptive"):
+        _, p = split_spec(spec)
+        kw = {}
+        for k, v in p.items():
+            if k not in ("alpha", "safety", "adapt_every_s", "initial_delay_s", "min_delay_s"):
+                raise ConfigError(f"adaptive playout: unknown parameter {k!r}; valid: alpha, safety, adapt_every_s, initial_delay_s, min_delay_s")
+            kw[k] = float(v)
+        return AdaptivePlayout(**kw)
+    raise ConfigError(f"unknown playout buffer {spec!r}; valid: 'none', 'fixed:60ms', 'adaptive[:k=v,...]'")
+
+
+@app.command()
+@friendly_errors
+def simulate(
+    loss: Annotated[Optional[str], typer.Option(help="loss model spec of the link")] = None,
+    trace: Annotated[Optional[Path], typer.Option(help="replay this trace file on the link")] = None,
+    delay: Annotated[str, typer.Option(help="propagation delay, e.g. 40ms")] = "0ms",
+    jitter: Annotated[str, typer.Option(help="none | normal:10ms | uniform:20ms | exponential:5ms | pareto:8ms[:shape]")] = "none",
+    playout: Annotated[str, typer.Option(help="none | fixed:60ms | adaptive[:safety=4,...]")] = "none",
+    bottleneck: Annotated[Optional[str], typer.Option(help="bottleneck rate, e.g. 1mbit")] = None,
+    queue: Annotated[int, typer.Option(help="bottleneck queue size (packets)")] = 50,
+    cross: Annotated[Optional[list[str]], typer.Option(help="cross traffic: poisson:rate=PPS,size=B | onoff:on=S,off=S,rate=PPS,size=B")] = None,
+    packets: Annotated[int, typer.Option(min=1, help="packets to send")] = 3000,
+    frame_ms: Annotated[float, typer.Option(help="packet interval in ms")] = 20.0,
+    payload_bytes: Annotated[int, typer.Option(help="payload size (40 header bytes are added)")] = 60,
+    seed: Annotated[int, typer.Option()] = 0,
+    out: Annotated[Optional[Path], typer.Option("-o", "--out", help="write the effective loss pattern (lost or late) as a trace")] = None,
+) -> None:
+    """Send a constant-rate packet stream through a simulated path and report what arrived."""
+    from lossbench.core import LossTrace
+    from lossbench.netsim.network import BottleneckConfig, Channel, Jitter, Link, parse_seconds
+    from lossbench.netsim.spec import make_loss_model
+
+    if loss and trace:
+        raise ConfigError("give --loss or --trace, not both")
+    model = make_loss_model(f"trace:file={trace}") if trace else (make_loss_model(loss) if loss else None)
+    bn = None
+    if bottleneck:
+        bn = BottleneckConfig(parse_rate(bottleneck), queue_packets=queue, cross_traffic=tuple(parse_cross(c) for c in cross or []))
+    elif cross:
+        raise ConfigError("--cross needs a --bottleneck to share")
+    ch = Channel(links=(Link(model, parse_seconds(delay), Jitter.parse(jitter), bn),), playout=parse_playout(playout))
+    send = np.arange(packets) * frame_ms / 1000.0
+    rec = ch.transmit_times(send, np.full(packets, payload_bytes + 40), np.random.default_rng(seed))
+    d = rec.arrival_time_s[rec.arrived] - send[rec.arrived]
+    order = np.argsort(rec.arrival_time_s[rec.arrived], kind="stable")
+    reordered = int((np.diff(np.flatnonzero(rec.arrived)[order]) < 0).sum())
+    t = Table(title=f"simulated path: {packets} packets every {frame_ms:g} ms")
+    t.add_column("quantity")
+    t.add_column("value", justify="right")
+    t.add_row("loss model", model.describe() if model else "none")
+    t.add_row("network loss %", f"{100 * rec.network_loss_rate:.2f}")
+    t.add_row("  link losses", str(rec.meta["link_losses"]))
+    t.add_row("  queue drops", str(rec.meta["queue_drops"]))
+    t.add_row("late (after playout deadline) %", f"{100 * rec.late_rate:.2f}")
+    t.add_row("effective loss %", f"{100 * rec.effective_loss_rate:.2f}")
+    if d.size:
+        t.add_row("one-way delay mean / p95 / max (ms)", f"{1e3 * d.mean():.1f} / {1e3 * np.percentile(d, 95):.1f} / {1e3 * d.max():.1f}")
+    t.add_row("reordered arrivals", str(reordered))
+    if "playout_delay_s" in rec.meta:
+        pd = rec.meta["playout_delay_s"]
+        pd = pd[~np.isnan(pd)]
+        if pd.size:
+            t.add_row("playout delay min / max (ms)", f"{1e3 * pd.min():.1f} / {1e3 * pd.max():.1f}")
+    if "cross_sent" in rec.meta:
+        t.add_row("cross packets sent / dropped", f"{rec.meta['cross_sent']} / {rec.meta['cross_drops']}")
+    console.print(t)
+    if out:
+        from lossbench.traces.formats import write_trace
+
+        eff = LossTrace(~rec.usable, frame_ms / 1000.0, meta={"simulated": True, "seed": seed, "loss": model.describe() if model else None})
+        write_trace(eff, out, sidecar=True)
+        console.print(f"wrote effective loss pattern to {out}")

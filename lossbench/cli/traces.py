@@ -1,0 +1,146 @@
+"""``lossbench traces``: generate, inspect, convert and plot loss-trace files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import numpy as np
+import typer
+from rich.table import Table
+
+from lossbench.cli.common import console, friendly_errors, parse_params
+from lossbench.errors import ConfigError
+from lossbench.traces.formats import FORMATS, EXTENSIONS, read_trace, write_trace
+
+app = typer.Typer(help="Loss-trace files: generate, stats, convert, plot.", no_args_is_help=True)
+
+
+@app.command()
+@friendly_errors
+def generate(
+    model: Annotated[str, typer.Argument(help="loss model name or spec, e.g. markov3 or 'gilbert:loss_rate=0.1'")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="output file; format from the extension")],
+    param: Annotated[Optional[list[str]], typer.Option("--param", "-p", help="model parameter k=v (repeatable)")] = None,
+    packets: Annotated[int, typer.Option(help="number of slots (packets)", min=1)] = 3000,
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    slot_ms: Annotated[float, typer.Option(help="slot duration in ms")] = 20.0,
+    fmt: Annotated[Optional[str], typer.Option("--format", help=f"one of {', '.join(FORMATS)}")] = None,
+    sidecar: Annotated[bool, typer.Option(help="write <out>.json with model, parameters and seed")] = True,
+) -> None:
+    """Generate a loss trace from a model and write it to a file."""
+    from lossbench.netsim.spec import make_loss_model, split_spec
+
+    name, spec_params = split_spec(model)
+    params = {**spec_params, **parse_params(param)}
+    m = make_loss_model({"model": name, **params})
+    tr = m.sample(packets, np.random.default_rng(seed), slot_ms / 1000.0)
+    tr = type(tr)(tr.lost, tr.slot_s, meta={**tr.meta, "seed": seed, "spec": model})
+    p = write_trace(tr, out, fmt=fmt, sidecar=sidecar)
+    st = m.stats()
+    console.print(f"wrote {p} ({packets} slots, {m.describe()})")
+    console.print(f"sampled loss {100 * tr.loss_rate:.2f} %" + (f", model {100 * st.loss_rate:.2f} %" if st else ""))
+
+
+def _expand(files: list[Path]) -> list[Path]:
+    out: list[Path] = []
+    for f in files:
+        if f.is_dir():
+            found = sorted(p for p in f.rglob("*") if p.is_file() and p.suffix.lower() in EXTENSIONS)
+            if not found:
+                raise ConfigError(f"{f}: no trace files ({', '.join(sorted(EXTENSIONS))}) in this directory")
+            out.extend(found)
+        else:
+            out.append(f)
+    return out
+
+
+@app.command()
+@friendly_errors
+def stats(
+    files: Annotated[list[Path], typer.Argument(help="trace files or directories")],
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
+    histogram: Annotated[bool, typer.Option(help="also print burst-length histograms")] = False,
+) -> None:
+    """Statistics of trace files: loss rate, bursts, gaps, P(loss | loss)."""
+    from lossbench.traces.stats import trace_stats
+
+    rows = []
+    for f in _expand(files):
+        tr = read_trace(f)
+        st = trace_stats(tr)
+        rows.append((f, tr, st))
+    if as_json:
+        out = [{"file": str(f), "format": tr.meta.get("format"), "slot_s": tr.slot_s, **st.summary(),
+                **({"bursts": st.bursts} if histogram else {})} for f, tr, st in rows]
+        console.print_json(json.dumps(out))
+        return
+    t = Table(title="loss traces")
+    for c in ("file", "format", "packets", "loss %", "mean burst", "longest", "mean gap", "P(loss|loss)"):
+        t.add_column(c, justify="left" if c in ("file", "format") else "right")
+    for f, tr, st in rows:
+        t.add_row(
+            str(f), str(tr.meta.get("format")), str(st.packets), f"{100 * st.loss_rate:.2f}", f"{st.mean_burst:.2f}",
+            str(st.longest_burst), f"{st.mean_gap:.2f}", f"{st.p_loss_given_loss:.3f}",
+        )
+    console.print(t)
+    if histogram:
+        for f, _, st in rows:
+            console.print(f"{f}: bursts " + ", ".join(f"{k}:{v}" for k, v in sorted(st.bursts.items())))
+
+
+@app.command()
+@friendly_errors
+def convert(
+    src: Annotated[Path, typer.Argument(help="input trace (format detected)")],
+    dst: Annotated[Path, typer.Argument(help="output trace (format from the extension)")],
+    to: Annotated[Optional[str], typer.Option(help=f"output format: {', '.join(FORMATS)}")] = None,
+    time_column: Annotated[bool, typer.Option(help="CSV output with time_s instead of seq")] = False,
+) -> None:
+    """Convert a trace file to another format."""
+    tr = read_trace(src)
+    keep_side = tr.slot_s != 0.02 or bool({"model", "spec"} & set(tr.meta))
+    p = write_trace(tr, dst, fmt=to, sidecar=keep_side, time_column=time_column)
+    console.print(f"{src} ({tr.meta['format']}) -> {p} ({to or p.suffix.lstrip('.')}), {len(tr)} slots")
+
+
+@app.command()
+@friendly_errors
+def plot(
+    file: Annotated[Path, typer.Argument(help="trace file")],
+    out: Annotated[Optional[Path], typer.Option("-o", "--out", help="PNG path (default: <file>.png)")] = None,
+) -> None:
+    """Plot a trace: loss pattern over time and burst-length histogram (PNG)."""
+    from lossbench.traces.plot import plot_trace
+
+    tr = read_trace(file)
+    p = plot_trace(tr, out or file.with_name(file.name + ".png"), title=str(file))
+    console.print(f"wrote {p}")
+
+
+@app.command("list")
+@friendly_errors
+def list_library() -> None:
+    """List the bundled trace sets."""
+    from lossbench.traces.library import LIBRARY, library_files
+
+    t = Table(title="bundled trace sets (lossbench/traces/library)")
+    for c in ("set", "files", "model", "description"):
+        t.add_column(c)
+    for ts in LIBRARY:
+        t.add_row(ts.name, str(len(library_files(ts.name))), ts.spec, ts.description)
+    console.print(t)
+
+
+@app.command("build-library")
+@friendly_errors
+def build_library_cmd(
+    out: Annotated[Optional[Path], typer.Option(help="output directory (default: the package's library)")] = None,
+    seed: Annotated[int, typer.Option(help="base seed")] = 0,
+) -> None:
+    """Regenerate the bundled trace library from its recorded models and seeds."""
+    from lossbench.traces.library import LIBRARY_DIR, build_library
+
+    paths = build_library(out or LIBRARY_DIR, seed)
+    console.print(f"wrote {len(paths)} traces under {out or LIBRARY_DIR}")

@@ -1,0 +1,507 @@
+"""A discrete-event (simpy) simulation of a packet path.
+
+::
+
+    sender --> link 1 --> link 2 --> ... --> receiver (playout buffer)
+                 |  loss model: random drop
+                 |  bottleneck: FIFO drop-tail queue at R bit/s, shared with
+                 |              cross traffic (Poisson, on-off)
+                 |  propagation delay + jitter (may reorder)
+
+The sender emits each packet of an :class:`~lossbench.core.EncodedStream` at
+its send time. Each link first asks its loss model whether the packet is
+dropped, then queues it at its bottleneck (if any): a packet finding the
+queue full is dropped (congestion loss), otherwise it leaves after the
+packets ahead of it and its own serialisation time. Propagation delay and
+jitter follow. The receiver records arrivals; its playout buffer fixes each
+packet's deadline, and a packet that arrives after it is late.
+
+Bottleneck service is computed at enqueue time (a FIFO server's departure is
+``max(now, previous departure) + size / rate``), so a packet costs one event
+per link, and cross traffic costs one event per cross packet.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import simpy
+
+from lossbench.core import EncodedStream, Reception
+from lossbench.errors import ConfigError
+from lossbench.netsim.models import LossModel, LossProcess
+
+#: drop reasons recorded per packet in ``Reception.meta["drop_reason"]``
+ARRIVED, LINK_LOSS, QUEUE_DROP = 0, 1, 2
+
+
+# --------------------------------------------------------------------------- jitter
+
+
+@dataclass(frozen=True)
+class Jitter:
+    """Per-packet extra delay, drawn independently for each packet.
+
+    Attributes:
+        kind: "none", "normal" (std ``scale_s``), "uniform" (on [0, scale_s]),
+            "exponential" (mean ``scale_s``) or "pareto" (mean ``scale_s``,
+            tail index ``shape`` > 1).
+        scale_s: the distribution's scale in seconds.
+        shape: Pareto tail index.
+
+    Normal jitter is centred on zero; the total delay of a packet is never
+    below zero.
+    """
+
+    kind: str = "none"
+    scale_s: float = 0.0
+    shape: float = 2.5
+
+    KINDS = ("none", "normal", "uniform", "exponential", "pareto")
+
+    def __post_init__(self) -> None:
+        if self.kind not in self.KINDS:
+            raise ConfigError(f"unknown jitter kind {self.kind!r}; valid kinds: {', '.join(self.KINDS)}")
+        if not (self.scale_s >= 0 and math.isfinite(self.scale_s)):
+            raise ConfigError(f"jitter scale must be a finite number of seconds >= 0, got {self.scale_s!r}")
+        if self.kind == "pareto" and not self.shape > 1:
+            raise ConfigError(f"pareto jitter needs shape > 1 (finite mean), got {self.shape!r}")
+
+    def draw(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        s = self.scale_s
+        if self.kind == "none" or s == 0:
+            return np.zeros(n)
+        if self.kind == "normal":
+            return rng.normal(0.0, s, n)
+        if self.kind == "uniform":
+            return rng.uniform(0.0, s, n)
+        if self.kind == "exponential":
+            return rng.exponential(s, n)
+        # Pareto with mean s: x_m = s (a - 1) / a
+        a = self.shape
+        return (rng.pareto(a, n) + 1.0) * s * (a - 1) / a - s * (a - 1) / a
+
+    @classmethod
+    def parse(cls, spec: str | None) -> Jitter:
+        """``normal:10ms``, ``exponential:0.005``, ``pareto:8ms:2.2``, ``none``."""
+        if not spec or spec.strip().lower() == "none":
+            return cls()
+        parts = spec.strip().split(":")
+        kind = parts[0].lower()
+        scale = parse_seconds(parts[1]) if len(parts) > 1 else 0.0
+        if kind == "pareto" and len(parts) > 2:
+            return cls(kind, scale, float(parts[2]))
+        return cls(kind, scale)
+
+
+def parse_seconds(text: str | float) -> float:
+    """Parse ``20ms``, ``0.02s``, ``150us`` or a plain number of seconds."""
+    if isinstance(text, (int, float)):
+        return float(text)
+    t = text.strip().lower()
+    for suffix, mult in (("ms", 1e-3), ("us", 1e-6), ("s", 1.0)):
+        if t.endswith(suffix):
+            t, scale = t[: -len(suffix)], mult
+            break
+    else:
+        scale = 1.0
+    try:
+        return float(t) * scale
+    except ValueError:
+        raise ConfigError(f"{text!r} is not a duration (examples: 20ms, 0.02s, 150us)") from None
+
+
+# --------------------------------------------------------------------------- cross traffic
+
+
+@dataclass(frozen=True)
+class PoissonTraffic:
+    """Cross traffic with exponential inter-arrival times."""
+
+    rate_pps: float
+    size_bytes: int = 1200
+
+    def __post_init__(self) -> None:
+        if not self.rate_pps > 0:
+            raise ConfigError(f"Poisson cross traffic needs rate_pps > 0, got {self.rate_pps!r}")
+        if not self.size_bytes > 0:
+            raise ConfigError(f"cross-traffic packet size must be > 0 bytes, got {self.size_bytes!r}")
+
+    def run(self, env: simpy.Environment, queue: Bottleneck, rng: np.random.Generator, until_s: float):
+        mean = 1.0 / self.rate_pps
+        while True:
+            gaps = rng.exponential(mean, 256)
+            for g in gaps:
+                yield env.timeout(g)
+                if env.now > until_s:
+                    return
+                queue.enqueue(env.now, self.size_bytes, cross=True)
+
+
+@dataclass(frozen=True)
+class OnOffTraffic:
+    """Bursty cross traffic: exponential on/off periods, constant rate while on."""
+
+    on_mean_s: float
+    off_mean_s: float
+    rate_pps: float
+    size_bytes: int = 1200
+
+    def __post_init__(self) -> None:
+        for k in ("on_mean_s", "off_mean_s", "rate_pps"):
+            if not getattr(self, k) > 0:
+                raise ConfigError(f"on-off cross traffic needs {k} > 0, got {getattr(self, k)!r}")
+        if not self.size_bytes > 0:
+            raise ConfigError(f"cross-traffic packet size must be > 0 bytes, got {self.size_bytes!r}")
+
+    def run(self, env: simpy.Environment, queue: Bottleneck, rng: np.random.Generator, until_s: float):
+        gap = 1.0 / self.rate_pps
+        while env.now <= until_s:
+            yield env.timeout(rng.exponential(self.off_mean_s))
+            end = env.now + rng.exponential(self.on_mean_s)
+            while env.now < end:
+                if env.now > until_s:
+                    return
+                queue.enqueue(env.now, self.size_bytes, cross=True)
+                yield env.timeout(gap)
+
+
+CrossTraffic = PoissonTraffic | OnOffTraffic
+
+
+# --------------------------------------------------------------------------- bottleneck
+
+
+@dataclass(frozen=True)
+class BottleneckConfig:
+    """A FIFO drop-tail queue served at ``rate_bps``.
+
+    Attributes:
+        rate_bps: service rate in bit/s.
+        queue_packets: capacity in packets (including the one in service).
+        queue_bytes: optional capacity in bytes (both limits apply).
+        cross_traffic: sources sharing the queue.
+    """
+
+    rate_bps: float
+    queue_packets: int = 50
+    queue_bytes: int | None = None
+    cross_traffic: tuple[CrossTraffic, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.rate_bps > 0:
+            raise ConfigError(f"bottleneck rate must be > 0 bit/s, got {self.rate_bps!r}")
+        if int(self.queue_packets) != self.queue_packets or self.queue_packets < 1:
+            raise ConfigError(f"bottleneck queue must hold >= 1 packet, got {self.queue_packets!r}")
+        if self.queue_bytes is not None and self.queue_bytes < 1:
+            raise ConfigError(f"bottleneck queue_bytes must be >= 1, got {self.queue_bytes!r}")
+        object.__setattr__(self, "cross_traffic", tuple(self.cross_traffic))
+
+
+class Bottleneck:
+    """Run-time state of a :class:`BottleneckConfig` queue."""
+
+    def __init__(self, cfg: BottleneckConfig) -> None:
+        self.cfg = cfg
+        self._departures: deque[tuple[float, int]] = deque()  # (departure time, size)
+        self._bytes = 0
+        self._last_departure = 0.0
+        self.drops = 0
+        self.cross_sent = 0
+        self.cross_drops = 0
+
+    def enqueue(self, now: float, size_bytes: int, cross: bool = False) -> float | None:
+        """Queue a packet arriving at ``now``; its departure time, or None if dropped."""
+        dq = self._departures
+        while dq and dq[0][0] <= now:
+            self._bytes -= dq.popleft()[1]
+        cfg = self.cfg
+        if cross:
+            self.cross_sent += 1
+        if len(dq) >= cfg.queue_packets or (cfg.queue_bytes is not None and self._bytes + size_bytes > cfg.queue_bytes):
+            if cross:
+                self.cross_drops += 1
+            else:
+                self.drops += 1
+            return None
+        dep = max(now, self._last_departure) + size_bytes * 8.0 / cfg.rate_bps
+        self._last_departure = dep
+        dq.append((dep, size_bytes))
+        self._bytes += size_bytes
+        return dep
+
+
+# --------------------------------------------------------------------------- links
+
+
+@dataclass(frozen=True)
+class Link:
+    """One hop: random loss, optional bottleneck queue, propagation delay and jitter."""
+
+    loss: LossModel | None = None
+    delay_s: float = 0.0
+    jitter: Jitter = field(default_factory=Jitter)
+    bottleneck: BottleneckConfig | None = None
+
+    def __post_init__(self) -> None:
+        if not (self.delay_s >= 0 and math.isfinite(self.delay_s)):
+            raise ConfigError(f"link delay must be a finite number of seconds >= 0, got {self.delay_s!r}")
+
+
+# --------------------------------------------------------------------------- playout
+
+
+@dataclass(frozen=True)
+class FixedPlayout:
+    """A fixed jitter buffer.
+
+    The playout clock starts when the first packet arrives, ``delay_s``
+    later; packet i is due ``send_i - send_first`` after that.
+    """
+
+    delay_s: float = 0.06
+
+    def __post_init__(self) -> None:
+        if not (self.delay_s >= 0 and math.isfinite(self.delay_s)):
+            raise ConfigError(f"playout delay must be a finite number of seconds >= 0, got {self.delay_s!r}")
+
+
+@dataclass(frozen=True)
+class AdaptivePlayout:
+    """An adaptive jitter buffer (Ramjee et al., 1994, algorithm 1).
+
+    On each arrival the network delay n_i = a_i - s_i updates the estimates
+    d = alpha d + (1 - alpha) n_i and v = alpha v + (1 - alpha) |d - n_i|.
+    The playout delay is re-set to ``max(min_delay_s, d + safety * v)`` at
+    the start of every ``adapt_every_s`` of media (a stand-in for talkspurt
+    boundaries, where real receivers adapt) and holds for that window; the
+    first window uses the first packet's delay plus ``initial_delay_s``.
+    """
+
+    alpha: float = 0.998002
+    safety: float = 4.0
+    adapt_every_s: float = 1.0
+    initial_delay_s: float = 0.04
+    min_delay_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.alpha < 1.0:
+            raise ConfigError(f"adaptive playout alpha must lie in [0, 1), got {self.alpha!r}")
+        if not self.adapt_every_s > 0:
+            raise ConfigError(f"adapt_every_s must be > 0, got {self.adapt_every_s!r}")
+        if self.safety < 0 or self.initial_delay_s < 0 or self.min_delay_s < 0:
+            raise ConfigError("adaptive playout: safety, initial_delay_s and min_delay_s must be >= 0")
+
+
+Playout = FixedPlayout | AdaptivePlayout
+
+
+# --------------------------------------------------------------------------- the channel
+
+
+@dataclass(frozen=True)
+class Channel:
+    """A path of links and a receiver playout buffer.
+
+    ``transmit(stream, rng)`` runs one simpy simulation and returns the
+    per-packet :class:`~lossbench.core.Reception`.
+    """
+
+    links: tuple[Link, ...] = (Link(),)
+    playout: Playout | None = None
+    name: str = "channel"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "links", tuple(self.links))
+        if not self.links:
+            raise ConfigError("a channel needs at least one link")
+
+    @classmethod
+    def from_loss(cls, loss: LossModel | None, **kw: Any) -> Channel:
+        """A single lossy link with optional delay/jitter/playout keyword arguments."""
+        link_kw = {k: kw.pop(k) for k in ("delay_s", "jitter", "bottleneck") if k in kw}
+        return cls(links=(Link(loss=loss, **link_kw),), **kw)
+
+    def transmit(self, stream: EncodedStream, rng: np.random.Generator, log: list | None = None) -> Reception:
+        """Simulate sending ``stream``; see :meth:`transmit_times`."""
+        return self.transmit_times(stream.send_times_s(), stream.sizes_bytes(with_header=True), rng, log=log)
+
+    def transmit_times(
+        self,
+        send_times_s: np.ndarray,
+        sizes_bytes: np.ndarray | Sequence[int],
+        rng: np.random.Generator,
+        log: list | None = None,
+    ) -> Reception:
+        """Simulate packets with the given send times and on-the-wire sizes.
+
+        Args:
+            send_times_s: float[n], non-decreasing send times.
+            sizes_bytes: int[n], packet sizes including headers.
+            rng: drives every random choice (loss, jitter, cross traffic).
+            log: if given, ``(event, seq, time_s)`` tuples are appended:
+                "send", "drop-link<i>", "drop-queue<i>", "arrive", and one
+                ("playout-delay", window, time) per adaptive window.
+        """
+        return _Simulation(self, np.asarray(send_times_s, float), np.asarray(sizes_bytes), rng, log).run()
+
+
+class _Simulation:
+    def __init__(self, ch: Channel, send: np.ndarray, sizes: np.ndarray, rng: np.random.Generator, log: list | None):
+        n = send.shape[0]
+        if sizes.shape[0] != n:
+            raise ConfigError(f"{n} send times but {sizes.shape[0]} packet sizes")
+        if n and np.any(np.diff(send) < 0):
+            raise ConfigError("packet send times must be non-decreasing")
+        self.ch = ch
+        self.n = n
+        self.send = send
+        self.sizes = sizes.tolist()
+        self.rng = rng
+        self.log = log
+        self.env = simpy.Environment()
+        self.arrival = np.full(n, np.nan)
+        self.reason = np.zeros(n, dtype=np.int8)
+        self.drop_link = np.full(n, -1, dtype=np.int8)
+        self.n_links = len(ch.links)
+        self.loss: list[LossProcess | None] = [
+            (lk.loss.process(rng) if lk.loss is not None else None) for lk in ch.links
+        ]
+        # each link's propagation + jitter, drawn up front (vectorised)
+        self.extra: list[list[float]] = [
+            (lk.delay_s + lk.jitter.draw(n, rng)).tolist() for lk in ch.links
+        ]
+        self.queues = [Bottleneck(lk.bottleneck) if lk.bottleneck is not None else None for lk in ch.links]
+        self.queue_delay = np.zeros(n)
+        # adaptive playout state
+        self.d_est: float | None = None
+        self.v_est = 0.0
+
+    # each hop: decide the packet's fate at link ``k`` at the current time
+    def _enter(self, i: int, k: int) -> None:
+        env = self.env
+        now = env.now
+        proc = self.loss[k]
+        if proc is not None and proc.step(now):
+            self.reason[i] = LINK_LOSS
+            self.drop_link[i] = k
+            if self.log is not None:
+                self.log.append((f"drop-link{k}", i, now))
+            return
+        delay = self.extra[k][i]
+        q = self.queues[k]
+        if q is not None:
+            dep = q.enqueue(now, self.sizes[i])
+            if dep is None:
+                self.reason[i] = QUEUE_DROP
+                self.drop_link[i] = k
+                if self.log is not None:
+                    self.log.append((f"drop-queue{k}", i, now))
+                return
+            self.queue_delay[i] += dep - now
+            delay += dep - now
+        ev = env.timeout(max(0.0, delay), value=(i, k + 1))
+        ev.callbacks.append(self._hop)
+
+    def _hop(self, ev: simpy.events.Event) -> None:
+        i, k = ev.value
+        if k < self.n_links:
+            self._enter(i, k)
+        else:
+            self._arrive(i)
+
+    def _arrive(self, i: int) -> None:
+        now = self.env.now
+        self.arrival[i] = now
+        if self.log is not None:
+            self.log.append(("arrive", i, now))
+        pl = self.ch.playout
+        if isinstance(pl, AdaptivePlayout):
+            nd = now - self.send[i]
+            if self.d_est is None:
+                self.d_est = nd
+                self.first_arrival.succeed()
+            else:
+                a = pl.alpha
+                self.d_est = a * self.d_est + (1 - a) * nd
+                self.v_est = a * self.v_est + (1 - a) * abs(self.d_est - nd)
+
+    def _sender(self):
+        env = self.env
+        send = self.send.tolist()
+        for i, t in enumerate(send):
+            if t > env.now:
+                yield env.timeout(t - env.now)
+            if self.log is not None:
+                self.log.append(("send", i, env.now))
+            self._enter(i, 0)
+
+    def _adaptive(self, pl: AdaptivePlayout, first_send: np.ndarray, delays: list[float]):
+        env = self.env
+        yield self.first_arrival  # the playout clock starts with the first arrival
+        assert self.d_est is not None
+        p = self.d_est + pl.initial_delay_s
+        delays[0] = p
+        if self.log is not None:
+            self.log.append(("playout-delay", 0, env.now))
+        for w in range(1, len(first_send)):
+            start = first_send[w] + p  # when window w starts playing under the current delay
+            if start > env.now:
+                yield env.timeout(start - env.now)
+            p = max(pl.min_delay_s, self.d_est + pl.safety * self.v_est)
+            delays[w] = p
+            if self.log is not None:
+                self.log.append(("playout-delay", w, env.now))
+
+    def run(self) -> Reception:
+        env, n, ch = self.env, self.n, self.ch
+        if n == 0:
+            e = np.zeros(0)
+            return Reception(np.zeros(0, bool), e, e, meta={})
+        horizon = float(self.send[-1]) + 60.0
+        self.first_arrival = env.event()
+        env.process(self._sender())
+        for k, lk in enumerate(ch.links):
+            if lk.bottleneck is not None:
+                for src in lk.bottleneck.cross_traffic:
+                    env.process(src.run(env, self.queues[k], self.rng, until_s=float(self.send[-1]) + 1.0))
+        pl = ch.playout
+        deadline = np.full(n, np.inf)
+        meta: dict[str, Any] = {}
+        if isinstance(pl, AdaptivePlayout):
+            t0 = float(self.send[0])
+            window_of = np.floor((self.send - t0) / pl.adapt_every_s + 1e-9).astype(np.int64)
+            nw = int(window_of[-1]) + 1
+            first_send = t0 + np.arange(nw) * pl.adapt_every_s
+            delays: list[float] = [math.nan] * nw
+            env.process(self._adaptive(pl, first_send, delays))
+            env.run(until=horizon)
+            dl = np.asarray(delays)
+            # windows never reached (nothing arrived) keep no deadline
+            deadline = np.where(np.isnan(dl[window_of]), np.inf, self.send + dl[window_of])
+            meta["playout_delay_s"] = dl
+        else:
+            env.run(until=horizon)
+            if isinstance(pl, FixedPlayout):
+                got = ~np.isnan(self.arrival)
+                if got.any():
+                    f = int(np.nanargmin(self.arrival))
+                    base = self.arrival[f] + pl.delay_s - self.send[f]
+                    deadline = self.send + base
+                    meta["playout_delay_s"] = np.array([base])
+        arrived = ~np.isnan(self.arrival)
+        meta["drop_reason"] = self.reason
+        meta["drop_link"] = self.drop_link
+        meta["queue_delay_s"] = self.queue_delay
+        meta["link_losses"] = int((self.reason == LINK_LOSS).sum())
+        meta["queue_drops"] = int((self.reason == QUEUE_DROP).sum())
+        qs = [q for q in self.queues if q is not None]
+        if qs:
+            meta["cross_sent"] = sum(q.cross_sent for q in qs)
+            meta["cross_drops"] = sum(q.cross_drops for q in qs)
+        return Reception(arrived, self.arrival, deadline, meta=meta)

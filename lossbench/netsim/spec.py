@@ -1,0 +1,325 @@
+"""Loss models by name: the registry, ``NAME:k=v,...`` specs and netem lines.
+
+A loss-model spec is a string a user can type::
+
+    bernoulli:p=0.1
+    gilbert:loss_rate=0.1,mean_burst=3
+    gilbert-elliott:p=0.05,r=0.4,loss_good=0.01,loss_bad=0.8
+    markov3                         (the WLAN setting)
+    markov3:loss_rate=0.2,mean_burst=2.5
+    netem:loss state 1% 30% 10% 40% 0.5%
+    trace:file=traces/x.txt,offset=100
+    schedule:0=bernoulli(p=0);5=bernoulli(p=0.3);10=bernoulli(p=0)
+
+``name(k=v,...)`` is accepted as well as ``name:k=v,...``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from lossbench.errors import ConfigError, choices
+from lossbench.netsim.models import (
+    Bernoulli,
+    GilbertElliott,
+    LossModel,
+    Netem4State,
+    Schedule,
+    ThreeStateMarkov,
+    TraceReplay,
+)
+from lossbench.registry import Registry
+
+LossModelFactory = Callable[..., LossModel]
+
+#: Registry of loss-model factories; plug-ins use the ``lossbench.channels`` group.
+LOSS_MODELS: Registry[LossModelFactory] = Registry("loss model", "lossbench.channels")
+
+
+@LOSS_MODELS.register("bernoulli", "random", "iid")
+def make_bernoulli(p: float | None = None, loss_rate: float | None = None) -> LossModel:
+    """Independent losses. Parameters: p (or loss_rate)."""
+    if (p is None) == (loss_rate is None):
+        raise ConfigError("bernoulli: give exactly one of p or loss_rate")
+    return Bernoulli(p if p is not None else loss_rate)  # type: ignore[arg-type]
+
+
+@LOSS_MODELS.register("gilbert")
+def make_gilbert(
+    p: float | None = None, r: float | None = None, loss_rate: float | None = None, mean_burst: float | None = None
+) -> LossModel:
+    """Gilbert model (loss only in Bad). Parameters: p, r | loss_rate, mean_burst."""
+    if p is not None and r is not None and loss_rate is None and mean_burst is None:
+        return GilbertElliott.gilbert(p, r)
+    if loss_rate is not None and p is None and r is None:
+        return GilbertElliott.from_rate_burst(loss_rate, 2.0 if mean_burst is None else mean_burst)
+    raise ConfigError("gilbert: give p and r, or loss_rate (and mean_burst, default 2)")
+
+
+@LOSS_MODELS.register("gilbert-elliott", "ge")
+def make_gilbert_elliott(
+    p: float | None = None,
+    r: float | None = None,
+    loss_good: float = 0.0,
+    loss_bad: float = 1.0,
+    loss_rate: float | None = None,
+    mean_burst: float | None = None,
+) -> LossModel:
+    """Gilbert–Elliott. Parameters: p, r | loss_rate, mean_burst; plus loss_good, loss_bad."""
+    if p is not None and r is not None and loss_rate is None and mean_burst is None:
+        return GilbertElliott(p, r, loss_good, loss_bad)
+    if loss_rate is not None and p is None and r is None:
+        return GilbertElliott.from_rate_burst(loss_rate, 2.0 if mean_burst is None else mean_burst, loss_good, loss_bad)
+    raise ConfigError("gilbert-elliott: give p and r, or loss_rate (and mean_burst, default 2)")
+
+
+@LOSS_MODELS.register("markov3", "wlan", "milner-james")
+def make_markov3(
+    p11: float | None = None,
+    p21: float | None = None,
+    p22: float | None = None,
+    p33: float | None = None,
+    loss_rate: float | None = None,
+    mean_burst: float | None = None,
+    exit_to_1: float | None = None,
+) -> LossModel:
+    """Three-state WLAN model. Parameters: p11, p21, p22, p33 (default: WLAN) | loss_rate, mean_burst."""
+    direct = {k: v for k, v in dict(p11=p11, p21=p21, p22=p22, p33=p33).items() if v is not None}
+    if loss_rate is None and mean_burst is None and exit_to_1 is None:
+        return ThreeStateMarkov(**direct)
+    if loss_rate is None:
+        raise ConfigError("markov3: mean_burst/exit_to_1 need loss_rate as well")
+    if p11 is not None or p21 is not None or p22 is not None:
+        raise ConfigError("markov3: give either p11, p21, p22, p33 or loss_rate, mean_burst (with optional p33, exit_to_1)")
+    kw: dict[str, float] = {}
+    if p33 is not None:
+        kw["p33"] = p33
+    if exit_to_1 is not None:
+        kw["exit_to_1"] = exit_to_1
+    default_burst = 1.0 / (1.0 - ThreeStateMarkov().p22)
+    return ThreeStateMarkov.from_rate_burst(loss_rate, default_burst if mean_burst is None else mean_burst, **kw)
+
+
+@LOSS_MODELS.register("netem-state", "netem4")
+def make_netem_state(
+    p13: float, p31: float | None = None, p32: float | None = None, p23: float | None = None, p14: float | None = None
+) -> LossModel:
+    """netem 4-state model, values in percent as on the tc line; netem's defaults."""
+    return Netem4State.from_netem(p13, p31, p32, p23, p14)
+
+
+@LOSS_MODELS.register("netem-gemodel")
+def make_netem_gemodel(
+    p: float, r: float | None = None, one_minus_h: float | None = None, one_minus_k: float | None = None
+) -> LossModel:
+    """netem Gilbert–Elliott, values in percent as on the tc line; netem's defaults."""
+    return GilbertElliott.from_netem(p, r, one_minus_h, one_minus_k)
+
+
+@LOSS_MODELS.register("netem")
+def make_netem(line: str) -> LossModel:
+    """A netem ``loss ...`` clause pasted from a tc command line."""
+    return parse_netem(line)
+
+
+@LOSS_MODELS.register("trace", "replay")
+def make_trace(file: str, offset: int = 0, cycle: bool = True) -> LossModel:
+    """Replay a trace file (any supported format). Parameters: file, offset, cycle."""
+    from lossbench.traces.formats import read_trace
+
+    return TraceReplay(read_trace(Path(file)), offset=int(offset), cycle=bool(cycle))
+
+
+@LOSS_MODELS.register("schedule", "time-varying")
+def make_schedule(segments: str) -> LossModel:
+    """Piecewise schedule: ``START_S=MODEL(k=v,...);START_S=...``."""
+    starts: list[float] = []
+    models: list[LossModel] = []
+    for part in [p.strip() for p in segments.split(";") if p.strip()]:
+        m = re.fullmatch(r"([0-9.eE+-]+)\s*s?\s*=\s*(.+)", part)
+        if not m:
+            raise ConfigError(f"schedule: segment {part!r} is not of the form START_S=MODEL(k=v,...)")
+        starts.append(_number(m.group(1), "schedule start"))
+        models.append(make_loss_model(m.group(2)))
+    return Schedule(tuple(starts), tuple(models))
+
+
+# --------------------------------------------------------------------------- spec parsing
+
+
+def _number(text: str, what: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(f"{what}: {text!r} is not a number") from None
+
+
+def parse_value(text: str) -> Any:
+    """Parse a spec value: int, float, percent, bool or string."""
+    t = text.strip()
+    low = t.lower()
+    if low in ("true", "yes", "on"):
+        return True
+    if low in ("false", "no", "off"):
+        return False
+    if t.endswith("%"):
+        return _number(t[:-1], "percentage") / 100.0
+    try:
+        return int(t)
+    except ValueError:
+        pass
+    try:
+        return float(t)
+    except ValueError:
+        return t
+
+
+def split_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """Split ``name:k=v,k=v`` or ``name(k=v,k=v)`` into (name, params)."""
+    s = spec.strip()
+    if not s:
+        raise ConfigError("empty model spec")
+    m = re.fullmatch(r"([A-Za-z0-9_.-]+)\s*\((.*)\)", s, flags=re.S)
+    if m:
+        name, body = m.group(1), m.group(2)
+    elif ":" in s:
+        name, body = s.split(":", 1)
+    else:
+        name, body = s, ""
+    name = name.strip()
+    if name.lower() in ("netem",):
+        return name, {"line": body.strip()}
+    if name.lower() in ("schedule", "time-varying") and body.strip() and not body.strip().startswith("segments="):
+        return name, {"segments": body.strip()}
+    params: dict[str, Any] = {}
+    for item in _split_top(body):
+        if not item.strip():
+            continue
+        if "=" not in item:
+            raise ConfigError(f"model spec {spec!r}: {item.strip()!r} is not of the form key=value")
+        k, v = item.split("=", 1)
+        params[k.strip()] = parse_value(v) if k.strip() not in ("file", "segments", "line") else v.strip()
+    return name, params
+
+
+def _split_top(body: str) -> list[str]:
+    """Split on commas not inside parentheses."""
+    out, depth, cur = [], 0, []
+    for ch in body:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        if ch == "," and depth == 0:
+            out.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    out.append("".join(cur))
+    return out
+
+
+def call_factory(factory: Callable[..., Any], params: Mapping[str, Any], what: str) -> Any:
+    """Call ``factory(**params)`` after checking the keys against its signature."""
+    sig = inspect.signature(factory)
+    allowed = [p for p in sig.parameters if sig.parameters[p].kind != inspect.Parameter.VAR_KEYWORD]
+    has_var_kw = any(p.kind == inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values())
+    unknown = [k for k in params if k not in allowed]
+    if unknown and not has_var_kw:
+        raise ConfigError(f"{what}: unknown parameter {unknown[0]!r}; valid parameters: {choices(allowed)}")
+    missing = [
+        p
+        for p, v in sig.parameters.items()
+        if v.default is inspect.Parameter.empty and v.kind != inspect.Parameter.VAR_KEYWORD and p not in params
+    ]
+    if missing:
+        raise ConfigError(f"{what}: missing parameter {missing[0]!r}; parameters: {choices(allowed)}")
+    try:
+        return factory(**params)
+    except TypeError as exc:  # e.g. a string where a number belongs
+        raise ConfigError(f"{what}: {exc}") from None
+
+
+def make_loss_model(spec: str | Mapping[str, Any] | LossModel) -> LossModel:
+    """Build a loss model from a spec string, a ``{"model": name, ...}`` mapping, or a model."""
+    if isinstance(spec, LossModel):
+        return spec
+    if isinstance(spec, Mapping):
+        params = dict(spec)
+        name = params.pop("model", None)
+        if not isinstance(name, str):
+            raise ConfigError(f"loss model mapping needs a 'model' key naming one of: {choices(LOSS_MODELS.names())}")
+    else:
+        name, params = split_spec(spec)
+    factory = LOSS_MODELS.get(name)
+    return call_factory(factory, params, f"loss model {name!r}")
+
+
+# --------------------------------------------------------------------------- netem
+
+
+def _pct(tok: str, what: str) -> float:
+    t = tok.strip()
+    if t.endswith("%"):
+        t = t[:-1]
+    try:
+        v = float(t)
+    except ValueError:
+        raise ConfigError(f"netem: {what} must be a percentage like '1.5%', got {tok!r}") from None
+    if not 0.0 <= v <= 100.0:
+        raise ConfigError(f"netem: {what} must lie in [0%, 100%], got {tok!r}")
+    return v
+
+
+def _is_number(tok: str) -> bool:
+    return bool(re.fullmatch(r"[0-9]*\.?[0-9]+(e[+-]?[0-9]+)?%?", tok.strip(), flags=re.I))
+
+
+def parse_netem(line: str) -> LossModel:
+    """Parse the ``loss`` clause of a ``tc qdisc ... netem`` line.
+
+    Accepts ``loss state p13 [p31 [p32 [p23 [p14]]]]``, ``loss gemodel p [r [1-h [1-k]]]``,
+    ``loss random P`` and ``loss P``, with the surrounding tc words allowed.
+    Values are percentages, as netem reads them.
+    """
+    toks = line.replace(",", " ").split()
+    try:
+        i = next(k for k, t in enumerate(toks) if t.lower() in ("loss", "drop"))
+        toks = toks[i + 1 :]
+    except StopIteration:
+        pass  # the clause without the word "loss"
+    if not toks:
+        raise ConfigError(f"netem: no loss model in {line!r}; expected 'loss state ...' or 'loss gemodel ...'")
+    kind = toks[0].lower()
+    nums: list[str] = []
+    rest = toks[1:] if not _is_number(toks[0]) else toks
+    for t in rest:
+        if not _is_number(t):
+            break
+        nums.append(t)
+    if kind == "state":
+        names = ["p13", "p31", "p32", "p23", "p14"]
+        if not 1 <= len(nums) <= 5:
+            raise ConfigError(f"netem: 'loss state' takes 1 to 5 percentages (p13 p31 p32 p23 p14), got {nums}")
+        vals = [_pct(t, n) for t, n in zip(nums, names)]
+        return Netem4State.from_netem(*vals)
+    if kind == "gemodel":
+        names = ["p", "r", "1-h", "1-k"]
+        if not 1 <= len(nums) <= 4:
+            raise ConfigError(f"netem: 'loss gemodel' takes 1 to 4 percentages (p r 1-h 1-k), got {nums}")
+        vals = [_pct(t, n) for t, n in zip(nums, names)]
+        return GilbertElliott.from_netem(*vals)
+    if kind == "random" or _is_number(toks[0]):
+        if len(nums) > 1:
+            raise ConfigError(
+                "netem: loss correlation ('loss random P CORR') is not modelled (netem's own "
+                "correlation is known not to produce the asked-for statistics); use 'loss gemodel'"
+            )
+        if not nums:
+            raise ConfigError(f"netem: 'loss random' needs a percentage, got {line!r}")
+        return Bernoulli(_pct(nums[0], "loss") / 100.0)
+    raise ConfigError(f"netem: unknown loss model {toks[0]!r}; valid: 'state', 'gemodel', 'random'")
