@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from lossbench.errors import LossbenchError
-from lossbench.netsim.spec import parse_value
+from lossbench.specs import RAW_KEYS, parse_value
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -42,5 +42,5 @@ def parse_params(items: list[str] | None) -> dict[str, Any]:
             if "=" not in part:
                 raise typer.BadParameter(f"{part!r} is not of the form key=value")
             k, v = part.split("=", 1)
-            out[k.strip()] = v.strip() if k.strip() in ("file", "segments", "line") else parse_value(v)
+            out[k.strip()] = v.strip() if k.strip() in RAW_KEYS else parse_value(v)
     return out

@@ -1,0 +1,1 @@
+"""Benchmark machinery: metrics now; sweep specification, planner and executors next."""

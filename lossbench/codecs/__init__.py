@@ -1,0 +1,11 @@
+"""Codec backends. ``CODECS`` lists them; ``make_codec("opus:bitrate=16000,fec=1")`` builds one.
+
+Backends import their native libraries lazily, so listing codecs works on a
+machine without libopus; building one that cannot load says which package
+to install.
+"""
+
+from lossbench.codecs.base import CODECS, Codec, DecodeResult, make_codec
+from lossbench.codecs import pcm  # noqa: F401  (registers)
+
+__all__ = ["CODECS", "Codec", "DecodeResult", "make_codec"]
