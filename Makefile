@@ -7,7 +7,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-stamp
 JOBS    ?= 2
 
-.PHONY: setup run test test-all perf clean
+.PHONY: setup run test test-all perf clean corpus-deps corpus
 
 $(STAMP): pyproject.toml scripts/install-system-deps.sh
 	bash scripts/install-system-deps.sh
@@ -31,6 +31,13 @@ test-all: setup
 
 perf: setup
 	$(PY) perf/netsim_speed.py
+	$(PY) perf/codecs_speed.py
+
+corpus-deps:
+	bash scripts/install-system-deps.sh --corpus
+
+corpus: setup corpus-deps
+	$(VENV)/bin/lossbench corpus build
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

@@ -90,24 +90,44 @@ def _split_top(body: str) -> list[str]:
     return out
 
 
+def _accepted(factory: Callable[..., Any]) -> tuple[list[str], list[str]]:
+    """(accepted keyword names, required names) of a function or a class.
+
+    For a class whose ``__init__`` forwards ``**kwargs`` to its bases, the
+    bases' parameters count too.
+    """
+    funcs = [c.__dict__["__init__"] for c in inspect.getmro(factory) if "__init__" in c.__dict__] \
+        if inspect.isclass(factory) else [factory]
+    allowed: list[str] = []
+    required: list[str] = []
+    for i, f in enumerate(funcs):
+        sig = inspect.signature(f)
+        var_kw = False
+        for name, p in sig.parameters.items():
+            if name == "self" or p.kind == inspect.Parameter.VAR_POSITIONAL:
+                continue
+            if p.kind == inspect.Parameter.VAR_KEYWORD:
+                var_kw = True
+                continue
+            if name not in allowed:
+                allowed.append(name)
+            if p.default is inspect.Parameter.empty and i == 0:
+                required.append(name)
+        if not var_kw:
+            return allowed, required
+    return allowed, required
+
+
 def call_factory(factory: Callable[..., Any], params: Mapping[str, Any], what: str) -> Any:
     """Call ``factory(**params)`` after checking the keys against its signature."""
-    sig = inspect.signature(factory)
-    allowed = [p for p in sig.parameters if sig.parameters[p].kind != inspect.Parameter.VAR_KEYWORD]
-    has_var_kw = any(p.kind == inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values())
+    allowed, required = _accepted(factory)
     unknown = [k for k in params if k not in allowed]
-    if unknown and not has_var_kw:
+    if unknown:
         raise ConfigError(f"{what}: unknown parameter {unknown[0]!r}; valid parameters: {choices(allowed)}")
-    missing = [
-        p
-        for p, v in sig.parameters.items()
-        if v.default is inspect.Parameter.empty and v.kind != inspect.Parameter.VAR_KEYWORD and p not in params
-    ]
+    missing = [p for p in required if p not in params]
     if missing:
         raise ConfigError(f"{what}: missing parameter {missing[0]!r}; parameters: {choices(allowed)}")
     try:
         return factory(**params)
     except TypeError as exc:  # e.g. a string where a number belongs
         raise ConfigError(f"{what}: {exc}") from None
-
-

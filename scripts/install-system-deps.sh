@@ -3,8 +3,14 @@
 # Runs apt-get only as root; otherwise it lists what is missing and goes on.
 set -euo pipefail
 
-# libsndfile: soundfile's FLAC/WAV I/O (the wheel bundles one; the system one is a fallback)
-PKGS=(libsndfile1)
+# libopus0: the Opus codec; libvo-amrwbenc0 + libopencore-amrwb0: AMR-WB encoder and decoder;
+# libsndfile1: soundfile's FLAC/WAV I/O (the wheel bundles one; the system one is a fallback).
+PKGS=(libopus0 libvo-amrwbenc0 libopencore-amrwb0 libsndfile1)
+# corpus building only (make corpus-deps): ffmpeg, TTS voices and the Asterisk prompts
+if [ "${1:-}" = "--corpus" ]; then
+  PKGS+=(ffmpeg flite espeak-ng asterisk-core-sounds-en-g722 asterisk-core-sounds-es-g722
+         asterisk-core-sounds-fr-g722 asterisk-core-sounds-it-g722 asterisk-core-sounds-ru-g722)
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -15,6 +15,7 @@ on ~150 s wideband inputs).
 
 from __future__ import annotations
 
+import atexit
 import concurrent.futures as cf
 import math
 import multiprocessing as mp
@@ -171,18 +172,35 @@ def _pesq_pool() -> cf.ProcessPoolExecutor:
     return _PESQ_POOL
 
 
-def _pesq_call(ref: np.ndarray, est: np.ndarray, sr: int, mode: str) -> float:
+@atexit.register
+def shutdown_helper() -> None:
+    """Stop the helper process (also called at interpreter exit)."""
+    global _PESQ_POOL
+    if _PESQ_POOL is not None:
+        _PESQ_POOL.shutdown(wait=True, cancel_futures=True)
+        _PESQ_POOL = None
+
+
+def call_isolated(fn: Callable[..., Any], *args: Any, timeout_s: float = 300.0) -> Any:
+    """Run ``fn(*args)`` in the helper process; a crash there becomes MetricUnavailable."""
     global _PESQ_POOL
     try:
-        return _pesq_pool().submit(_pesq_worker, ref, est, sr, mode).result(timeout=300)
+        return _pesq_pool().submit(fn, *args).result(timeout=timeout_s)
     except cf.process.BrokenProcessPool:
         _PESQ_POOL = None
-        raise MetricUnavailable("PESQ's C code crashed on this input") from None
+        raise MetricUnavailable("the metric's native code crashed on this input") from None
     except cf.TimeoutError:
         if _PESQ_POOL is not None:
             _PESQ_POOL.shutdown(wait=False, cancel_futures=True)
         _PESQ_POOL = None
-        raise MetricUnavailable("PESQ timed out") from None
+        raise MetricUnavailable("the metric timed out") from None
+
+
+def _pesq_call(ref: np.ndarray, est: np.ndarray, sr: int, mode: str) -> float:
+    try:
+        return call_isolated(_pesq_worker, ref, est, sr, mode)
+    except MetricUnavailable:
+        raise
     except Exception as exc:  # pesq raises NoUtterancesError, BufferTooShortError, ValueError...
         raise MetricUnavailable(f"PESQ failed: {type(exc).__name__}: {exc}".strip()) from None
 

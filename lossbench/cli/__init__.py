@@ -5,6 +5,8 @@ from __future__ import annotations
 import typer
 
 from lossbench import __version__
+from lossbench.cli.codecs import app as codecs_app
+from lossbench.cli.corpus import app as corpus_app
 from lossbench.cli.netsim import app as netsim_app
 from lossbench.cli.traces import app as traces_app
 
@@ -17,6 +19,8 @@ app = typer.Typer(
 )
 app.add_typer(traces_app, name="traces")
 app.add_typer(netsim_app, name="netsim")
+app.add_typer(corpus_app, name="corpus")
+app.add_typer(codecs_app, name="codecs")
 
 
 @app.command()
