@@ -7,6 +7,8 @@ import typer
 from lossbench import __version__
 from lossbench.cli.codecs import app as codecs_app
 from lossbench.cli.corpus import app as corpus_app
+from lossbench.cli.data import app as data_app
+from lossbench.cli.train import app as train_app
 from lossbench.cli.netsim import app as netsim_app
 from lossbench.cli.traces import app as traces_app
 
@@ -21,6 +23,8 @@ app.add_typer(traces_app, name="traces")
 app.add_typer(netsim_app, name="netsim")
 app.add_typer(corpus_app, name="corpus")
 app.add_typer(codecs_app, name="codecs")
+app.add_typer(data_app, name="data")
+app.add_typer(train_app, name="train")
 
 
 @app.command()

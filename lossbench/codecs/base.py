@@ -66,6 +66,8 @@ class Codec(abc.ABC):
     sample_rate_hz: int
     frame_samples: int
     delay_samples: int = 0
+    #: where frame i's samples start in ``decode_frames`` output: i * frame_samples + this
+    conceal_offset_samples: int = 0
 
     def __init__(
         self,
@@ -184,7 +186,9 @@ class Codec(abc.ABC):
             raw, bad = self.decode_frames(dp.frames, name)
         else:
             raw, bad = self.decode_frames(dp.frames, None)
-            raw = CONCEALMENTS.get(name).conceal(raw, bad, self.frame_samples, self.sample_rate_hz)
+            o = self.conceal_offset_samples
+            raw = np.concatenate([raw[:o], CONCEALMENTS.get(name).conceal(raw[o:], bad, self.frame_samples,
+                                                                           self.sample_rate_hz)])
         d = self.delay_samples
         audio = np.zeros(stream.num_samples, dtype=np.float32)
         seg = raw[d : d + stream.num_samples]

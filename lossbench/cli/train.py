@@ -1,0 +1,50 @@
+"""``lossbench train``: train and export the neural models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from lossbench.cli.common import console, friendly_errors
+
+app = typer.Typer(help="Train the neural codecs (resumable, seeded).", no_args_is_help=True)
+
+
+@app.command("codec")
+@friendly_errors
+def train_codec_cmd(
+    data: Annotated[Path, typer.Option(help="directory made by 'lossbench data prepare-speech'")] = Path("data/speech"),
+    out: Annotated[Path, typer.Option(help="checkpoint directory (resumes from it)")] = Path("checkpoints/codec"),
+    steps: Annotated[int, typer.Option(help="total steps to reach")] = 200_000,
+    batch: Annotated[int, typer.Option()] = 16,
+    seconds: Annotated[float, typer.Option(help="crop length per example")] = 1.0,
+    lr: Annotated[float, typer.Option()] = 5e-4,
+    seed: Annotated[int, typer.Option()] = 0,
+    adv_start: Annotated[int, typer.Option(help="step at which the adversarial losses start")] = 20_000,
+    eval_every: Annotated[int, typer.Option()] = 2000,
+    ckpt_every: Annotated[int, typer.Option()] = 500,
+    threads: Annotated[Optional[int], typer.Option(help="torch CPU threads")] = None,
+) -> None:
+    """Train the RVQ speech codec (GPU when present, else CPU)."""
+    from lossbench.codecs.neural.train import TrainConfig, train_codec
+
+    cfg = TrainConfig(steps=steps, batch=batch, seconds=seconds, lr=lr, seed=seed, adv_start=adv_start,
+                      eval_every=eval_every, ckpt_every=ckpt_every)
+    ck = train_codec(data, out, cfg, threads=threads)
+    console.print(f"checkpoint: {ck}")
+
+
+@app.command("export-codec")
+@friendly_errors
+def export_codec_cmd(
+    ckpt: Annotated[Path, typer.Option(help="training checkpoint")] = Path("checkpoints/codec/ckpt.pt"),
+    out: Annotated[Optional[Path], typer.Option(help="safetensors path (default: the shipped weights)")] = None,
+) -> None:
+    """Export weights only (float16 safetensors) for shipping."""
+    from lossbench.codecs.neural import DEFAULT_WEIGHTS
+    from lossbench.codecs.neural.train import export_weights
+
+    p = export_weights(ckpt, out or DEFAULT_WEIGHTS)
+    console.print(f"wrote {p} ({p.stat().st_size / 1e6:.1f} MB)")

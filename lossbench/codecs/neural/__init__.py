@@ -1,0 +1,48 @@
+"""The neural RVQ codec backbone (torch), its training and its shipped weights.
+
+torch is imported only when a neural codec is used.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+from lossbench.errors import CodecError
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+DEFAULT_WEIGHTS = WEIGHTS_DIR / "rvq_codec.safetensors"
+
+
+@functools.lru_cache(maxsize=4)
+def load_model(path: str | None = None):
+    """The codec model with shipped (or given) safetensors weights, in eval mode, on the CPU.
+
+    No network and no pickle: weights are read with safetensors, the model
+    configuration from the file's metadata.
+    """
+    import torch
+    from safetensors import safe_open
+
+    from lossbench.codecs.neural.model import CodecConfig, NeuralCodec
+
+    p = Path(path) if path else DEFAULT_WEIGHTS
+    if not p.exists():
+        raise CodecError(f"codec weights not found at {p}; train them with 'lossbench train codec' and export them")
+    with safe_open(str(p), framework="pt") as f:
+        meta = f.metadata() or {}
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    cfg = CodecConfig.from_dict(json.loads(meta["model_cfg"]))
+    model = NeuralCodec(cfg)
+    state = model.state_dict()
+    for k, v in tensors.items():
+        if k not in state:
+            raise CodecError(f"{p}: unexpected tensor {k!r}")
+        state[k] = v.to(state[k].dtype)
+    model.load_state_dict(state)
+    for layer in model.quantizer.layers:
+        layer.initted.fill_(True)
+    model.eval()
+    torch.set_grad_enabled(True)
+    return model

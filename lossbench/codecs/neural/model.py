@@ -1,0 +1,241 @@
+"""The neural RVQ speech codec shared by the SoundStream-style ``rvq``
+baseline, SoundSpring and the Glaris-style transceiver.
+
+::
+
+    16 kHz audio --causal conv encoder (strides 2*4*5*8 = 320)--> latent (D=128, 50 Hz)
+        --residual VQ (24 x 1024 codes, 10 bits each: 0.5 kbit/s per layer)--> codes
+        --sum of the first K code vectors--> latent
+        --ConvNeXt decoder (causal, 50 Hz)--> log-magnitude + phase
+        --inverse STFT (n_fft 640, hop 320, periodic Hann, overlap-add)--> audio
+
+Why a time-frequency decoder: on two CPU cores, a Vocos-style decoder that
+predicts an STFT frame per latent frame and synthesises by an inverse FFT
+learned clearly faster per CPU minute than a transposed-convolution decoder
+of similar size (measured on this machine, see ../shared/DATA.md), and it runs
+its layers at 50 Hz instead of 16 kHz.
+
+Latency: the encoder is strictly causal (latent frame t sees input up to the
+end of frame t); the decoder's convolutions are causal, and the 50 %
+overlap-add of the inverse STFT needs latent frame t+1 to finish the samples
+of frame t: one frame (20 ms) of look-ahead. Output sample n of the decoder
+corresponds to input sample n - 320 (a fixed 20 ms delay).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import weight_norm
+
+from lossbench.codecs.neural.rvq import ResidualVQ
+
+
+@dataclass(frozen=True)
+class CodecConfig:
+    sample_rate_hz: int = 16000
+    hop: int = 320
+    strides: tuple[int, ...] = (2, 4, 5, 8)
+    enc_channels: tuple[int, ...] = (16, 32, 64, 128, 256)
+    enc_dilations: tuple[int, ...] = (1, 3)
+    latent_dim: int = 128
+    num_quantizers: int = 24
+    codebook_size: int = 1024
+    dec_dim: int = 256
+    dec_hidden: int = 768
+    dec_blocks: int = 6
+    dec_kernel: int = 7
+    n_fft: int = 640
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "CodecConfig":
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+class CausalConv1d(nn.Module):
+    """Conv1d padded on the left only: output t sees inputs <= t (in its own stride grid)."""
+
+    def __init__(self, cin: int, cout: int, k: int, stride: int = 1, dilation: int = 1, groups: int = 1, wn: bool = True):
+        super().__init__()
+        conv = nn.Conv1d(cin, cout, k, stride=stride, dilation=dilation, groups=groups)
+        self.conv = weight_norm(conv) if wn else conv
+        self.pad = (k - 1) * dilation + 1 - stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.pad(x, (self.pad, 0)))
+
+
+class ResUnit(nn.Module):
+    def __init__(self, ch: int, dilation: int):
+        super().__init__()
+        self.c1 = CausalConv1d(ch, ch, 7, dilation=dilation)
+        self.c2 = CausalConv1d(ch, ch, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.c2(F.elu(self.c1(F.elu(x))))
+
+
+class Encoder(nn.Module):
+    def __init__(self, cfg: CodecConfig):
+        super().__init__()
+        chs = cfg.enc_channels
+        layers: list[nn.Module] = [CausalConv1d(1, chs[0], 7)]
+        cin = chs[0]
+        for i, s in enumerate(cfg.strides):
+            cout = chs[min(i + 1, len(chs) - 1)]
+            layers += [ResUnit(cin, d) for d in cfg.enc_dilations]
+            layers += [nn.ELU(), CausalConv1d(cin, cout, 2 * s, stride=s)]
+            cin = cout
+        layers += [nn.ELU(), CausalConv1d(cin, cfg.latent_dim, 3)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 1, n) with n a multiple of the hop -> (B, D, n / hop)."""
+        return self.net(x)
+
+
+class ConvNeXtBlock(nn.Module):
+    def __init__(self, dim: int, hidden: int, k: int):
+        super().__init__()
+        self.dw = CausalConv1d(dim, dim, k, groups=dim, wn=False)
+        self.norm = nn.LayerNorm(dim)
+        self.pw1 = nn.Linear(dim, hidden)
+        self.pw2 = nn.Linear(hidden, dim)
+        self.scale = nn.Parameter(torch.full((dim,), 0.1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.dw(x).transpose(1, 2)
+        y = self.pw2(F.gelu(self.pw1(self.norm(y))))
+        return x + (self.scale * y).transpose(1, 2)
+
+
+class Decoder(nn.Module):
+    def __init__(self, cfg: CodecConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.inp = CausalConv1d(cfg.latent_dim, cfg.dec_dim, cfg.dec_kernel, wn=False)
+        self.blocks = nn.ModuleList(ConvNeXtBlock(cfg.dec_dim, cfg.dec_hidden, cfg.dec_kernel) for _ in range(cfg.dec_blocks))
+        self.norm = nn.LayerNorm(cfg.dec_dim)
+        self.nbins = cfg.n_fft // 2 + 1
+        self.head = nn.Linear(cfg.dec_dim, 2 * self.nbins)
+        self.register_buffer("window", torch.hann_window(cfg.n_fft, periodic=True), persistent=False)
+
+    def frames(self, z: torch.Tensor) -> torch.Tensor:
+        """Latents (B, D, T) -> windowed time-domain frames (B, T, n_fft)."""
+        h = self.inp(z)
+        for b in self.blocks:
+            h = b(h)
+        h = self.head(self.norm(h.transpose(1, 2)))  # (B, T, 2 * nbins)
+        logmag, phase = h[..., : self.nbins], h[..., self.nbins :]
+        mag = torch.exp(logmag.clamp(max=6.0))
+        spec = torch.complex(mag * torch.cos(phase), mag * torch.sin(phase))
+        return torch.fft.irfft(spec, n=self.cfg.n_fft) * self.window
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """(B, D, T) -> (B, 1, T * hop) audio, delayed by one hop (see module doc)."""
+        fr = self.frames(z)
+        B, T, N = fr.shape
+        hop = self.cfg.hop
+        out = F.fold(
+            fr.transpose(1, 2), output_size=(1, (T + 1) * hop), kernel_size=(1, N), stride=(1, hop)
+        )  # overlap-add; frame t spans samples [t*hop, t*hop + n_fft)
+        return out.view(B, 1, -1)[..., : T * hop]
+
+
+class NeuralCodec(nn.Module):
+    """Encoder + residual VQ + decoder."""
+
+    def __init__(self, cfg: CodecConfig = CodecConfig()):
+        super().__init__()
+        assert cfg.n_fft == 2 * cfg.hop, "the decoder's overlap-add assumes n_fft = 2 * hop"
+        self.cfg = cfg
+        self.encoder = Encoder(cfg)
+        self.quantizer = ResidualVQ(cfg.num_quantizers, cfg.codebook_size, cfg.latent_dim)
+        self.decoder = Decoder(cfg)
+
+    @property
+    def delay_samples(self) -> int:
+        return self.cfg.hop
+
+    def encode(self, x: torch.Tensor, k: int | None = None) -> torch.Tensor:
+        """(B, 1, n) -> codes (B, k, n / hop)."""
+        return self.quantizer.encode(self.encoder(x), k)
+
+    def decode_codes(self, codes: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.quantizer.decode(codes))
+
+
+# --------------------------------------------------------------------------- streaming
+
+
+@dataclass
+class EncoderState:
+    """The input history the causal encoder needs (explicit streaming state)."""
+
+    history: torch.Tensor = field(default_factory=lambda: torch.zeros(0))
+
+
+@dataclass
+class DecoderState:
+    """Past latents for the causal decoder and the pending overlap-add tail."""
+
+    latents: torch.Tensor = field(default_factory=lambda: torch.zeros(0))
+    tail: torch.Tensor = field(default_factory=lambda: torch.zeros(0))
+
+
+def receptive_field(model: NeuralCodec) -> int:
+    """Input samples of history that determine one encoder output frame, rounded up to whole hops."""
+    rf = 1
+    jump = 1
+    for m in model.encoder.modules():
+        if isinstance(m, CausalConv1d):
+            conv = m.conv
+            k, d, s = conv.kernel_size[0], conv.dilation[0], conv.stride[0]
+            rf += (k - 1) * d * jump
+            jump *= s
+    hop = model.cfg.hop
+    return -(-rf // hop) * hop
+
+
+class StreamingCodec:
+    """Frame-by-frame encoder and decoder with explicit state, equal to the offline model.
+
+    Each call runs the causal stack over the stored history plus the new
+    frame and keeps only the history the next call needs (the receptive
+    field). History starts empty, as the offline model's zero padding does.
+    """
+
+    def __init__(self, model: NeuralCodec):
+        self.model = model.eval()
+        self.hop = model.cfg.hop
+        self.enc_hist = receptive_field(model) + self.hop
+        self.dec_hist = (model.cfg.dec_kernel - 1) * (model.cfg.dec_blocks + 1)
+
+    @torch.no_grad()
+    def encode_frame(self, frame: torch.Tensor, state: EncoderState | None) -> tuple[torch.Tensor, EncoderState]:
+        """One hop of audio (hop,) -> latent (D,), new state."""
+        hist = state.history if state is not None else torch.zeros(0)
+        x = torch.cat([hist, frame])
+        z = self.model.encoder(x.view(1, 1, -1))[0, :, -1]
+        return z, EncoderState(x[-self.enc_hist :] if x.numel() > self.enc_hist else x)
+
+    @torch.no_grad()
+    def decode_frame(self, latent: torch.Tensor, state: DecoderState | None) -> tuple[torch.Tensor, DecoderState]:
+        """Latent of frame t (D,) -> the hop of audio that frame t completes, new state.
+
+        The returned samples are output samples [t*hop, (t+1)*hop), which
+        reproduce input samples of frame t-1 (one hop of delay).
+        """
+        D = latent.shape[0]
+        lat = state.latents if state is not None and state.latents.numel() else torch.zeros(D, 0)
+        tail = state.tail if state is not None and state.tail.numel() else torch.zeros(self.hop)
+        z = torch.cat([lat, latent[:, None]], 1)
+        fr = self.model.decoder.frames(z.unsqueeze(0))[0, -1]  # (n_fft,)
+        out = tail + fr[: self.hop]
+        return out, DecoderState(z[:, -self.dec_hist :], fr[self.hop :].clone())

@@ -1,0 +1,126 @@
+"""Residual vector quantisation with EMA codebooks (the bare algorithm).
+
+::
+
+    r_0 = x;  for l in 1..L:  c_l = argmin_k |r_{l-1} - e_{l,k}|,  q_l = e_{l,c_l},  r_l = r_{l-1} - q_l
+    x_hat = sum_{l <= K} q_l   (any first K layers decode)
+
+Training: codebooks follow an exponential moving average of the vectors
+assigned to them (no gradient), codes that fall out of use are re-seeded
+from the current batch's residuals, the encoder is pulled toward its
+quantisation by a commitment loss, and gradients pass the quantiser by the
+straight-through estimator. Quantiser dropout: each example uses only its
+first K layers, K drawn per example.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class EMACodebook(nn.Module):
+    def __init__(self, size: int, dim: int, decay: float = 0.99, eps: float = 1e-5, dead_threshold: float = 1.0):
+        super().__init__()
+        self.decay, self.eps, self.dead_threshold = decay, eps, dead_threshold
+        self.register_buffer("embed", torch.randn(size, dim) * 0.01)
+        self.register_buffer("cluster_size", torch.ones(size))
+        self.register_buffer("embed_sum", self.embed.clone())
+        self.register_buffer("initted", torch.zeros((), dtype=torch.bool))
+
+    def nearest(self, x: torch.Tensor) -> torch.Tensor:
+        """Indices of the nearest codes, x: (N, D) -> (N,)."""
+        e = self.embed
+        d = (x * x).sum(1, keepdim=True) - 2 * x @ e.t() + (e * e).sum(1)[None]
+        return d.argmin(1)
+
+    @torch.no_grad()
+    def update(self, x: torch.Tensor, codes: torch.Tensor, generator: torch.Generator | None = None) -> None:
+        """EMA update from the vectors ``x`` (N, D) assigned to ``codes``; re-seed dead codes."""
+        if x.shape[0] == 0:
+            return
+        size = self.embed.shape[0]
+        if not bool(self.initted):
+            idx = torch.randint(0, x.shape[0], (size,), generator=generator, device=x.device)
+            self.embed.copy_(x[idx])
+            self.embed_sum.copy_(x[idx])
+            self.cluster_size.fill_(1.0)
+            self.initted.fill_(True)
+            return
+        onehot = torch.zeros(x.shape[0], size, device=x.device, dtype=x.dtype)
+        onehot.scatter_(1, codes[:, None], 1.0)
+        self.cluster_size.mul_(self.decay).add_(onehot.sum(0), alpha=1 - self.decay)
+        self.embed_sum.mul_(self.decay).add_(onehot.t() @ x, alpha=1 - self.decay)
+        n = self.cluster_size.sum()
+        size_smoothed = (self.cluster_size + self.eps) / (n + size * self.eps) * n
+        self.embed.copy_(self.embed_sum / size_smoothed[:, None])
+        dead = self.cluster_size < self.dead_threshold
+        n_dead = int(dead.sum())
+        if n_dead:
+            idx = torch.randint(0, x.shape[0], (n_dead,), generator=generator, device=x.device)
+            self.embed[dead] = x[idx]
+            self.embed_sum[dead] = x[idx]
+            self.cluster_size[dead] = 1.0
+
+
+class ResidualVQ(nn.Module):
+    """L EMA codebooks of ``size`` entries over ``dim``-dimensional frames."""
+
+    def __init__(self, num_layers: int = 24, size: int = 1024, dim: int = 128, decay: float = 0.99):
+        super().__init__()
+        self.num_layers, self.size, self.dim = num_layers, size, dim
+        self.layers = nn.ModuleList(EMACodebook(size, dim, decay) for _ in range(num_layers))
+
+    def encode(self, x: torch.Tensor, k: int | None = None) -> torch.Tensor:
+        """Codes of the first k layers: x (B, D, T) -> (B, k, T) int64."""
+        k = self.num_layers if k is None else k
+        B, D, T = x.shape
+        r = x.permute(0, 2, 1).reshape(-1, D)
+        out = []
+        for layer in self.layers[:k]:
+            c = layer.nearest(r)
+            r = r - layer.embed[c]
+            out.append(c.view(B, T))
+        return torch.stack(out, 1)
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """Sum of the code vectors: codes (B, k, T) -> (B, D, T)."""
+        B, k, T = codes.shape
+        acc = torch.zeros(B, T, self.dim, device=codes.device)
+        for l in range(k):
+            acc = acc + self.layers[l].embed[codes[:, l]]
+        return acc.permute(0, 2, 1)
+
+    def forward(
+        self, x: torch.Tensor, n_layers: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Training pass with per-example layer counts.
+
+        Args:
+            x: (B, D, T) latents.
+            n_layers: (B,) number of layers each example uses.
+        Returns:
+            (quantised latents with straight-through gradients, commitment loss).
+        """
+        B, D, T = x.shape
+        r = x.permute(0, 2, 1).reshape(-1, D)
+        active_rows = n_layers.repeat_interleave(T)  # (B*T,)
+        q_sum = torch.zeros_like(r)
+        commit = x.new_zeros(())
+        for l, layer in enumerate(self.layers):
+            act = active_rows > l
+            if not bool(act.any()):
+                break
+            rd = r.detach()
+            c = layer.nearest(rd)
+            q = layer.embed[c]
+            if self.training:
+                layer.update(rd[act], c[act], generator)
+                q = layer.embed[c]
+            m = act[:, None].to(r.dtype)
+            commit = commit + (((r - q.detach()) ** 2).sum(1) * m[:, 0]).sum() / (m.sum() * D).clamp(min=1)
+            q_sum = q_sum + q * m
+            r = r - q * m
+        xq = x.permute(0, 2, 1).reshape(-1, D)
+        out = xq + (q_sum - xq).detach()
+        return out.view(B, T, D).permute(0, 2, 1), commit / self.num_layers

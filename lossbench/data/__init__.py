@@ -1,0 +1,1 @@
+"""Training data for the neural codecs: ``lossbench data prepare-speech``."""
