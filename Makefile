@@ -18,10 +18,9 @@ $(STAMP): pyproject.toml scripts/install-system-deps.sh
 
 setup: $(STAMP)
 
+# the main job: the shipped default sweep on the embedded corpus; prints the path of report.html
 run: setup
-	$(VENV)/bin/lossbench traces stats lossbench/traces/library/wlan
-	$(VENV)/bin/lossbench netsim simulate --trace lossbench/traces/library/wlan/wlan_00.txt \
-		--delay 40ms --jitter normal:15ms --playout adaptive
+	$(VENV)/bin/lossbench sweep --out runs/default
 
 test: setup
 	$(PY) -m pytest -q -n $(JOBS)
@@ -32,6 +31,7 @@ test-all: setup
 perf: setup
 	$(PY) perf/netsim_speed.py
 	$(PY) perf/codecs_speed.py
+	$(PY) perf/sweep_speed.py
 
 corpus-deps:
 	bash scripts/install-system-deps.sh --corpus

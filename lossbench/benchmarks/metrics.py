@@ -16,9 +16,12 @@ on ~150 s wideband inputs).
 from __future__ import annotations
 
 import atexit
-import concurrent.futures as cf
 import math
-import multiprocessing as mp
+import os
+import pickle
+import select
+import subprocess
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -155,7 +158,6 @@ def mfcc_distance(est: np.ndarray, ref: np.ndarray, sr: int) -> dict[str, float]
 # --------------------------------------------------------------------------- PESQ (isolated)
 
 
-_PESQ_POOL: cf.ProcessPoolExecutor | None = None
 PESQ_CHUNK_S = 60.0
 
 
@@ -165,35 +167,57 @@ def _pesq_worker(ref: np.ndarray, est: np.ndarray, sr: int, mode: str) -> float:
     return float(_p(sr, ref, est, mode))
 
 
-def _pesq_pool() -> cf.ProcessPoolExecutor:
-    global _PESQ_POOL
-    if _PESQ_POOL is None:
-        _PESQ_POOL = cf.ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn"))
-    return _PESQ_POOL
+class _Helper:
+    """The helper subprocess (see ``lossbench.benchmarks._isolated``)."""
+
+    proc: subprocess.Popen | None = None
+
+    @classmethod
+    def get(cls) -> subprocess.Popen:
+        if cls.proc is None or cls.proc.poll() is not None:
+            env = {**os.environ, "OMP_NUM_THREADS": "1"}
+            cls.proc = subprocess.Popen([sys.executable, "-m", "lossbench.benchmarks._isolated"],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        return cls.proc
+
+    @classmethod
+    def stop(cls) -> None:
+        p, cls.proc = cls.proc, None
+        if p is not None and p.poll() is None:
+            try:
+                p.stdin.close()
+                p.wait(timeout=5)
+            except Exception:
+                p.kill()
 
 
 @atexit.register
 def shutdown_helper() -> None:
     """Stop the helper process (also called at interpreter exit)."""
-    global _PESQ_POOL
-    if _PESQ_POOL is not None:
-        _PESQ_POOL.shutdown(wait=True, cancel_futures=True)
-        _PESQ_POOL = None
+    _Helper.stop()
 
 
 def call_isolated(fn: Callable[..., Any], *args: Any, timeout_s: float = 300.0) -> Any:
-    """Run ``fn(*args)`` in the helper process; a crash there becomes MetricUnavailable."""
-    global _PESQ_POOL
+    """Run ``fn(*args)`` in the helper process; a crash there becomes MetricUnavailable.
+
+    ``fn`` must be importable by module and name. Exceptions it raises are
+    re-raised here.
+    """
+    p = _Helper.get()
     try:
-        return _pesq_pool().submit(fn, *args).result(timeout=timeout_s)
-    except cf.process.BrokenProcessPool:
-        _PESQ_POOL = None
+        pickle.dump((fn.__module__, fn.__name__, args), p.stdin)
+        p.stdin.flush()
+        ready, _, _ = select.select([p.stdout], [], [], timeout_s)
+        if not ready:
+            _Helper.stop()
+            raise MetricUnavailable("the metric timed out")
+        status, value = pickle.load(p.stdout)
+    except (EOFError, BrokenPipeError, pickle.UnpicklingError, OSError):
+        _Helper.stop()
         raise MetricUnavailable("the metric's native code crashed on this input") from None
-    except cf.TimeoutError:
-        if _PESQ_POOL is not None:
-            _PESQ_POOL.shutdown(wait=False, cancel_futures=True)
-        _PESQ_POOL = None
-        raise MetricUnavailable("the metric timed out") from None
+    if status == "err":
+        raise value
+    return value
 
 
 def _pesq_call(ref: np.ndarray, est: np.ndarray, sr: int, mode: str) -> float:

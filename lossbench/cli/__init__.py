@@ -10,6 +10,7 @@ from lossbench.cli.corpus import app as corpus_app
 from lossbench.cli.data import app as data_app
 from lossbench.cli.train import app as train_app
 from lossbench.cli.netsim import app as netsim_app
+from lossbench.cli.sweep import register as register_sweep
 from lossbench.cli.traces import app as traces_app
 
 app = typer.Typer(
@@ -19,6 +20,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+register_sweep(app)
 app.add_typer(traces_app, name="traces")
 app.add_typer(netsim_app, name="netsim")
 app.add_typer(corpus_app, name="corpus")

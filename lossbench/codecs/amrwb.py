@@ -103,7 +103,7 @@ class AMRWB(Codec):
         return MODES_KBPS[self.mode]
 
     def codec_params(self) -> dict[str, Any]:
-        p: dict[str, Any] = {"mode": self.mode, "kbps": self.kbps}
+        p: dict[str, Any] = {"mode": self.mode}
         if self.dtx:
             p["dtx"] = True
         return p

@@ -1,0 +1,212 @@
+"""The planner: a validated spec -> jobs of tasks.
+
+A *task* is one row of the result table: (clip, codec config, concealment,
+channel instance, seed). A *job* groups the tasks of one (clip, codec
+config), so each clip is encoded once per codec config, each (stream,
+channel, seed) is transmitted once, and each reception is decoded once per
+concealment. Everything that can be wrong with a spec (unknown codec, bad
+parameter, unsupported codec x concealment pair, missing corpus, unreadable
+trace, unknown metric) is found here, before anything runs.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lossbench.benchmarks.spec import ChannelEntry, SweepSpec
+from lossbench.corpus import ClipRef, scan_corpus
+from lossbench.errors import ConfigError, LossbenchError, choices
+
+
+@dataclass(frozen=True)
+class ChannelInstance:
+    """One concrete channel condition of a sweep."""
+
+    key: str
+    label: str
+    loss_param: float
+    model_spec: str | None = None
+    trace_file: str | None = None
+    delay: str | None = None
+    jitter: str | None = None
+    playout: str | None = None
+    time_varying: bool = False
+
+    def build(self):
+        """The :class:`~lossbench.netsim.Channel` (built in the worker)."""
+        from lossbench.cli.netsim import parse_playout
+        from lossbench.netsim import Channel, Jitter, Link, TraceReplay, make_loss_model
+        from lossbench.netsim.network import parse_seconds
+        from lossbench.traces.formats import read_trace
+
+        model = TraceReplay(read_trace(self.trace_file)) if self.trace_file else make_loss_model(self.model_spec)
+        link = Link(model, parse_seconds(self.delay) if self.delay else 0.0, Jitter.parse(self.jitter))
+        return Channel((link,), playout=parse_playout(self.playout))
+
+
+@dataclass
+class Job:
+    clip: ClipRef
+    clip_index: int
+    codec_spec: str
+    codec_label: str
+    concealments: list[str]
+    channels: list[ChannelInstance]
+    seeds: list[int]
+    base_seed: int
+    metrics: list[str]
+    keep_audio: bool
+    run_dir: str
+
+    def task_key(self, concealment: str, ch: ChannelInstance, seed: int) -> str:
+        return f"{self.clip.id}|{self.codec_spec}|{concealment}|{ch.key}|{seed}"
+
+    def task_keys(self) -> list[str]:
+        return [self.task_key(c, ch, s) for ch in self.channels for s in self.seeds for c in self.concealments]
+
+
+@dataclass
+class Plan:
+    spec: SweepSpec
+    jobs: list[Job]
+    clips: list[ClipRef]
+    channels: list[ChannelInstance]
+    skipped_pairs: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def num_tasks(self) -> int:
+        return sum(len(j.task_keys()) for j in self.jobs)
+
+
+def channel_rng(base_seed: int, ch_key: str, clip_id: str, seed: int) -> np.random.Generator:
+    """The generator of one (channel, clip, seed): codecs and concealments see the same draws."""
+    return np.random.default_rng([int(base_seed), zlib.crc32(ch_key.encode()), zlib.crc32(clip_id.encode()), int(seed)])
+
+
+def select_clips(refs: list[ClipRef], n: int | None) -> list[ClipRef]:
+    """``n`` clips evenly spaced over the corpus (all when None)."""
+    if n is None or n >= len(refs):
+        return refs
+    idx = sorted(set(np.linspace(0, len(refs) - 1, n).round().astype(int).tolist()))
+    return [refs[i] for i in idx]
+
+
+def _net_suffix(e: ChannelEntry) -> str:
+    parts = [f"{k}={getattr(e, k)}" for k in ("delay", "jitter", "playout") if getattr(e, k)]
+    return ("|" + ",".join(parts)) if parts else ""
+
+
+def expand_channels(entries: list[ChannelEntry]) -> list[ChannelInstance]:
+    from lossbench.netsim import Schedule, make_loss_model
+    from lossbench.specs import split_spec
+    from lossbench.traces.formats import EXTENSIONS, read_trace
+
+    out: list[ChannelInstance] = []
+    net = lambda e: {"delay": e.delay, "jitter": e.jitter, "playout": e.playout}  # noqa: E731
+    for e in entries:
+        if e.trace is not None:
+            p = Path(e.trace)
+            if not p.exists():
+                raise ConfigError(f"trace path {str(p)!r} does not exist")
+            files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in EXTENSIONS) if p.is_dir() else [p]
+            if not files:
+                raise ConfigError(f"trace directory {str(p)!r} holds no trace files ({', '.join(sorted(EXTENSIONS))})")
+            label = e.label or (p.name if p.is_dir() else p.stem)
+            for f in files:
+                tr = read_trace(f)  # raises a TraceFormatError naming the file and line
+                out.append(ChannelInstance(f"trace:{f}{_net_suffix(e)}", label, tr.loss_rate, trace_file=str(f), **net(e)))
+            continue
+        assert e.model is not None
+        params = dict(e.params)
+        values: list[float | None] = list(e.loss) if e.loss else [None]
+        for v in values:
+            p2 = dict(params)
+            if v is not None:
+                p2["loss_rate"] = float(v)
+            spec = e.model + (":" + ",".join(f"{k}={p2[k]}" for k in p2) if p2 else "")
+            name, _ = split_spec(spec)
+            model = make_loss_model(spec)
+            st = model.stats()
+            loss = float(v) if v is not None else (st.loss_rate if st else float("nan"))
+            label = e.label or name.lower()
+            out.append(ChannelInstance(spec + _net_suffix(e), label, loss, model_spec=spec,
+                                       time_varying=isinstance(model, Schedule), **net(e)))
+    keys = [c.key for c in out]
+    dup = {k for k in keys if keys.count(k) > 1}
+    if dup:
+        raise ConfigError(f"channel {sorted(dup)[0]!r} appears twice in the sweep")
+    return out
+
+
+def plan_sweep(spec: SweepSpec, run_dir: str | Path) -> Plan:
+    from lossbench.codecs import make_codec
+    from lossbench.concealment import CONCEALMENTS
+
+    spec.validate()
+    refs = scan_corpus(spec.corpus)
+    clips = select_clips(refs, spec.clips)
+    channels = expand_channels(spec.channels)
+    for ch in channels[:1] + [c for c in channels if c.delay or c.jitter or c.playout][:1]:
+        ch.build()  # validates delay/jitter/playout strings once
+    codecs: list[tuple[str, str, list[str]]] = []
+    skipped: list[tuple[str, str]] = []
+    all_names: set[str] = set(CONCEALMENTS.names())
+    built = []
+    for ce in spec.codecs:
+        try:
+            cod = make_codec(ce.spec)
+        except LossbenchError as exc:
+            raise ConfigError(f"codec {ce.spec!r}: {exc}") from None
+        built.append((ce, cod))
+        all_names |= set(cod.native_concealments)
+    for name in spec.concealments:
+        if name != "native" and name not in all_names:
+            raise ConfigError(f"unknown concealment {name!r}; valid for this sweep: {choices(all_names | {'native'})}")
+    for ce, cod in built:
+        if ce.concealments is not None:
+            names = []
+            for n in ce.concealments:
+                if n == "native":
+                    names += list(cod.native_concealments)
+                    continue
+                cod.check_concealment(n)  # strict: the user named this pair
+                names.append(n)
+        else:
+            names = []
+            for n in spec.concealments:
+                if n == "native":
+                    names += list(cod.native_concealments)
+                elif n in cod.concealments:
+                    names.append(n)
+                else:
+                    skipped.append((ce.spec, n))
+        names = list(dict.fromkeys(names))
+        if not names:
+            raise ConfigError(f"codec {ce.spec!r} gets no concealment from {spec.concealments}; "
+                              f"valid for it: {choices(cod.concealments)}")
+        codecs.append((cod.describe(), ce.label or cod.describe(), names))
+    jobs = [
+        Job(clip=c, clip_index=i, codec_spec=cs, codec_label=cl, concealments=names, channels=channels,
+            seeds=list(range(spec.seeds)), base_seed=spec.seed, metrics=list(spec.metrics),
+            keep_audio=i < spec.examples, run_dir=str(run_dir))
+        for i, c in enumerate(clips)
+        for cs, cl, names in codecs
+    ]
+    return Plan(spec, jobs, clips, channels, skipped)
+
+
+def describe_plan(plan: Plan) -> dict[str, Any]:
+    return {
+        "clips": len(plan.clips),
+        "codec_configs": len({j.codec_spec for j in plan.jobs}),
+        "channels": len(plan.channels),
+        "seeds": plan.spec.seeds,
+        "jobs": len(plan.jobs),
+        "tasks": plan.num_tasks,
+        "skipped_pairs": plan.skipped_pairs,
+    }

@@ -1,0 +1,167 @@
+"""Running one job: encode once, transmit once per (channel, seed), decode
+once per concealment, score, and return one row per task.
+
+A failure is recorded in the rows it affects (``status="error"`` and the
+message in ``error``); it never propagates, so a sweep always finishes and
+keeps what it finished. Decoded audio is dropped once scored, except for
+the clips whose examples the report plays.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lossbench.benchmarks.plan import ChannelInstance, Job, channel_rng
+from lossbench.errors import LossbenchError
+
+_CODEC_CACHE: dict[str, Any] = {}
+
+
+def _codec(spec: str):
+    from lossbench.codecs import make_codec
+
+    c = _CODEC_CACHE.get(spec)
+    if c is None:
+        c = _CODEC_CACHE[spec] = make_codec(spec)
+    return c
+
+
+def safe_name(s: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", s)[:120]
+
+
+def _base_row(job: Job, conc: str, ch: ChannelInstance, seed: int) -> dict[str, Any]:
+    return {
+        "task": job.task_key(conc, ch, seed),
+        "clip": job.clip.id,
+        "codec": job.codec_spec.split(":")[0],
+        "codec_config": job.codec_spec,
+        "system": job.codec_label,
+        "concealment": conc,
+        "channel": ch.label,
+        "channel_key": ch.key,
+        "loss_param": ch.loss_param,
+        "seed": seed,
+        "status": "ok",
+        "error": None,
+    }
+
+
+def _error_rows(job: Job, msg: str, only: set[str] | None = None) -> list[dict[str, Any]]:
+    rows = []
+    for ch in job.channels:
+        for s in job.seeds:
+            for c in job.concealments:
+                r = _base_row(job, c, ch, s)
+                if only is not None and r["task"] not in only:
+                    continue
+                r.update(status="error", error=msg)
+                rows.append(r)
+    return rows
+
+
+def run_job(job: Job, skip: frozenset[str] | set[str] = frozenset()) -> list[dict[str, Any]]:
+    """All rows of ``job`` not in ``skip`` (finished task keys)."""
+    todo = set(job.task_keys()) - set(skip)
+    if not todo:
+        return []
+    from lossbench.benchmarks.metrics import compute_metrics, windowed
+    from lossbench.core import PacketKind
+    from lossbench.traces.stats import trace_stats
+
+    try:
+        codec = _codec(job.codec_spec)
+        clip = job.clip.load(codec.sample_rate_hz)
+    except LossbenchError as exc:
+        return _error_rows(job, str(exc), todo)
+    except Exception as exc:  # an unexpected failure still must not stop the sweep
+        return _error_rows(job, f"{type(exc).__name__}: {exc}", todo)
+    try:
+        t0 = time.perf_counter()
+        stream = codec.encode(clip)
+        t_enc = time.perf_counter() - t0
+    except Exception as exc:
+        return _error_rows(job, f"encode failed: {type(exc).__name__}: {exc}", todo)
+    dur = clip.duration_s
+    fec_kbps = 8.0 * stream.payload_bytes_of(PacketKind.REDUNDANCY) / dur / 1000.0
+    stream_cols = {
+        "duration_s": dur,
+        "bitrate_kbps": stream.bitrate_kbps,
+        "payload_kbps": stream.payload_kbps,
+        "header_kbps": stream.header_kbps,
+        "fec_kbps": fec_kbps,
+        "packets": stream.num_packets,
+        "encode_rtf": t_enc / dur,
+        "clip_resampled": bool(clip.meta.get("resampled", False)),
+    }
+    if "lbrr_fraction" in stream.meta:
+        stream_cols["lbrr_fraction"] = stream.meta["lbrr_fraction"]
+    audio_dir = Path(job.run_dir) / "audio"
+    if job.keep_audio:
+        from lossbench.audio import save_audio
+
+        save_audio(audio_dir / f"ref__{safe_name(clip.id)}_{codec.sample_rate_hz}.wav", clip.samples, codec.sample_rate_hz)
+    rows: list[dict[str, Any]] = []
+    for ch in job.channels:
+        for seed in job.seeds:
+            keys = {job.task_key(c, ch, seed) for c in job.concealments}
+            if not keys & todo:
+                continue
+            try:
+                t0 = time.perf_counter()
+                rec = ch.build().transmit(stream, channel_rng(job.base_seed, ch.key, clip.id, seed))
+                t_ch = time.perf_counter() - t0
+            except Exception as exc:
+                rows += [dict(_base_row(job, c, ch, seed), status="error", error=f"channel failed: {exc}")
+                         for c in job.concealments if job.task_key(c, ch, seed) in todo]
+                continue
+            st = trace_stats(~rec.usable)
+            ch_cols = {
+                "network_loss": rec.network_loss_rate,
+                "late_rate": rec.late_rate,
+                "effective_loss": rec.effective_loss_rate,
+                "mean_burst": st.mean_burst,
+                "longest_burst": st.longest_burst,
+                "p_loss_given_loss": st.p_loss_given_loss,
+                "channel_time_s": t_ch,
+            }
+            for conc in job.concealments:
+                key = job.task_key(conc, ch, seed)
+                if key not in todo:
+                    continue
+                row = {**_base_row(job, conc, ch, seed), **stream_cols, **ch_cols}
+                try:
+                    t0 = time.perf_counter()
+                    res = codec.decode_with_info(stream, rec, conc)
+                    t_dec = time.perf_counter() - t0
+                    row.update(decode_rtf=t_dec / dur, frames_concealed=int(res.missing.sum()),
+                               frames_recovered=int(res.recovered.sum()), corrupt_packets=res.corrupt_packets,
+                               **{k: v for k, v in res.info.items() if isinstance(v, (int, float, str))})
+                    t0 = time.perf_counter()
+                    row.update(compute_metrics(res.audio, clip.samples, clip.sample_rate_hz, job.metrics))
+                    row["metrics_time_s"] = time.perf_counter() - t0
+                    if ch.time_varying:
+                        mname = "pesq_wb" if "pesq_wb" in job.metrics else job.metrics[0]
+                        tt, vv = windowed(mname, res.audio, clip.samples, clip.sample_rate_hz, 2.5, 0.25)
+                        lost_t = (np.flatnonzero(~rec.usable) * stream.frame_duration_s).round(3).tolist()
+                        row["timeseries"] = json.dumps({"metric": mname, "t": tt.round(3).tolist(),
+                                                        "v": [None if np.isnan(x) else round(float(x), 4) for x in vv],
+                                                        "lost_t": lost_t})
+                    if job.keep_audio and seed == 0:
+                        from lossbench.audio import save_audio
+
+                        f = audio_dir / safe_name(f"{clip.id}__{job.codec_spec}__{conc}__{ch.key}") 
+                        row["audio_file"] = str(save_audio(f.with_name(f.name + ".wav"), res.audio,
+                                                           clip.sample_rate_hz).relative_to(job.run_dir))
+                except Exception as exc:
+                    row.update(status="error", error=f"{type(exc).__name__}: {exc}",
+                               traceback=traceback.format_exc(limit=3))
+                rows.append(row)
+    return rows

@@ -1,0 +1,239 @@
+"""Sweep specifications: from CLI flags or a TOML file, validated.
+
+A sweep is the product clips x codec configs x concealments x channel
+configs x seeds. TOML form (every key optional but ``codec`` and ``channel``)::
+
+    name = "my-sweep"
+    corpus = "default"            # or a directory (wav/flac/ogg, LibriSpeech layout)
+    clips = 12                    # evenly spaced over the corpus; omit for all
+    seeds = 1
+    seed = 0                      # base seed of every random choice
+    metrics = ["pesq_wb", "stoi", "plcmos"]
+    concealments = ["native", "waveform-substitution"]   # "native": each codec's own
+    examples = 1                  # clips whose decoded audio is kept for the report
+
+    [[codec]]
+    spec = "opus:bitrate=24000,fec=1"
+    label = "Opus 24k FEC"        # optional
+    concealments = ["opus-fec"]   # optional, overrides the global list for this codec
+
+    [[channel]]
+    model = "bernoulli"
+    loss = [0.0, 0.1, 0.2]        # one channel per value (the model's loss_rate)
+    delay = "40ms"                # optional network: delay, jitter, playout
+    jitter = "normal:10ms"
+    playout = "adaptive"
+
+    [[channel]]
+    model = "markov3"             # extra keys are model parameters
+
+    [[channel]]
+    trace = "lossbench/traces/library/wlan"   # a file or a directory of traces
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lossbench.errors import ConfigError, choices
+
+#: loss models whose loss_rate the ``--loss`` flag sweeps
+SWEEPABLE = ("bernoulli", "random", "iid", "gilbert", "gilbert-elliott", "ge")
+NET_KEYS = ("delay", "jitter", "playout")
+TOP_KEYS = ("name", "corpus", "clips", "seeds", "seed", "metrics", "concealments", "examples", "codec", "channel",
+            "workers", "scheduler", "out")
+
+
+@dataclass
+class CodecEntry:
+    spec: str
+    label: str | None = None
+    concealments: list[str] | None = None
+
+
+@dataclass
+class ChannelEntry:
+    """One [[channel]] block: a loss model (optionally swept) or traces, plus network settings."""
+
+    model: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    loss: list[float] | None = None
+    trace: str | None = None
+    label: str | None = None
+    delay: str | None = None
+    jitter: str | None = None
+    playout: str | None = None
+
+
+@dataclass
+class SweepSpec:
+    codecs: list[CodecEntry]
+    channels: list[ChannelEntry]
+    name: str = "sweep"
+    corpus: str | None = None
+    clips: int | None = None
+    seeds: int = 1
+    seed: int = 0
+    metrics: list[str] = field(default_factory=lambda: ["pesq_wb", "stoi", "si_snr", "mfcc_dist", "plcmos"])
+    concealments: list[str] = field(default_factory=lambda: ["native"])
+    examples: int = 1
+    workers: int | None = None
+    scheduler: str | None = None
+    out: str | None = None
+
+    def validate(self) -> SweepSpec:
+        if not self.codecs:
+            raise ConfigError("a sweep needs at least one codec (--codec or [[codec]])")
+        if not self.channels:
+            raise ConfigError("a sweep needs at least one channel (--channel, --trace or [[channel]])")
+        for k in ("seeds",):
+            v = getattr(self, k)
+            if int(v) != v or v < 1:
+                raise ConfigError(f"{k} must be an integer >= 1, got {v!r}")
+        if self.clips is not None and (int(self.clips) != self.clips or self.clips < 1):
+            raise ConfigError(f"clips must be an integer >= 1, got {self.clips!r}")
+        if self.workers is not None and (int(self.workers) != self.workers or self.workers < 1):
+            raise ConfigError(f"workers must be an integer >= 1, got {self.workers!r}")
+        if int(self.examples) != self.examples or self.examples < 0:
+            raise ConfigError(f"examples must be an integer >= 0, got {self.examples!r}")
+        from lossbench.benchmarks.metrics import check_metric_names
+
+        check_metric_names(self.metrics)
+        for ch in self.channels:
+            if (ch.model is None) == (ch.trace is None):
+                raise ConfigError("each channel needs exactly one of 'model' or 'trace'")
+            if ch.loss is not None:
+                if ch.model is None:
+                    raise ConfigError("'loss' sweeps a model's loss_rate; a trace channel cannot take it")
+                for v in ch.loss:
+                    if not isinstance(v, (int, float)) or not 0 <= v <= 1:
+                        raise ConfigError(f"channel {ch.model!r}: loss values must be numbers in [0, 1], got {v!r}")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {}
+        for k, v in asdict(self).items():
+            if k in ("codecs", "channels"):
+                continue
+            if v is not None:
+                d[k] = v
+        d["codec"] = [{k: v for k, v in asdict(c).items() if v is not None} for c in self.codecs]
+        chans = []
+        for c in self.channels:
+            e = {k: v for k, v in asdict(c).items() if v is not None and k != "params"}
+            e.update(c.params)
+            chans.append(e)
+        d["channel"] = chans
+        return d
+
+
+def _bad_key(where: str, key: str, allowed: tuple[str, ...] | list[str]) -> ConfigError:
+    return ConfigError(f"{where}: unknown key {key!r}; valid keys: {choices(allowed)}")
+
+
+def spec_from_dict(d: dict[str, Any], where: str = "spec") -> SweepSpec:
+    d = {k: v for k, v in d.items() if v is not None}
+    for k in d:
+        if k not in TOP_KEYS:
+            raise _bad_key(where, k, TOP_KEYS)
+    codecs = []
+    for i, c in enumerate(_as_list(d.get("codec", []), f"{where}: codec")):
+        if isinstance(c, str):
+            c = {"spec": c}
+        if not isinstance(c, dict) or "spec" not in c:
+            raise ConfigError(f"{where}: codec[{i}] needs a 'spec' string like \"opus:bitrate=16000\"")
+        for k in c:
+            if k not in ("spec", "label", "concealments"):
+                raise _bad_key(f"{where}: codec[{i}]", k, ("spec", "label", "concealments"))
+        codecs.append(CodecEntry(str(c["spec"]), c.get("label"), _opt_str_list(c.get("concealments"), f"codec[{i}].concealments")))
+    chans = []
+    for i, c in enumerate(_as_list(d.get("channel", []), f"{where}: channel")):
+        if isinstance(c, str):
+            c = {"model": c}
+        if not isinstance(c, dict):
+            raise ConfigError(f"{where}: channel[{i}] must be a table")
+        c = dict(c)
+        e = ChannelEntry(
+            model=c.pop("model", None), trace=c.pop("trace", None), label=c.pop("label", None),
+            delay=c.pop("delay", None), jitter=c.pop("jitter", None), playout=c.pop("playout", None),
+        )
+        loss = c.pop("loss", None)
+        if loss is not None:
+            e.loss = [float(x) for x in _as_list(loss, f"{where}: channel[{i}].loss")]
+        if e.trace is not None and c:
+            raise _bad_key(f"{where}: channel[{i}] (trace)", next(iter(c)), ("trace", "label", *NET_KEYS))
+        e.params = c
+        chans.append(e)
+    kw: dict[str, Any] = {}
+    for k in ("name", "corpus", "scheduler", "out"):
+        if k in d:
+            kw[k] = str(d[k])
+    for k in ("clips", "seeds", "seed", "examples", "workers"):
+        if k in d:
+            if not isinstance(d[k], int):
+                raise ConfigError(f"{where}: {k} must be an integer, got {d[k]!r}")
+            kw[k] = d[k]
+    if "metrics" in d:
+        kw["metrics"] = _opt_str_list(d["metrics"], "metrics")
+    if "concealments" in d:
+        kw["concealments"] = _opt_str_list(d["concealments"], "concealments")
+    return SweepSpec(codecs, chans, **kw).validate()
+
+
+def _as_list(v: Any, where: str) -> list[Any]:
+    if isinstance(v, list):
+        return v
+    if isinstance(v, (str, dict, int, float)):
+        return [v]
+    raise ConfigError(f"{where}: expected a list, got {v!r}")
+
+
+def _opt_str_list(v: Any, where: str) -> list[str] | None:
+    if v is None:
+        return None
+    v = _as_list(v, where)
+    if not all(isinstance(x, str) for x in v):
+        raise ConfigError(f"{where}: expected a list of names, got {v!r}")
+    return [str(x) for x in v]
+
+
+def load_spec(path: str | Path) -> SweepSpec:
+    p = Path(path)
+    try:
+        d = tomllib.loads(p.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"spec file {str(p)!r} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    spec = spec_from_dict(d, where=str(p))
+    if spec.name == "sweep":
+        spec.name = p.stem
+    return spec
+
+
+def channel_entries_from_cli(channels: list[str], loss: list[float] | None, traces: list[str],
+                             net: dict[str, str | None]) -> list[ChannelEntry]:
+    """``--channel`` / ``--loss`` / ``--trace`` flags to channel entries.
+
+    ``--loss`` sweeps the loss_rate of every ``--channel`` given without
+    parameters whose model is rate-parameterised (bernoulli, gilbert,
+    gilbert-elliott); other channels appear once with their own parameters.
+    """
+    from lossbench.specs import split_spec
+
+    out = []
+    for c in channels:
+        name, params = split_spec(c)
+        e = ChannelEntry(model=name, params=params, **net)
+        if loss is not None and not params and name.lower() in SWEEPABLE:
+            e.loss = list(loss)
+        out.append(e)
+    for t in traces:
+        out.append(ChannelEntry(trace=t, **net))
+    if loss is not None and not any(e.loss for e in out):
+        raise ConfigError("--loss was given but no --channel takes it; sweepable models without parameters: "
+                          + ", ".join(SWEEPABLE[:1] + SWEEPABLE[3:5]))
+    return out

@@ -1,0 +1,121 @@
+"""Run a sweep: plan, resume, execute, store, record the resolved spec."""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import platform
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lossbench.benchmarks.executors import DaskExecutor, LocalExecutor
+from lossbench.benchmarks.plan import Plan, describe_plan, plan_sweep
+from lossbench.benchmarks.run import run_job
+from lossbench.benchmarks.spec import SweepSpec
+from lossbench.benchmarks.store import ResultStore
+
+VERSIONED = ("lossbench", "numpy", "scipy", "simpy", "pesq", "pystoi", "speechmos", "onnxruntime", "torch", "pandas")
+
+
+def git_revision() -> str | None:
+    try:
+        r = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True,
+                           timeout=5)
+        return r.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def environment() -> dict[str, Any]:
+    vers = {}
+    for p in VERSIONED:
+        try:
+            vers[p] = md.version(p)
+        except md.PackageNotFoundError:
+            pass
+    try:
+        from lossbench.codecs.opus import opus_version
+
+        vers["libopus"] = opus_version()
+    except Exception:
+        pass
+    return {"python": platform.python_version(), "platform": platform.platform(), "packages": vers,
+            "git_revision": git_revision() or "unknown"}
+
+
+def write_spec(spec: SweepSpec, plan: Plan, run_dir: Path) -> Path:
+    import tomli_w
+
+    d = spec.to_dict()
+    d["resolved"] = {
+        "clips": [c.id for c in plan.clips],
+        "channels": [c.key for c in plan.channels],
+        "codecs": sorted({j.codec_spec for j in plan.jobs}),
+        "skipped_pairs": [list(p) for p in plan.skipped_pairs],
+        "tasks": plan.num_tasks,
+    }
+    d["environment"] = environment()
+    d["environment"]["written_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    p = run_dir / "spec.toml"
+    tmp = p.with_name("spec.toml.tmp")
+    tmp.write_text(tomli_w.dumps(_clean(d)))
+    tmp.replace(p)
+    return p
+
+
+def _clean(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items() if v is not None}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x if v is not None]
+    return x
+
+
+@dataclass
+class SweepResult:
+    run_dir: Path
+    results: Path | None
+    tasks: int
+    ran: int
+    skipped: int
+    errors: int
+
+
+def run_sweep(spec: SweepSpec, run_dir: str | Path, progress: bool = True) -> SweepResult:
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    plan = plan_sweep(spec, run_dir)
+    write_spec(spec, plan, run_dir)
+    store = ResultStore(run_dir)
+    done = store.done_keys()
+    todo_jobs = [j for j in plan.jobs if set(j.task_keys()) - done]
+    n_todo = sum(len(set(j.task_keys()) - done) for j in todo_jobs)
+    executor = DaskExecutor(spec.scheduler) if spec.scheduler else LocalExecutor(spec.workers)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=n_todo, desc=f"sweep {spec.name}", unit="task", mininterval=1.0)
+    ran = errors = 0
+    try:
+        args = ((j, frozenset(done & set(j.task_keys()))) for j in todo_jobs)
+        for _, rows in executor.map_unordered(run_job, args):
+            store.append(rows)
+            ran += len(rows)
+            errors += sum(r["status"] != "ok" for r in rows)
+            if bar is not None:
+                bar.update(len(rows))
+                bar.set_postfix(errors=errors)
+            store.consolidate(every_s=30.0)
+    finally:
+        if bar is not None:
+            bar.close()
+        if isinstance(executor, DaskExecutor):
+            executor.close()
+        res = store.consolidate()
+    return SweepResult(run_dir, res, plan.num_tasks, ran, plan.num_tasks - n_todo, errors)
+
+
+__all__ = ["SweepResult", "describe_plan", "run_sweep"]

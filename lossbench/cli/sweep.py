@@ -1,0 +1,116 @@
+"""``lossbench sweep``, ``report`` and ``compare``: the main job."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from lossbench.cli.common import console, friendly_errors
+from lossbench.errors import ConfigError
+
+DEFAULT_SPEC = Path(__file__).resolve().parent.parent / "benchmarks" / "default_spec.toml"
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError(f"--loss takes comma-separated numbers like 0,0.05,0.1; got {text!r}") from None
+
+
+def sweep(
+    spec_file: Annotated[Optional[Path], typer.Argument(help="TOML spec (flags below override or replace it)")] = None,
+    codec: Annotated[Optional[list[str]], typer.Option(help="codec NAME[:k=v,...] (repeatable)")] = None,
+    concealment: Annotated[Optional[list[str]], typer.Option(help="concealment name, or 'native' (repeatable)")] = None,
+    channel: Annotated[Optional[list[str]], typer.Option(help="loss model MODEL[:k=v,...] (repeatable)")] = None,
+    loss: Annotated[Optional[str], typer.Option(help="loss rates swept on parameterless bernoulli/gilbert channels, e.g. 0,0.05,0.1")] = None,
+    trace: Annotated[Optional[list[str]], typer.Option(help="replay trace FILE or DIR (repeatable)")] = None,
+    delay: Annotated[Optional[str], typer.Option(help="network delay for every channel, e.g. 40ms")] = None,
+    jitter: Annotated[Optional[str], typer.Option(help="jitter for every channel, e.g. normal:10ms")] = None,
+    playout: Annotated[Optional[str], typer.Option(help="playout buffer: fixed:60ms | adaptive")] = None,
+    corpus: Annotated[Optional[str], typer.Option(help="corpus directory (default: the embedded corpus)")] = None,
+    clips: Annotated[Optional[int], typer.Option(help="use N clips, evenly spaced over the corpus")] = None,
+    seeds: Annotated[Optional[int], typer.Option(help="seeds per condition")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="base seed")] = None,
+    metrics: Annotated[Optional[str], typer.Option(help="comma-separated metrics, e.g. pesq_wb,stoi,plcmos")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="local worker processes (default: all cores)")] = None,
+    scheduler: Annotated[Optional[str], typer.Option(help="Dask scheduler address, e.g. tcp://host:8786")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="run directory (default: runs/<name>)")] = None,
+    name: Annotated[Optional[str], typer.Option(help="run name")] = None,
+    report: Annotated[bool, typer.Option(help="write plots, tables and report.html at the end")] = True,
+    dry_run: Annotated[bool, typer.Option(help="validate and print the plan only")] = False,
+) -> None:
+    """Sweep clips x codecs x concealments x channels x seeds, score and tabulate."""
+    from lossbench.benchmarks.plan import describe_plan, plan_sweep
+    from lossbench.benchmarks.spec import CodecEntry, SweepSpec, channel_entries_from_cli, load_spec
+    from lossbench.benchmarks.sweep import run_sweep
+
+    if spec_file is None and not codec:
+        spec_file = DEFAULT_SPEC
+    if spec_file is not None:
+        spec = load_spec(spec_file)
+    else:
+        spec = SweepSpec(codecs=[], channels=[])
+    if codec:
+        spec.codecs = [CodecEntry(c) for c in codec]
+    if channel or trace:
+        net = {"delay": delay, "jitter": jitter, "playout": playout}
+        spec.channels = channel_entries_from_cli(channel or [], _floats(loss) if loss else None, trace or [], net)
+    elif loss:
+        raise ConfigError("--loss needs --channel (e.g. --channel bernoulli --loss 0,0.1,0.2)")
+    elif delay or jitter or playout:
+        for e in spec.channels:
+            e.delay, e.jitter, e.playout = delay or e.delay, jitter or e.jitter, playout or e.playout
+    for k, v in (("corpus", corpus), ("clips", clips), ("seeds", seeds), ("seed", seed), ("workers", workers),
+                 ("scheduler", scheduler), ("name", name)):
+        if v is not None:
+            setattr(spec, k, v)
+    if concealment:
+        spec.concealments = list(concealment)
+    if metrics:
+        spec.metrics = [m.strip() for m in metrics.split(",") if m.strip()]
+    spec.validate()
+    run_dir = out or Path(spec.out or f"runs/{spec.name}")
+    if dry_run:
+        d = describe_plan(plan_sweep(spec, run_dir))
+        for k, v in d.items():
+            console.print(f"{k}: {v}")
+        return
+    res = run_sweep(spec, run_dir)
+    console.print(f"{res.ran} tasks run, {res.skipped} already done, {res.errors} errors; results: {res.results}")
+    if report and res.results is not None:
+        from lossbench.reports import write_report
+
+        html = write_report(run_dir)
+        console.print(f"report: {html.resolve()}")
+
+
+def report_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="a run directory with results.parquet")],
+) -> None:
+    """Write plots, markdown tables and report.html for a run."""
+    from lossbench.reports import write_report
+
+    html = write_report(run_dir)
+    console.print(f"report: {html.resolve()}")
+
+
+def compare_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="a run directory with results.parquet")],
+    codec: Annotated[str, typer.Option(help="codec config or system label to compare concealments for")],
+    metric: Annotated[str, typer.Option(help="metric column")] = "pesq_wb",
+    baseline: Annotated[Optional[str], typer.Option(help="concealment the others are tested against")] = None,
+) -> None:
+    """Concealments side by side on the same clips and traces, with a paired test per loss rate."""
+    from lossbench.reports.compare import compare_concealments
+
+    table = compare_concealments(run_dir, codec, metric, baseline)
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("sweep")(friendly_errors(sweep))
+    app.command("report")(friendly_errors(report_cmd))
+    app.command("compare")(friendly_errors(compare_cmd))

@@ -1,0 +1,108 @@
+"""Speed and memory of the sweep harness.
+
+Prints, for one small sweep on the embedded corpus:
+
+- tasks per second with 1 and 2 workers, and the scaling ratio;
+- the share of task time per stage (encode, channel, decode, metrics);
+- the harness overhead: wall time of ``run_job`` against calling the same
+  pieces (encode, transmit, decode, metrics) directly, in the same process;
+- peak resident memory per worker for sweeps over 10 and 100 clips
+  (the 100-clip corpus repeats the embedded clips under new names), which
+  must stay flat: clips are read when needed and audio is dropped once scored.
+
+Run: ``python perf/sweep_speed.py``.
+"""
+
+from __future__ import annotations
+
+import resource
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lossbench.benchmarks.plan import channel_rng, plan_sweep
+from lossbench.benchmarks.run import run_job
+from lossbench.benchmarks.spec import spec_from_dict
+from lossbench.benchmarks.sweep import run_sweep
+
+SPEC = {
+    "metrics": ["pesq_wb", "stoi", "si_snr"],
+    "concealments": ["native", "waveform-substitution"],
+    "codec": [{"spec": "opus:bitrate=16000"}, {"spec": "amrwb:mode=2"}],
+    "channel": [{"model": "bernoulli", "loss": [0.0, 0.1, 0.2]}, {"model": "markov3"}],
+    "examples": 0,
+}
+
+
+def timed_sweep(tmp: Path, workers: int, clips: int, corpus: str | None = None) -> tuple[float, int, pd.DataFrame]:
+    d = tmp / f"w{workers}_c{clips}"
+    spec = spec_from_dict({**SPEC, "clips": clips, "workers": workers, **({"corpus": corpus} if corpus else {})})
+    t = time.perf_counter()
+    res = run_sweep(spec, d, progress=False)
+    wall = time.perf_counter() - t
+    return wall, res.ran, pd.read_parquet(d / "results.parquet")
+
+
+def direct_time(tmp: Path) -> tuple[float, float]:
+    """(run_job time, direct pieces time) for the same job, in-process."""
+    from lossbench.benchmarks.metrics import compute_metrics
+    from lossbench.codecs import make_codec
+
+    spec = spec_from_dict({**SPEC, "clips": 1})
+    job = plan_sweep(spec, tmp / "direct").jobs[0]
+    run_job(job)  # warm caches (codec objects, imports, PESQ helper)
+    t = time.perf_counter()
+    run_job(job)
+    t_job = time.perf_counter() - t
+    cod = make_codec(job.codec_spec)
+    t = time.perf_counter()
+    clip = job.clip.load(16000)
+    s = cod.encode(clip)
+    for ch in job.channels:
+        rec = ch.build().transmit(s, channel_rng(0, ch.key, clip.id, 0))
+        for c in job.concealments:
+            y = cod.decode(s, rec, c)
+            compute_metrics(y, clip.samples, 16000, job.metrics)
+    return t_job, time.perf_counter() - t
+
+
+def main() -> None:
+    tmp = Path(tempfile.mkdtemp())
+    try:
+        w1, n1, df = timed_sweep(tmp, 1, 4)
+        w2, n2, _ = timed_sweep(tmp, 2, 4)
+        print(f"tasks/s: 1 worker {n1 / w1:.2f}, 2 workers {n2 / w2:.2f}, scaling x{(n2 / w2) / (n1 / w1):.2f}")
+        stage = {
+            "encode": (df["encode_rtf"] * df["duration_s"]).sum() / df.groupby("channel_key").ngroups,
+            "channel": df["channel_time_s"].sum() / df["concealment"].nunique(),
+            "decode": (df["decode_rtf"] * df["duration_s"]).sum(),
+            "metrics": df["metrics_time_s"].sum(),
+        }
+        tot = sum(stage.values())
+        print("time share per stage: " + ", ".join(f"{k} {100 * v / tot:.1f} %" for k, v in stage.items()))
+        t_job, t_direct = direct_time(tmp)
+        print(f"harness overhead: run_job {t_job:.3f} s vs direct calls {t_direct:.3f} s (x{t_job / t_direct:.3f})")
+        # memory: 10 vs 100 clips, one worker process each (children's peak RSS)
+        from lossbench.audio import save_audio
+        from lossbench.corpus import default_corpus
+
+        big = tmp / "corpus100"
+        refs = default_corpus()
+        for i in range(100):
+            r = refs[i % len(refs)]
+            save_audio(big / f"c{i:03d}.flac", r.load(16000).samples, 16000)
+        for n in (10, 100):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+            wall, ran, _ = timed_sweep(tmp, 2, n, str(big))
+            peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+            print(f"{n:3d} clips: {ran} tasks in {wall:.1f} s; peak RSS of a worker {max(peak, before) / 1024:.0f} MiB")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

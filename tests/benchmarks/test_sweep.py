@@ -1,0 +1,178 @@
+"""The sweep harness end to end: spec validation, planning, execution
+(local and on a real Dask cluster), resume, failures, and reports."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lossbench.benchmarks.plan import plan_sweep
+from lossbench.benchmarks.spec import load_spec, spec_from_dict
+from lossbench.benchmarks.store import ResultStore
+from lossbench.benchmarks.sweep import run_sweep
+from lossbench.errors import ConfigError, TraceFormatError
+
+BASE = {
+    "name": "t",
+    "clips": 2,
+    "metrics": ["pesq_wb", "stoi", "si_snr"],
+    "concealments": ["native", "zeros"],
+    "codec": [{"spec": "pcm", "label": "PCM"}, {"spec": "opus:bitrate=12000", "label": "Opus 12k"}],
+    "channel": [{"model": "bernoulli", "loss": [0.0, 0.2]}, {"model": "markov3", "label": "wlan"}],
+}
+METRIC_COLS = ["pesq_wb", "stoi", "si_snr", "network_loss", "bitrate_kbps", "frames_concealed"]
+
+
+def spec(**over):
+    d = {**BASE, **over}
+    return spec_from_dict(d)
+
+
+def test_plan_counts_and_pairs(tmp_path):
+    p = plan_sweep(spec(), tmp_path)
+    # pcm: zeros only (no native); opus: opus-plc, opus-fec, zeros; 3 channels; 2 clips
+    assert p.num_tasks == 2 * 3 * (1 + 3)
+    assert {j.codec_label for j in p.jobs} == {"PCM", "Opus 12k"}
+    assert len({c.key for c in p.channels}) == 3
+
+
+@pytest.mark.parametrize("over, message", [
+    ({"codec": [{"spec": "mp3"}]}, "unknown codec 'mp3'"),
+    ({"codec": [{"spec": "opus:bitrate=5"}]}, "bitrate must lie in"),
+    ({"codec": [{"spec": "pcm", "concealments": ["opus-plc"]}]}, "does not support concealment 'opus-plc'"),
+    ({"concealments": ["magic"]}, "unknown concealment 'magic'"),
+    ({"corpus": "/no/such/dir"}, "does not exist"),
+    ({"metrics": ["pesq_wb", "visqol"]}, "unknown metric 'visqol'"),
+    ({"channel": [{"model": "bernoulli", "loss": [1.5]}]}, "loss values must be numbers in"),
+    ({"channel": [{"model": "nope"}]}, "unknown loss model 'nope'"),
+    ({"clip": 3}, "unknown key 'clip'; valid keys:"),
+])
+def test_bad_specs_fail_at_plan_time(tmp_path, over, message):
+    with pytest.raises(ConfigError, match=message):
+        plan_sweep(spec(**over), tmp_path)
+
+
+def test_unreadable_trace_fails_at_plan_time(tmp_path):
+    bad = tmp_path / "bad.txt"
+    bad.write_text("0\n1\nq\n")
+    with pytest.raises(TraceFormatError, match="line 3"):
+        plan_sweep(spec(channel=[{"trace": str(bad)}]), tmp_path / "run")
+
+
+def test_toml_spec_file(tmp_path):
+    f = tmp_path / "s.toml"
+    f.write_text('clips = 1\n[[codec]]\nspec = "pcm"\n[[channel]]\nmodel = "bernoulli"\nloss = [0.1]\nbogus = 1\n')
+    with pytest.raises(ConfigError, match="unknown parameter 'bogus'"):
+        plan_sweep(load_spec(f), tmp_path / "r")
+    f.write_text("clips = [\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_spec(f)
+    default = load_spec(Path(__file__).parents[2] / "lossbench" / "benchmarks" / "default_spec.toml")
+    assert plan_sweep(default, tmp_path / "d").num_tasks > 1000
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory):
+    d = tmp_path_factory.mktemp("run")
+    res = run_sweep(spec(), d, progress=False)
+    return d, res
+
+
+def test_local_sweep_writes_rows_and_spec(local_run):
+    d, res = local_run
+    df = pd.read_parquet(d / "results.parquet")
+    assert res.errors == 0 and len(df) == res.tasks == 24
+    assert (df["status"] == "ok").all() and df["task"].is_unique
+    clean = df[(df["loss_param"] == 0) & (df["codec"] == "pcm")]
+    assert (clean["pesq_wb"] > 4.4).all()
+    lossy = df[(df["loss_param"] == 0.2) & (df["concealment"] == "zeros")]
+    assert (lossy["pesq_wb"] < 3.0).all() and lossy["network_loss"].between(0.05, 0.4).all()
+    # codecs see the same loss pattern on the same clip/channel/seed
+    g = df[df["concealment"] == "zeros"].groupby(["clip", "channel_key"])["network_loss"].nunique()
+    assert (g == 1).all()
+    import tomllib
+
+    recorded = tomllib.loads((d / "spec.toml").read_text())
+    assert recorded["resolved"]["tasks"] == 24 and len(recorded["codec"]) == 2
+    assert recorded["environment"]["git_revision"] and "numpy" in recorded["environment"]["packages"]
+    assert spec_from_dict({k: v for k, v in recorded.items() if k not in ("resolved", "environment")}).codecs
+    assert (d / "audio").is_dir() and df["audio_file"].notna().any()
+
+
+def test_rerun_skips_and_resume_recomputes_identically(local_run, tmp_path):
+    d, _ = local_run
+    before = pd.read_parquet(d / "results.parquet").set_index("task").sort_index()
+    again = run_sweep(spec(), d, progress=False)
+    assert again.ran == 0 and again.skipped == 24
+    # lose one part (as an interrupted sweep would) and resume
+    parts = sorted((d / "parts").glob("part-*.parquet"))
+    lost = pd.read_parquet(parts[0])["task"].tolist()
+    parts[0].unlink()
+    resumed = run_sweep(spec(), d, progress=False)
+    assert resumed.ran == len(lost)
+    after = pd.read_parquet(d / "results.parquet").set_index("task").sort_index()
+    pd.testing.assert_frame_equal(before[METRIC_COLS], after[METRIC_COLS])
+
+
+def test_failures_are_rows_not_crashes(tmp_path):
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    from lossbench.audio import save_audio
+    from lossbench.corpus import default_corpus
+
+    save_audio(corpus / "good.wav", default_corpus()[0].load(16000).samples[:32000], 16000)
+    (corpus / "broken.wav").write_bytes(b"RIFF....not really")
+    save_audio(corpus / "silent.wav", np.zeros(32000), 16000)
+    res = run_sweep(spec(corpus=str(corpus), clips=None, codec=[{"spec": "pcm"}]), tmp_path / "r", progress=False)
+    df = pd.read_parquet(tmp_path / "r" / "results.parquet")
+    assert len(df) == res.tasks
+    broken = df[df["clip"] == "broken"]
+    assert (broken["status"] == "error").all() and broken["error"].str.contains("broken.wav").all()
+    silent = df[df["clip"] == "silent"]
+    assert (silent["status"] == "ok").all() and silent["pesq_wb"].isna().all()
+    assert (silent["pesq_wb_error"] == "silent reference").all()
+    assert (df[df["clip"] == "good"]["status"] == "ok").all()
+
+
+def test_dask_cluster_gives_the_same_table(local_run, tmp_path):
+    from distributed import LocalCluster
+
+    d, _ = local_run
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        s = spec(scheduler=cluster.scheduler_address)
+        res = run_sweep(s, tmp_path / "dask", progress=False)
+    assert res.errors == 0
+    a = pd.read_parquet(d / "results.parquet").set_index("task").sort_index()
+    b = pd.read_parquet(tmp_path / "dask" / "results.parquet").set_index("task").sort_index()
+    pd.testing.assert_frame_equal(a[METRIC_COLS], b[METRIC_COLS])
+
+
+def test_report_and_compare(local_run):
+    from lossbench.reports import write_report
+    from lossbench.reports.compare import compare_concealments
+
+    d, _ = local_run
+    html = write_report(d)
+    names = {p.name for p in (d / "plots").glob("*.png")}
+    assert {"loss_bernoulli_pesq_wb.png", "cdf_wlan_pesq_wb.png", "rate_pesq_wb.png"} <= names
+    text = html.read_text()
+    assert "<audio" in text and "plots/loss_bernoulli_stoi.png" in text and "Opus 12k / opus-plc" in text
+    assert "## PESQ-WB" in (d / "tables.md").read_text()
+    table = compare_concealments(d, "Opus 12k", "pesq_wb")
+    assert "paired against 'zeros'" in table and "opus-plc" in table
+    with pytest.raises(ConfigError, match="no results for codec 'amrwb'"):
+        compare_concealments(d, "amrwb")
+
+
+def test_time_varying_channel_gets_a_time_series(tmp_path):
+    from lossbench.reports import write_report
+
+    s = spec(clips=1, codec=[{"spec": "opus:bitrate=12000"}], concealments=["opus-plc"],
+             channel=[{"model": "schedule", "segments": "0=bernoulli(p=0);2=bernoulli(p=0.5);4=bernoulli(p=0)",
+                       "label": "burst"}])
+    run_sweep(s, tmp_path, progress=False)
+    df = pd.read_parquet(tmp_path / "results.parquet")
+    assert df["timeseries"].notna().all()
+    write_report(tmp_path)
+    assert (tmp_path / "plots" / "time_burst.png").exists()
