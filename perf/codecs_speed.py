@@ -15,6 +15,10 @@ import time
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
+
 import numpy as np
 
 from lossbench.benchmarks.metrics import METRICS, compute_metrics
