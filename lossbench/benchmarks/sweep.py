@@ -119,3 +119,26 @@ def run_sweep(spec: SweepSpec, run_dir: str | Path, progress: bool = True) -> Sw
 
 
 __all__ = ["SweepResult", "describe_plan", "run_sweep"]
+
+
+def recompute_task(run_dir: str | Path, task: str) -> dict[str, Any]:
+    """Recompute one row from the run's recorded ``spec.toml`` and its task key, alone."""
+    import tomllib
+
+    from lossbench.benchmarks.spec import spec_from_dict
+    from lossbench.errors import ConfigError
+
+    run_dir = Path(run_dir)
+    p = run_dir / "spec.toml"
+    if not p.exists():
+        raise ConfigError(f"{run_dir}: no spec.toml; is this a run directory?")
+    d = tomllib.loads(p.read_text())
+    spec = spec_from_dict({k: v for k, v in d.items() if k not in ("resolved", "environment")}, where=str(p))
+    plan = plan_sweep(spec, run_dir)
+    for job in plan.jobs:
+        keys = job.task_keys()
+        if task in keys:
+            job.keep_audio = False
+            rows = run_job(job, frozenset(k for k in keys if k != task))
+            return rows[0]
+    raise ConfigError(f"task {task!r} is not part of the sweep in {p}")

@@ -110,7 +110,33 @@ def compare_cmd(
     console.print(table)
 
 
+def rerun_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="a run directory")],
+    task: Annotated[str, typer.Argument(help="a task key (the 'task' column of results.parquet)")],
+) -> None:
+    """Recompute one row alone from the run's spec.toml and compare it with the stored one."""
+    import math
+
+    import pandas as pd
+
+    from lossbench.benchmarks.sweep import recompute_task
+
+    row = recompute_task(run_dir, task)
+    stored = pd.read_parquet(run_dir / "results.parquet").set_index("task")
+    old = stored.loc[task] if task in stored.index else None
+    same = True
+    for k, v in row.items():
+        if isinstance(v, float) and not k.endswith(("_rtf", "time_s")):
+            o = None if old is None else old.get(k)
+            match = o is not None and (math.isclose(o, v, rel_tol=1e-9, abs_tol=1e-12) or (math.isnan(o) and math.isnan(v)))
+            same &= match or old is None
+            console.print(f"{k:20s} {v:12.6g}" + ("" if old is None else f"   stored {o:12.6g} {'=' if match else '!='}"))
+    if old is not None:
+        console.print("identical to the stored row" if same else "[red]differs from the stored row[/red]")
+
+
 def register(app: typer.Typer) -> None:
+    app.command("rerun")(friendly_errors(rerun_cmd))
     app.command("sweep")(friendly_errors(sweep))
     app.command("report")(friendly_errors(report_cmd))
     app.command("compare")(friendly_errors(compare_cmd))

@@ -176,3 +176,31 @@ def test_time_varying_channel_gets_a_time_series(tmp_path):
     assert df["timeseries"].notna().all()
     write_report(tmp_path)
     assert (tmp_path / "plots" / "time_burst.png").exists()
+
+
+def test_a_row_can_be_recomputed_alone(local_run):
+    from lossbench.benchmarks.sweep import recompute_task
+
+    d, _ = local_run
+    df = pd.read_parquet(d / "results.parquet").set_index("task")
+    key = df[(df["loss_param"] == 0.2) & (df["concealment"] == "opus-plc")].index[0]
+    row = recompute_task(d, key)
+    for c in METRIC_COLS:  # equal up to BLAS summation order (thread counts differ between processes)
+        assert row[c] == pytest.approx(df.loc[key, c], rel=1e-9), c
+
+
+def test_cli_sweep_errors_and_dry_run(tmp_path):
+    from typer.testing import CliRunner
+
+    from lossbench.cli import app
+
+    r = CliRunner().invoke(app, ["sweep", "--codec", "mp3", "--channel", "bernoulli", "--loss", "0.1",
+                                 "--out", str(tmp_path)])
+    assert r.exit_code == 2 and "unknown codec 'mp3'" in r.output
+    r = CliRunner().invoke(app, ["sweep", "--codec", "pcm", "--channel", "bernoulli", "--corpus", "/nope",
+                                 "--out", str(tmp_path)])
+    assert r.exit_code == 2 and "does not exist" in r.output
+    r = CliRunner().invoke(app, ["sweep", "--codec", "pcm", "--channel", "markov3", "--loss", "0.1", "--out", str(tmp_path)])
+    assert r.exit_code == 2 and "--loss was given but no --channel takes it" in r.output
+    r = CliRunner().invoke(app, ["sweep", "--dry-run", "--out", str(tmp_path)])
+    assert r.exit_code == 0 and "tasks: 1224" in r.output
