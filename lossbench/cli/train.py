@@ -48,3 +48,16 @@ def export_codec_cmd(
 
     p = export_weights(ckpt, out or DEFAULT_WEIGHTS)
     console.print(f"wrote {p} ({p.stat().st_size / 1e6:.1f} MB)")
+
+
+@app.command("codec-card")
+@friendly_errors
+def codec_card_cmd(
+    data: Annotated[Path, typer.Option(help="directory made by 'lossbench data prepare-speech'")] = Path("data/speech"),
+    ckpt_dir: Annotated[Path, typer.Option(help="the training run (for its eval history)")] = Path("checkpoints/codec"),
+    clips: Annotated[int, typer.Option(help="held-out clips to score")] = 24,
+) -> None:
+    """Measure the shipped weights on held-out real speech (and Opus alongside) and write MODEL_CARD.md."""
+    from lossbench.codecs.neural.card import write_card
+
+    console.print(f"wrote {write_card(data, ckpt_dir, count=clips)}")
