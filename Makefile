@@ -32,6 +32,7 @@ perf: setup
 	$(PY) perf/netsim_speed.py
 	$(PY) perf/codecs_speed.py
 	$(PY) perf/sweep_speed.py
+	$(PY) perf/neural_speed.py
 
 corpus-deps:
 	bash scripts/install-system-deps.sh --corpus

@@ -131,3 +131,15 @@ def call_factory(factory: Callable[..., Any], params: Mapping[str, Any], what: s
         return factory(**params)
     except TypeError as exc:  # e.g. a string where a number belongs
         raise ConfigError(f"{what}: {exc}") from None
+
+
+def build(registry: Any, spec: str | Mapping[str, Any], name_key: str) -> Any:
+    """Build a registered thing from ``NAME[:k=v,...]`` or ``{name_key: NAME, k: v, ...}``."""
+    if isinstance(spec, Mapping):
+        params = dict(spec)
+        name = params.pop(name_key, None)
+        if not isinstance(name, str):
+            raise ConfigError(f"{registry.kind} mapping needs a {name_key!r} key naming one of: {choices(registry.names())}")
+    else:
+        name, params = split_spec(spec)
+    return call_factory(registry.get(name), params, f"{registry.kind} {name!r}")

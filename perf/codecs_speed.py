@@ -11,7 +11,6 @@ Run: ``python perf/codecs_speed.py``.
 from __future__ import annotations
 
 import os
-import time
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -20,6 +19,7 @@ import torch  # noqa: E402
 torch.set_num_threads(1)
 
 import numpy as np
+from common import best_of
 
 from lossbench.benchmarks.metrics import METRICS, compute_metrics
 from lossbench.codecs import make_codec
@@ -29,13 +29,6 @@ from lossbench.corpus import default_corpus
 from lossbench.netsim import Bernoulli
 
 
-def best(fn, repeat=3):
-    b = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        b = min(b, time.perf_counter() - t)
-    return b
 
 
 def main() -> None:
@@ -43,7 +36,7 @@ def main() -> None:
     x = np.concatenate([r.load(16000).samples for r in refs[:2]])[: 10 * 16000]
     clip = Clip("perf10s", x, 16000)
     dur = clip.duration_s
-    t_ref = best(lambda: np.fft.rfft(x.reshape(-1, 320), axis=1), 10)
+    t_ref = best_of(lambda: np.fft.rfft(x.reshape(-1, 320), axis=1), 10)
     print(f"clip {dur:.1f} s; reference (rfft of 20 ms frames) {1e3 * t_ref:.2f} ms\n")
     print(f"{'codec':36s} {'encode xRT':>10s} {'decode xRT':>10s} {'enc/ref':>8s} {'dec/ref':>8s}")
     specs = ["pcm", "opus:bitrate=9000", "opus:bitrate=24000,fec=1", "opus:bitrate=64000,sample_rate_hz=48000",
@@ -61,25 +54,25 @@ def main() -> None:
 
             c = Clip(clip.id, resample(x, 16000, cod.sample_rate_hz), cod.sample_rate_hz)
         s = cod.encode(c)
-        te = best(lambda: cod.encode(c))
+        te = best_of(lambda: cod.encode(c))
         conc = cod.native_concealments[0] if cod.native_concealments else "zeros"
-        td = best(lambda: cod.decode(s, None, conc))
+        td = best_of(lambda: cod.decode(s, None, conc))
         print(f"{spec:36s} {dur / te:10.0f} {dur / td:10.0f} {te / t_ref:8.0f} {td / t_ref:8.0f}")
 
     print("\nconcealment cost at 20 % Bernoulli loss (decode + conceal, Opus 16 kbps / RVQ where native):")
     cod = make_codec("opus:bitrate=16000,fec=1")
     s = cod.encode(clip)
     rec = Reception.from_lost(Bernoulli(0.2).sample(s.num_packets, np.random.default_rng(0)).lost)
-    base = best(lambda: cod.decode(s, rec, "zeros"))
+    base = best_of(lambda: cod.decode(s, rec, "zeros"))
     for name in list(cod.native_concealments) + CONCEALMENTS.names():
-        t = best(lambda: cod.decode(s, rec, name))
+        t = best_of(lambda: cod.decode(s, rec, name))
         print(f"  {name:24s} {1e3 * t:8.1f} ms per 10 s  (+{1e3 * (t - base):7.1f} ms over zeros; {t / t_ref:6.0f} x ref)")
 
     print("\nmetric time per 10 s clip:")
     y = cod.decode(s, rec, "opus-plc")
     for m in METRICS:
         compute_metrics(y, x, 16000, [m])
-        t = best(lambda: compute_metrics(y, x, 16000, [m]), 2)
+        t = best_of(lambda: compute_metrics(y, x, 16000, [m]), 2)
         print(f"  {m:12s} {1e3 * t:8.1f} ms  ({t / t_ref:6.0f} x ref)")
 
 

@@ -13,9 +13,9 @@ Run: ``python perf/netsim_speed.py [--packets N]``.
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
+from common import best_of
 import simpy
 
 from lossbench.netsim import (
@@ -32,13 +32,6 @@ from lossbench.netsim import (
 )
 
 
-def best_of(fn, repeat: int = 3) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def bare_simpy(n: int) -> None:

@@ -21,7 +21,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from lossbench.benchmarks.plan import channel_rng, plan_sweep

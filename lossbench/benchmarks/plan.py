@@ -39,9 +39,8 @@ class ChannelInstance:
 
     def build(self):
         """The :class:`~lossbench.netsim.Channel` (built in the worker)."""
-        from lossbench.cli.netsim import parse_playout
         from lossbench.netsim import Channel, Jitter, Link, TraceReplay, make_loss_model
-        from lossbench.netsim.network import parse_seconds
+        from lossbench.netsim.network import parse_playout, parse_seconds
         from lossbench.traces.formats import read_trace
 
         model = TraceReplay(read_trace(self.trace_file)) if self.trace_file else make_loss_model(self.model_spec)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import re
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -13,6 +12,7 @@ from rich.table import Table
 
 from lossbench.cli.common import console, friendly_errors
 from lossbench.errors import ConfigError
+from lossbench.netsim.network import parse_cross, parse_playout, parse_rate
 
 app = typer.Typer(help="Loss models and the simulated packet path.", no_args_is_help=True)
 
@@ -78,52 +78,6 @@ def netem(
 ) -> None:
     """Paste the loss clause of a 'tc qdisc ... netem' line and see its statistics."""
     _stats_table(f"netem:{line}", packets, seed)
-
-
-def parse_rate(text: str) -> float:
-    """``1mbit``, ``500kbit``, ``64kbps`` (bytes!), ``2e6`` -> bit/s."""
-    t = text.strip().lower()
-    m = re.fullmatch(r"([0-9.eE+-]+)\s*([a-z]*)", t)
-    units = {"": 1, "bit": 1, "bps": 1, "kbit": 1e3, "mbit": 1e6, "gbit": 1e9, "k": 1e3, "m": 1e6, "g": 1e9,
-             "kbps": 8e3, "mbps": 8e6}
-    if not m or m.group(2) not in units:
-        raise ConfigError(f"{text!r} is not a rate; examples: 1mbit, 500kbit, 2e6 (bit/s); valid units: {', '.join(u for u in units if u)}")
-    return float(m.group(1)) * units[m.group(2)]
-
-
-def parse_cross(spec: str):
-    from lossbench.netsim.network import OnOffTraffic, PoissonTraffic
-    from lossbench.netsim.spec import split_spec
-
-    name, p = split_spec(spec)
-    if name.lower() == "poisson":
-        return PoissonTraffic(rate_pps=float(p.get("rate", 100)), size_bytes=int(p.get("size", 1200)))
-    if name.lower() in ("onoff", "on-off"):
-        return OnOffTraffic(
-            on_mean_s=float(p.get("on", 0.5)), off_mean_s=float(p.get("off", 0.5)),
-            rate_pps=float(p.get("rate", 200)), size_bytes=int(p.get("size", 1200)),
-        )
-    raise ConfigError(f"unknown cross-traffic source {name!r}; valid: 'poisson:rate=PPS,size=BYTES', 'onoff:on=S,off=S,rate=PPS,size=BYTES'")
-
-
-def parse_playout(spec: str | None):
-    from lossbench.netsim.network import AdaptivePlayout, FixedPlayout, parse_seconds
-    from lossbench.netsim.spec import split_spec
-
-    if not spec or spec.lower() == "none":
-        return None
-    if spec.lower().startswith("fixed"):
-        _, _, d = spec.partition(":")
-        return FixedPlayout(parse_seconds(d) if d else 0.06)
-    if spec.lower().startswith("adaptive"):
-        _, p = split_spec(spec)
-        kw = {}
-        for k, v in p.items():
-            if k not in ("alpha", "safety", "adapt_every_s", "initial_delay_s", "min_delay_s"):
-                raise ConfigError(f"adaptive playout: unknown parameter {k!r}; valid: alpha, safety, adapt_every_s, initial_delay_s, min_delay_s")
-            kw[k] = float(v)
-        return AdaptivePlayout(**kw)
-    raise ConfigError(f"unknown playout buffer {spec!r}; valid: 'none', 'fixed:60ms', 'adaptive[:k=v,...]'")
 
 
 @app.command()

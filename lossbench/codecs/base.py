@@ -31,7 +31,7 @@ from lossbench.core import DEFAULT_HEADER_BYTES, Clip, EncodedStream, Reception
 from lossbench.errors import AudioError, ConfigError, choices
 from lossbench.codecs.fec import Depacketized, Packetizer, depacketize
 from lossbench.registry import Registry
-from lossbench.specs import call_factory, split_spec
+from lossbench.specs import build
 
 
 @dataclass
@@ -209,12 +209,4 @@ CODECS: Registry[type[Codec]] = Registry("codec", "lossbench.codecs")
 
 def make_codec(spec: str | dict[str, Any]) -> Codec:
     """A codec from ``NAME[:k=v,...]`` or ``{"codec": NAME, ...}``."""
-    if isinstance(spec, dict):
-        params = dict(spec)
-        name = params.pop("codec", None)
-        if not isinstance(name, str):
-            raise ConfigError(f"codec mapping needs a 'codec' key naming one of: {choices(CODECS.names())}")
-    else:
-        name, params = split_spec(spec)
-    cls = CODECS.get(name)
-    return call_factory(cls, params, f"codec {name!r}")
+    return build(CODECS, spec, "codec")

@@ -24,6 +24,7 @@ per link, and cross traffic costs one event per cross packet.
 from __future__ import annotations
 
 import math
+import re
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ import simpy
 
 from lossbench.core import EncodedStream, Reception
 from lossbench.errors import ConfigError
+from lossbench.specs import split_spec
 from lossbench.netsim.models import LossModel, LossProcess
 
 #: drop reasons recorded per packet in ``Reception.meta["drop_reason"]``
@@ -505,3 +507,48 @@ class _Simulation:
             meta["cross_sent"] = sum(q.cross_sent for q in qs)
             meta["cross_drops"] = sum(q.cross_drops for q in qs)
         return Reception(arrived, self.arrival, deadline, meta=meta)
+
+
+# --------------------------------------------------------------------------- specs typed by users
+
+
+def parse_rate(text: str) -> float:
+    """``1mbit``, ``500kbit``, ``64kbps`` (bytes!), ``2e6`` -> bit/s."""
+    t = text.strip().lower()
+    m = re.fullmatch(r"([0-9.eE+-]+)\s*([a-z]*)", t)
+    units = {"": 1, "bit": 1, "bps": 1, "kbit": 1e3, "mbit": 1e6, "gbit": 1e9, "k": 1e3, "m": 1e6, "g": 1e9,
+             "kbps": 8e3, "mbps": 8e6}
+    if not m or m.group(2) not in units:
+        raise ConfigError(f"{text!r} is not a rate; examples: 1mbit, 500kbit, 2e6 (bit/s); valid units: {', '.join(u for u in units if u)}")
+    return float(m.group(1)) * units[m.group(2)]
+
+
+def parse_cross(spec: str):
+
+    name, p = split_spec(spec)
+    if name.lower() == "poisson":
+        return PoissonTraffic(rate_pps=float(p.get("rate", 100)), size_bytes=int(p.get("size", 1200)))
+    if name.lower() in ("onoff", "on-off"):
+        return OnOffTraffic(
+            on_mean_s=float(p.get("on", 0.5)), off_mean_s=float(p.get("off", 0.5)),
+            rate_pps=float(p.get("rate", 200)), size_bytes=int(p.get("size", 1200)),
+        )
+    raise ConfigError(f"unknown cross-traffic source {name!r}; valid: 'poisson:rate=PPS,size=BYTES', 'onoff:on=S,off=S,rate=PPS,size=BYTES'")
+
+
+def parse_playout(spec: str | None):
+
+    if not spec or spec.lower() == "none":
+        return None
+    if spec.lower().startswith("fixed"):
+        _, _, d = spec.partition(":")
+        return FixedPlayout(parse_seconds(d) if d else 0.06)
+    if spec.lower().startswith("adaptive"):
+        _, p = split_spec(spec)
+        kw = {}
+        for k, v in p.items():
+            if k not in ("alpha", "safety", "adapt_every_s", "initial_delay_s", "min_delay_s"):
+                raise ConfigError(f"adaptive playout: unknown parameter {k!r}; valid: alpha, safety, adapt_every_s, initial_delay_s, min_delay_s")
+            kw[k] = float(v)
+        return AdaptivePlayout(**kw)
+    raise ConfigError(f"unknown playout buffer {spec!r}; valid: 'none', 'fixed:60ms', 'adaptive[:k=v,...]'")

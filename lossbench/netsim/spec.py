@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from lossbench.errors import ConfigError, choices
+from lossbench.errors import ConfigError
 from lossbench.netsim.models import (
     Bernoulli,
     GilbertElliott,
@@ -32,7 +32,7 @@ from lossbench.netsim.models import (
     TraceReplay,
 )
 from lossbench.registry import Registry
-from lossbench.specs import _number, call_factory, parse_value, split_spec  # noqa: F401  (re-exported)
+from lossbench.specs import _number, build, call_factory, parse_value, split_spec  # noqa: F401  (re-exported)
 
 LossModelFactory = Callable[..., LossModel]
 
@@ -152,15 +152,7 @@ def make_loss_model(spec: str | Mapping[str, Any] | LossModel) -> LossModel:
     """Build a loss model from a spec string, a ``{"model": name, ...}`` mapping, or a model."""
     if isinstance(spec, LossModel):
         return spec
-    if isinstance(spec, Mapping):
-        params = dict(spec)
-        name = params.pop("model", None)
-        if not isinstance(name, str):
-            raise ConfigError(f"loss model mapping needs a 'model' key naming one of: {choices(LOSS_MODELS.names())}")
-    else:
-        name, params = split_spec(spec)
-    factory = LOSS_MODELS.get(name)
-    return call_factory(factory, params, f"loss model {name!r}")
+    return build(LOSS_MODELS, spec, "model")
 
 
 # --------------------------------------------------------------------------- netem

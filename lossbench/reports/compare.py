@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from lossbench.errors import ConfigError, choices
 from lossbench.reports.data import load_results

@@ -9,7 +9,6 @@ import pytest
 
 from lossbench.benchmarks.plan import plan_sweep
 from lossbench.benchmarks.spec import load_spec, spec_from_dict
-from lossbench.benchmarks.store import ResultStore
 from lossbench.benchmarks.sweep import run_sweep
 from lossbench.errors import ConfigError, TraceFormatError
 

@@ -1,6 +1,5 @@
 """The CLI as a user drives it (CliRunner), end to end on real files."""
 
-import numpy as np
 from typer.testing import CliRunner
 
 from lossbench import __version__

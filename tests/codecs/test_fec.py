@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from lossbench.codecs import make_codec
 from lossbench.codecs.fec import Packetizer, depacketize
-from lossbench.core import Clip, PacketKind, Reception
+from lossbench.core import PacketKind, Reception
 from lossbench.corpus import default_corpus
 
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from lossbench.codecs import make_codec
 from lossbench.codecs.neural import load_model
-from lossbench.codecs.neural.model import CodecConfig, NeuralCodec, StreamingCodec
+from lossbench.codecs.neural.model import CodecConfig, StreamingCodec
 from lossbench.codecs.rvq import pack_indices, unpack_indices
 from lossbench.core import Clip, Reception
 from lossbench.corpus import default_corpus

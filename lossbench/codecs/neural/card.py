@@ -15,28 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from lossbench.codecs.neural import DEFAULT_WEIGHTS, WEIGHTS_DIR
+from lossbench.codecs.neural.train import heldout_clips
 
 CARD_K = (3, 6, 12, 24)
 OPUS_KBPS = (6, 9, 12)
 METRICS = ("pesq_wb", "stoi", "si_snr")
-
-
-def heldout_real_clips(data: Path, count: int = 24, min_s: float = 2.0) -> list[tuple[str, np.ndarray]]:
-    """The longest held-out real clips, alternating speakers."""
-    import soundfile as sf
-
-    ents = [e for e in map(json.loads, (data / "manifest.jsonl").read_text().splitlines())
-            if e["split"] == "valid" and e["source"] != "synthetic" and e["duration_s"] >= min_s]
-    ents.sort(key=lambda e: (-e["duration_s"], e["file"]))
-    by: dict[str, list[dict]] = {}
-    for e in ents:
-        by.setdefault(e["speaker"], []).append(e)
-    chosen: list[dict] = []
-    while len(chosen) < count and any(by.values()):
-        for v in by.values():
-            if v and len(chosen) < count:
-                chosen.append(v.pop(0))
-    return [(e["file"], sf.read(data / e["file"], dtype="float32")[0]) for e in chosen]
 
 
 def score_codecs(clips: list[tuple[str, np.ndarray]]) -> dict[str, dict[str, float]]:
@@ -67,7 +50,7 @@ def write_card(data: Path, ckpt_dir: Path, weights: Path = DEFAULT_WEIGHTS, coun
     with safe_open(str(weights), framework="pt") as f:
         meta = f.metadata()
     step = int(meta.get("step", 0))
-    clips = heldout_real_clips(data, count)
+    clips = heldout_clips(data, count, real_only=True, min_s=2.0)
     scores = score_codecs(clips)
     summary = json.loads((data / "summary.json").read_text()) if (data / "summary.json").exists() else {}
     evals = [json.loads(x) for x in (ckpt_dir / "eval.jsonl").read_text().splitlines()] if (ckpt_dir / "eval.jsonl").exists() else []
@@ -106,7 +89,7 @@ def write_card(data: Path, ckpt_dir: Path, weights: Path = DEFAULT_WEIGHTS, coun
         "",
         "Target (issue): PESQ-WB >= 3.0 at 6 kbit/s (K = 12) and no worse than Opus at the same rate.",
         ("**Not reached** at this step: the weights are an early checkpoint of a run that continues; "
-         "the curve below shows where it stands." if scores[f"rvq K=12 (6 kbit/s)"]["pesq_wb"] < 3.0 else "Reached."),
+         "the curve below shows where it stands." if scores["rvq K=12 (6 kbit/s)"]["pesq_wb"] < 3.0 else "Reached."),
         "",
         "## Quality vs training steps (held-out clips scored during training)",
         "",

@@ -15,7 +15,6 @@ safetensors (weights only, float16).
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from dataclasses import dataclass
@@ -118,21 +117,26 @@ def evaluate(model: NeuralCodec, clips: list[np.ndarray], device: torch.device) 
     return {k: float(np.nanmean(v)) for k, v in res.items()}
 
 
-def eval_clips(root: Path, count: int) -> list[np.ndarray]:
+def eval_clips(root: Path, count: int, real_only: bool = False, min_s: float = 0.0) -> list[np.ndarray]:
+    """The longest held-out clips, alternating speakers so several are in."""
+    return [x for _, x in heldout_clips(root, count, real_only, min_s)]
+
+
+def heldout_clips(root: Path, count: int, real_only: bool = False, min_s: float = 0.0) -> list[tuple[str, np.ndarray]]:
     import soundfile as sf
 
-    entries = [e for e in map(json.loads, (root / "manifest.jsonl").read_text().splitlines()) if e["split"] == "valid"]
-    # the longest held-out clips, alternating sources so several speakers are in
+    entries = [e for e in map(json.loads, (root / "manifest.jsonl").read_text().splitlines())
+               if e["split"] == "valid" and e["duration_s"] >= min_s and not (real_only and e["source"] == "synthetic")]
     entries.sort(key=lambda e: (-e["duration_s"], e["file"]))
-    by_src: dict[str, list[dict]] = {}
+    by_speaker: dict[str, list[dict]] = {}
     for e in entries:
-        by_src.setdefault(e["speaker"], []).append(e)
+        by_speaker.setdefault(e["speaker"], []).append(e)
     chosen: list[dict] = []
-    while len(chosen) < count and any(by_src.values()):
-        for v in by_src.values():
+    while len(chosen) < count and any(by_speaker.values()):
+        for v in by_speaker.values():
             if v and len(chosen) < count:
                 chosen.append(v.pop(0))
-    return [sf.read(root / e["file"], dtype="float32")[0] for e in chosen]
+    return [(e["file"], sf.read(root / e["file"], dtype="float32")[0]) for e in chosen]
 
 
 def train_codec(data: Path, out: Path, cfg: TrainConfig, model_cfg: CodecConfig = CodecConfig(),
