@@ -7,7 +7,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-stamp
 JOBS    ?= 2
 
-.PHONY: setup run test test-all perf clean corpus-deps corpus
+.PHONY: setup run test test-all perf clean corpus-deps corpus data-deps data train
 
 $(STAMP): pyproject.toml scripts/install-system-deps.sh
 	bash scripts/install-system-deps.sh
@@ -39,6 +39,17 @@ corpus-deps:
 
 corpus: setup corpus-deps
 	$(VENV)/bin/lossbench corpus build
+
+# training data and the neural codec (hours of CPU; resumes from checkpoints/codec)
+data-deps: setup
+	bash scripts/install-system-deps.sh --data
+	$(PY) -m pip install -q -e '.[data]'
+
+data: data-deps
+	$(VENV)/bin/lossbench data prepare-speech data/speech
+
+train: setup
+	$(VENV)/bin/lossbench train codec --data data/speech --out checkpoints/codec
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

@@ -7,9 +7,13 @@ set -euo pipefail
 # libsndfile1: soundfile's FLAC/WAV I/O (the wheel bundles one; the system one is a fallback).
 PKGS=(libopus0 libvo-amrwbenc0 libopencore-amrwb0 libsndfile1)
 # corpus building only (make corpus-deps): ffmpeg, TTS voices and the Asterisk prompts
-if [ "${1:-}" = "--corpus" ]; then
+if [ "${1:-}" = "--corpus" ] || [ "${1:-}" = "--data" ]; then
   PKGS+=(ffmpeg flite espeak-ng asterisk-core-sounds-en-g722 asterisk-core-sounds-es-g722
          asterisk-core-sounds-fr-g722 asterisk-core-sounds-it-g722 asterisk-core-sounds-ru-g722)
+fi
+# training data only (make data-deps): Tux Paint's spoken descriptions and texts to read
+if [ "${1:-}" = "--data" ]; then
+  PKGS+=(tuxpaint-stamps-default fortunes)
 fi
 
 missing=()

@@ -70,6 +70,16 @@ class CausalConv1d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(F.pad(x, (self.pad, 0)))
 
+    def stream(self, x: torch.Tensor, cache: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Causal convolution of a chunk given the last ``pad`` inputs (None: zeros, as at the start).
+
+        The chunk length must be a multiple of the stride. Returns (output, new cache).
+        """
+        if cache is None:
+            cache = x.new_zeros(x.shape[0], x.shape[1], self.pad)
+        full = torch.cat([cache, x], -1)
+        return self.conv(full), full[..., full.shape[-1] - self.pad :]
+
 
 class ResUnit(nn.Module):
     def __init__(self, ch: int, dilation: int):
@@ -79,6 +89,10 @@ class ResUnit(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.c2(F.elu(self.c1(F.elu(x))))
+
+    def stream(self, x: torch.Tensor, cache: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        y, cache = self.c1.stream(F.elu(x), cache)
+        return x + self.c2(F.elu(y)), cache
 
 
 class Encoder(nn.Module):
@@ -99,6 +113,16 @@ class Encoder(nn.Module):
         """(B, 1, n) with n a multiple of the hop -> (B, D, n / hop)."""
         return self.net(x)
 
+    def stream(self, x: torch.Tensor, caches: list | None) -> tuple[torch.Tensor, list]:
+        """A chunk of whole hops with per-layer caches -> (latents, new caches)."""
+        caches = list(caches) if caches is not None else [None] * len(self.net)
+        for i, m in enumerate(self.net):
+            if isinstance(m, (CausalConv1d, ResUnit)):
+                x, caches[i] = m.stream(x, caches[i])
+            else:
+                x = m(x)
+        return x, caches
+
 
 class ConvNeXtBlock(nn.Module):
     def __init__(self, dim: int, hidden: int, k: int):
@@ -110,9 +134,15 @@ class ConvNeXtBlock(nn.Module):
         self.scale = nn.Parameter(torch.full((dim,), 0.1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.dw(x).transpose(1, 2)
-        y = self.pw2(F.gelu(self.pw1(self.norm(y))))
+        return self._rest(x, self.dw(x))
+
+    def _rest(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        y = self.pw2(F.gelu(self.pw1(self.norm(y.transpose(1, 2)))))
         return x + (self.scale * y).transpose(1, 2)
+
+    def stream(self, x: torch.Tensor, cache: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        y, cache = self.dw.stream(x, cache)
+        return self._rest(x, y), cache
 
 
 class Decoder(nn.Module):
@@ -131,6 +161,17 @@ class Decoder(nn.Module):
         h = self.inp(z)
         for b in self.blocks:
             h = b(h)
+        return self._synth(h)
+
+    def stream_frames(self, z: torch.Tensor, caches: list | None) -> tuple[torch.Tensor, list]:
+        """Like :meth:`frames` for a chunk of latents, with per-layer caches."""
+        caches = list(caches) if caches is not None else [None] * (1 + len(self.blocks))
+        h, caches[0] = self.inp.stream(z, caches[0])
+        for i, b in enumerate(self.blocks):
+            h, caches[i + 1] = b.stream(h, caches[i + 1])
+        return self._synth(h), caches
+
+    def _synth(self, h: torch.Tensor) -> torch.Tensor:
         h = self.head(self.norm(h.transpose(1, 2)))  # (B, T, 2 * nbins)
         logmag, phase = h[..., : self.nbins], h[..., self.nbins :]
         mag = torch.exp(logmag.clamp(max=6.0))
@@ -176,54 +217,37 @@ class NeuralCodec(nn.Module):
 
 @dataclass
 class EncoderState:
-    """The input history the causal encoder needs (explicit streaming state)."""
+    """Per-layer input caches of the causal encoder (explicit streaming state)."""
 
-    history: torch.Tensor = field(default_factory=lambda: torch.zeros(0))
+    caches: list = field(default_factory=list)
 
 
 @dataclass
 class DecoderState:
-    """Past latents for the causal decoder and the pending overlap-add tail."""
+    """Per-layer caches of the causal decoder and the pending overlap-add tail."""
 
-    latents: torch.Tensor = field(default_factory=lambda: torch.zeros(0))
+    caches: list = field(default_factory=list)
     tail: torch.Tensor = field(default_factory=lambda: torch.zeros(0))
-
-
-def receptive_field(model: NeuralCodec) -> int:
-    """Input samples of history that determine one encoder output frame, rounded up to whole hops."""
-    rf = 1
-    jump = 1
-    for m in model.encoder.modules():
-        if isinstance(m, CausalConv1d):
-            conv = m.conv
-            k, d, s = conv.kernel_size[0], conv.dilation[0], conv.stride[0]
-            rf += (k - 1) * d * jump
-            jump *= s
-    hop = model.cfg.hop
-    return -(-rf // hop) * hop
 
 
 class StreamingCodec:
     """Frame-by-frame encoder and decoder with explicit state, equal to the offline model.
 
-    Each call runs the causal stack over the stored history plus the new
-    frame and keeps only the history the next call needs (the receptive
-    field). History starts empty, as the offline model's zero padding does.
+    Every causal convolution keeps the inputs it still needs (its padding
+    length) in the state, so each call does only the new frame's work; the
+    decoder keeps the second half of the last synthesised frame for the
+    overlap-add.
     """
 
     def __init__(self, model: NeuralCodec):
         self.model = model.eval()
         self.hop = model.cfg.hop
-        self.enc_hist = receptive_field(model) + self.hop
-        self.dec_hist = (model.cfg.dec_kernel - 1) * (model.cfg.dec_blocks + 1)
 
     @torch.no_grad()
     def encode_frame(self, frame: torch.Tensor, state: EncoderState | None) -> tuple[torch.Tensor, EncoderState]:
         """One hop of audio (hop,) -> latent (D,), new state."""
-        hist = state.history if state is not None else torch.zeros(0)
-        x = torch.cat([hist, frame])
-        z = self.model.encoder(x.view(1, 1, -1))[0, :, -1]
-        return z, EncoderState(x[-self.enc_hist :] if x.numel() > self.enc_hist else x)
+        z, caches = self.model.encoder.stream(frame.view(1, 1, -1), state.caches if state and state.caches else None)
+        return z[0, :, -1], EncoderState(caches)
 
     @torch.no_grad()
     def decode_frame(self, latent: torch.Tensor, state: DecoderState | None) -> tuple[torch.Tensor, DecoderState]:
@@ -232,10 +256,7 @@ class StreamingCodec:
         The returned samples are output samples [t*hop, (t+1)*hop), which
         reproduce input samples of frame t-1 (one hop of delay).
         """
-        D = latent.shape[0]
-        lat = state.latents if state is not None and state.latents.numel() else torch.zeros(D, 0)
+        fr, caches = self.model.decoder.stream_frames(latent.view(1, -1, 1), state.caches if state and state.caches else None)
+        fr = fr[0, -1]
         tail = state.tail if state is not None and state.tail.numel() else torch.zeros(self.hop)
-        z = torch.cat([lat, latent[:, None]], 1)
-        fr = self.model.decoder.frames(z.unsqueeze(0))[0, -1]  # (n_fft,)
-        out = tail + fr[: self.hop]
-        return out, DecoderState(z[:, -self.dec_hist :], fr[self.hop :].clone())
+        return tail + fr[: self.hop], DecoderState(caches, fr[self.hop :].clone())
