@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from lossbench.errors import ConfigError, choices
-from lossbench.reports.data import load_results
+from lossbench.reports.data import load_results, swept_channels
 
 
 def compare_concealments(run_dir: str | Path, codec: str, metric: str = "pesq_wb",
@@ -31,12 +31,16 @@ def compare_concealments(run_dir: str | Path, codec: str, metric: str = "pesq_wb
         baseline = "zeros" if "zeros" in concs else concs[0]
     if baseline not in concs:
         raise ConfigError(f"baseline {baseline!r} was not run for {codec!r}; valid: {choices(concs)}")
-    pairs = d.pivot_table(index=["channel", "loss_param", "clip", "channel_key", "seed"], columns="concealment",
+    # swept channels compare per loss level; trace sets and fixed models over all their instances
+    d = d.copy()
+    sw = set(swept_channels(d))
+    d["level"] = [lv if ch in sw else -1.0 for ch, lv in zip(d["channel"], d["loss_param"])]
+    pairs = d.pivot_table(index=["channel", "level", "clip", "channel_key", "seed"], columns="concealment",
                           values=metric)
     lines = [f"{metric} for {d['codec_config'].iloc[0]}, paired against '{baseline}' (Wilcoxon signed-rank)", ""]
     header = f"{'channel':>12} {'loss %':>7} {'concealment':>24} {'mean':>7} {'diff':>7} {'p':>9} {'n':>4}"
     lines += [header, "-" * len(header)]
-    for (ch, lv), g in pairs.groupby(level=["channel", "loss_param"]):
+    for (ch, lv), g in pairs.groupby(level=["channel", "level"]):
         for c in concs:
             if c not in g.columns:
                 continue
@@ -45,5 +49,6 @@ def compare_concealments(run_dir: str | Path, codec: str, metric: str = "pesq_wb
             p = float("nan")
             if c != baseline and len(both) >= 2 and np.any(diff != 0):
                 p = float(wilcoxon(both[c], both[baseline]).pvalue)
-            lines.append(f"{ch:>12} {100 * lv:7.1f} {c:>24} {g[c].mean():7.3f} {diff.mean():+7.3f} {p:9.2g} {len(both):4d}")
+            level = f"{100 * lv:7.1f}" if lv >= 0 else f"{'all':>7}"
+            lines.append(f"{ch:>12} {level} {c:>24} {g[c].mean():7.3f} {diff.mean():+7.3f} {p:9.2g} {len(both):4d}")
     return "\n".join(lines)
