@@ -20,6 +20,16 @@ def _plt():
     return plt
 
 
+def _finish(fig, ax, out: Path) -> Path:
+    """Grid, legend outside on the right, save, close."""
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    _plt().close(fig)
+    return out
+
+
 def _label(s: str, c: str) -> str:
     return f"{s} / {c}"
 
@@ -44,12 +54,7 @@ def quality_vs_loss(df: pd.DataFrame, metric: str, channel: str, out: Path) -> P
     ax.set_xlabel(f"packet loss rate, {channel} channel (%)")
     ax.set_ylabel(name)
     ax.set_title(f"{name} vs loss ({channel}); mean and 95 % CI over clips and seeds", fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _finish(fig, ax, out)
 
 
 def cdf(df: pd.DataFrame, metric: str, channel: str, out: Path) -> Path:
@@ -69,12 +74,7 @@ def cdf(df: pd.DataFrame, metric: str, channel: str, out: Path) -> Path:
     ax.set_ylabel("CDF")
     n = d["channel_key"].nunique()
     ax.set_title(f"CDF of {name} over clips, seeds and {n} channel instance(s): {channel}", fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _finish(fig, ax, out)
 
 
 def rate_quality(df: pd.DataFrame, metric: str, out: Path) -> Path:
@@ -141,9 +141,4 @@ def quality_over_time(df: pd.DataFrame, channel: str, out: Path) -> Path | None:
     ax.set_xlabel("time (s), end of the 2.5 s scoring window")
     ax.set_ylabel(f"{name} over the latest 2.5 s")
     ax.set_title(f"quality over time, time-varying channel {channel}", fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _finish(fig, ax, out)
