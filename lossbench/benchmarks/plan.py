@@ -150,8 +150,14 @@ def plan_sweep(spec: SweepSpec, run_dir: str | Path) -> Plan:
     refs = scan_corpus(spec.corpus)
     clips = select_clips(refs, spec.clips)
     channels = expand_channels(spec.channels)
-    for ch in channels[:1] + [c for c in channels if c.delay or c.jitter or c.playout][:1]:
-        ch.build()  # validates delay/jitter/playout strings once
+    from lossbench.netsim.network import Jitter, parse_playout, parse_seconds
+
+    for delay, jitter, playout in {(c.delay, c.jitter, c.playout) for c in channels}:
+        # network settings are checked here, once per distinct combination, not mid-run
+        if delay:
+            parse_seconds(delay)
+        Jitter.parse(jitter)
+        parse_playout(playout)
     codecs: list[tuple[str, str, list[str]]] = []
     skipped: list[tuple[str, str]] = []
     all_names: set[str] = set(CONCEALMENTS.names())

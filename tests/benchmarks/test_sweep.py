@@ -203,3 +203,11 @@ def test_cli_sweep_errors_and_dry_run(tmp_path):
     assert r.exit_code == 2 and "--loss was given but no --channel takes it" in r.output
     r = CliRunner().invoke(app, ["sweep", "--dry-run", "--out", str(tmp_path)])
     assert r.exit_code == 0 and "tasks: 1224" in r.output
+
+
+def test_bad_network_settings_fail_at_plan_time(tmp_path):
+    bad = [{"model": "bernoulli", "loss": [0.1]}, {"model": "markov3", "jitter": "gauss:5ms"}]
+    with pytest.raises(ConfigError, match="unknown jitter kind 'gauss'"):
+        plan_sweep(spec(channel=bad), tmp_path)
+    with pytest.raises(ConfigError, match="unknown playout buffer 'magic'"):
+        plan_sweep(spec(channel=[{"model": "markov3", "playout": "magic"}]), tmp_path)
