@@ -61,3 +61,21 @@ def codec_card_cmd(
     from lossbench.codecs.neural.card import write_card
 
     console.print(f"wrote {write_card(data, ckpt_dir, count=clips)}")
+
+
+@app.command("soundspring")
+@friendly_errors
+def train_soundspring_cmd(
+    data: Annotated[Path, typer.Option(help="directory made by 'lossbench data prepare-speech'")] = Path("data/speech"),
+    out: Annotated[Path, typer.Option(help="checkpoint directory (resumes from it)")] = Path("checkpoints/soundspring"),
+    steps: Annotated[int, typer.Option()] = 100_000,
+    batch: Annotated[int, typer.Option()] = 16,
+    frames: Annotated[int, typer.Option(help="frames per training window (20 ms each)")] = 150,
+    seed: Annotated[int, typer.Option()] = 0,
+    threads: Annotated[Optional[int], typer.Option(help="torch CPU threads")] = None,
+) -> None:
+    """Train SoundSpring's masked token LM on the shipped codec's tokens (paper's masking schedule)."""
+    from lossbench.codecs.soundspring.train import MLMTrainConfig, train_mlm
+
+    ck = train_mlm(data, out, MLMTrainConfig(steps=steps, batch=batch, frames=frames, seed=seed), threads=threads)
+    console.print(f"checkpoint: {ck}")

@@ -1,0 +1,111 @@
+"""The masked token language model of SoundSpring (paper §III-A, §IV-D).
+
+::
+
+    tokens (T frames x K layers, 1024 values, [MASK] = 1024, absent layers)
+      --per-layer embedding tables, summed per frame (+ position)-->
+    bidirectional Transformer over frames
+      --N_q heads--> one PMF over 1024 codes per layer and frame
+
+Training masks, per example: tau ~ U(0, 1); floor(T * beta(tau)) frames with
+beta(tau) = (1 + cos(pi tau)) / 2; K ~ U{N_C..N_q} layers present; k ~ U{1..K};
+layers k..K of the chosen frames become [MASK]; cross-entropy on masked
+tokens only. One model thus learns both the sender's coding dependency
+(many frames masked, fine layers only) and the receiver's concealment
+dependencies (few frames, any layers).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ABSENT = -1
+
+
+@dataclass(frozen=True)
+class MLMConfig:
+    num_quantizers: int = 24
+    vocab: int = 1024
+    n_coarse: int = 3
+    dim: int = 256
+    depth: int = 4
+    heads: int = 4
+    ff: int = 1024
+    max_frames: int = 512
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def mask_id(self) -> int:
+        return self.vocab
+
+
+class MaskedTokenLM(nn.Module):
+    def __init__(self, cfg: MLMConfig = MLMConfig()):
+        super().__init__()
+        self.cfg = cfg
+        self.embed = nn.Embedding(cfg.num_quantizers * (cfg.vocab + 1), cfg.dim)
+        self.pos = nn.Embedding(cfg.max_frames, cfg.dim)
+        layer = nn.TransformerEncoderLayer(cfg.dim, cfg.heads, cfg.ff, dropout=0.0, batch_first=True, norm_first=True,
+                                           activation="gelu")
+        self.transformer = nn.TransformerEncoder(layer, cfg.depth, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(cfg.dim)
+        self.head = nn.Linear(cfg.dim, cfg.num_quantizers * cfg.vocab)
+        self.register_buffer("offsets", torch.arange(cfg.num_quantizers) * (cfg.vocab + 1), persistent=False)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens (B, T, N_q) in [0, vocab] (vocab = [MASK]) or ABSENT -> logits (B, T, N_q, vocab)."""
+        B, T, Q = tokens.shape
+        if T > self.cfg.max_frames:
+            raise ValueError(f"at most {self.cfg.max_frames} frames per window, got {T}")
+        present = tokens >= 0
+        idx = tokens.clamp(min=0) + self.offsets[:Q]
+        e = (self.embed(idx) * present.unsqueeze(-1)).sum(2)
+        e = e + self.pos(torch.arange(T, device=tokens.device))
+        h = self.norm(self.transformer(e))
+        return self.head(h).view(B, T, self.cfg.num_quantizers, self.cfg.vocab)[:, :, :Q]
+
+
+def beta(tau: float) -> float:
+    return 0.5 * (1.0 + math.cos(math.pi * tau))
+
+
+def sample_mask(T: int, cfg: MLMConfig, rng: np.random.Generator) -> tuple[int, np.ndarray]:
+    """One example's masking (paper §IV-D): returns (K, mask bool[T, N_q]); layers >= K are absent."""
+    tau = rng.random()
+    n = int(math.floor(T * beta(tau)))
+    K = int(rng.integers(cfg.n_coarse, cfg.num_quantizers + 1))
+    k = int(rng.integers(1, K + 1))
+    mask = np.zeros((T, cfg.num_quantizers), dtype=bool)
+    if n:
+        frames = rng.choice(T, n, replace=False)
+        mask[np.ix_(frames, np.arange(k - 1, K))] = True
+    return K, mask
+
+
+def masked_batch(tokens: np.ndarray, cfg: MLMConfig, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """tokens (B, T, N_q) -> (model input, targets, loss mask) under the training schedule."""
+    B, T, Q = tokens.shape
+    inp = tokens.astype(np.int64).copy()
+    lm = np.zeros((B, T, Q), dtype=bool)
+    for b in range(B):
+        K, m = sample_mask(T, cfg, rng)
+        inp[b, :, K:] = ABSENT
+        inp[b][m] = cfg.mask_id
+        lm[b] = m
+    return torch.from_numpy(inp), torch.from_numpy(tokens.astype(np.int64)), torch.from_numpy(lm)
+
+
+def masked_ce(model: MaskedTokenLM, inp: torch.Tensor, target: torch.Tensor, lmask: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy (nats) over the masked tokens."""
+    logits = model(inp)
+    if not bool(lmask.any()):
+        return logits.sum() * 0.0
+    return F.cross_entropy(logits[lmask], target[lmask])

@@ -1,0 +1,149 @@
+"""``lossbench train soundspring``: the masked LM on the codec's tokens.
+
+Tokens of the training audio are computed once with the shipped codec
+(``tokens_<weights-hash>.npy`` in the data directory). Each step draws
+windows of ``frames`` frames and masks them with the paper's schedule, all
+from generators seeded by (seed, step): resumable and deterministic like
+the codec trainer. ``eval.jsonl`` records, on held-out tokens, the bits per
+masked token when all fine layers of every frame are masked (the sender's
+hardest case) per layer, against 10 bits without a model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lossbench.codecs.soundspring.mlm import ABSENT, MaskedTokenLM, MLMConfig, masked_batch, masked_ce
+
+
+@dataclass
+class MLMTrainConfig:
+    steps: int = 100_000
+    batch: int = 16
+    frames: int = 150
+    lr: float = 3e-4
+    warmup: int = 1000
+    seed: int = 0
+    ckpt_every: int = 500
+    eval_every: int = 2000
+
+
+def tokenize(data: Path, split: str, weights: Path | None = None) -> np.ndarray:
+    """All ``split`` audio as RVQ tokens (frames, N_q) int16, cached per codec weights."""
+    import soundfile as sf
+
+    from lossbench.codecs.neural import DEFAULT_WEIGHTS, load_model
+
+    w = Path(weights) if weights else DEFAULT_WEIGHTS
+    h = hashlib.sha256(w.read_bytes()).hexdigest()[:12]
+    cache = data / f"tokens_{split}_{h}.npy"
+    if cache.exists():
+        return np.load(cache)
+    model = load_model(str(w) if weights else None)
+    ents = [e for e in map(json.loads, (data / "manifest.jsonl").read_text().splitlines()) if e["split"] == split]
+    out = []
+    with torch.no_grad():
+        for e in ents:
+            x = sf.read(data / e["file"], dtype="float32")[0]
+            n = len(x) // 320 * 320
+            if n < 320:
+                continue
+            out.append(model.encode(torch.from_numpy(x[:n]).view(1, 1, -1))[0].T.numpy().astype(np.int16))
+    toks = np.concatenate(out)
+    np.save(cache, toks)
+    return toks
+
+
+def windows(tokens: np.ndarray, step: int, seed: int, batch: int, frames: int) -> np.ndarray:
+    rng = np.random.default_rng([seed, step, 11])
+    starts = rng.integers(0, tokens.shape[0] - frames, batch)
+    return np.stack([tokens[s : s + frames] for s in starts])
+
+
+@torch.no_grad()
+def bits_per_fine_token(model: MaskedTokenLM, tokens: np.ndarray, frames: int, n_windows: int = 8) -> dict[str, float]:
+    """Bits per token with every fine layer of every frame masked, coarse layers given."""
+    cfg = model.cfg
+    model.eval()
+    nll = np.zeros(cfg.num_quantizers)
+    count = 0
+    for i in range(n_windows):
+        s = (i * tokens.shape[0]) // n_windows
+        w = torch.from_numpy(tokens[s : s + frames].astype(np.int64)).unsqueeze(0)
+        inp = w.clone()
+        inp[:, :, cfg.n_coarse :] = cfg.mask_id
+        logp = torch.log_softmax(model(inp), -1)
+        nll += -logp.gather(-1, w.unsqueeze(-1))[0, :, :, 0].sum(0).numpy()
+        count += w.shape[1]
+    model.train()
+    bits = nll / count / np.log(2)
+    return {f"bits@{k + 1}": round(float(bits[k]), 3) for k in range(cfg.n_coarse, cfg.num_quantizers)} | {
+        "bits_fine_mean": round(float(bits[cfg.n_coarse :].mean()), 3)}
+
+
+def train_mlm(data: Path, out: Path, cfg: MLMTrainConfig, model_cfg: MLMConfig = MLMConfig(),
+              tokens: np.ndarray | None = None, valid: np.ndarray | None = None,
+              threads: int | None = None, progress: bool = True) -> Path:
+    if threads:
+        torch.set_num_threads(threads)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    model = MaskedTokenLM(model_cfg)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.98), weight_decay=0.01)
+    step = 0
+    ckpt = out / "ckpt.pt"
+    if ckpt.exists():
+        st = torch.load(ckpt, map_location="cpu", weights_only=False)
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        step = int(st["step"])
+    train = tokens if tokens is not None else tokenize(data, "train")
+    val = valid if valid is not None else tokenize(data, "valid")
+    log = open(out / "log.jsonl", "a")
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=cfg.steps, initial=step, desc="train soundspring", unit="step", mininterval=5.0)
+    t0 = time.time()
+    model.train()
+    while step < cfg.steps:
+        w = windows(train, step, cfg.seed, cfg.batch, cfg.frames)
+        inp, tgt, lm = masked_batch(w, model_cfg, np.random.default_rng([cfg.seed, step, 12]))
+        for g in opt.param_groups:
+            g["lr"] = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup))
+        loss = masked_ce(model, inp, tgt, lm)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        if bar is not None:
+            bar.update(1)
+        if step % 50 == 0:
+            log.write(json.dumps({"step": step, "time_s": round(time.time() - t0, 1), "ce": loss.item()}) + "\n")
+            log.flush()
+        if step % cfg.ckpt_every == 0 or step == cfg.steps:
+            tmp = ckpt.with_name("ckpt.pt.tmp")
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
+                        "model_cfg": model_cfg.to_dict()}, tmp)
+            os.replace(tmp, ckpt)
+        if step % cfg.eval_every == 0 or step == cfg.steps:
+            ev = bits_per_fine_token(model, val, min(cfg.frames, val.shape[0]))
+            with open(out / "eval.jsonl", "a") as f:
+                f.write(json.dumps({"step": step, **ev}) + "\n")
+    if bar is not None:
+        bar.close()
+    log.close()
+    return ckpt
+
+
+__all__ = ["ABSENT", "MLMTrainConfig", "bits_per_fine_token", "tokenize", "train_mlm"]

@@ -1,0 +1,59 @@
+"""SoundSpring's masked LM: the paper's masking schedule and resumable, deterministic training."""
+
+import json
+
+import numpy as np
+import torch
+
+from lossbench.codecs.soundspring.mlm import ABSENT, MaskedTokenLM, MLMConfig, beta, masked_batch, sample_mask
+from lossbench.codecs.soundspring.train import MLMTrainConfig, bits_per_fine_token, train_mlm
+
+CFG = MLMConfig(num_quantizers=6, vocab=16, n_coarse=2, dim=32, depth=1, heads=2, ff=64, max_frames=64)
+
+
+def test_masking_schedule_follows_the_paper():
+    assert beta(0.0) == 1.0 and abs(beta(1.0)) < 1e-12 and abs(beta(0.5) - 0.5) < 1e-12
+    rng = np.random.default_rng(0)
+    Ks, fracs = [], []
+    for _ in range(2000):
+        K, m = sample_mask(40, CFG, rng)
+        Ks.append(K)
+        rows = m.any(1)
+        fracs.append(rows.mean())
+        assert not m[:, K:].any()  # nothing above K is masked (it is absent)
+        if rows.any():
+            layers = np.flatnonzero(m[rows][0])
+            assert layers[-1] == K - 1 and (np.diff(layers) == 1).all()  # layers k..K, contiguous
+            assert (m[rows] == m[rows][0]).all()  # the same layers in every chosen frame
+    assert set(Ks) == set(range(CFG.n_coarse, CFG.num_quantizers + 1))
+    assert abs(np.mean(fracs) - 0.5) < 0.03  # E[beta(tau)] = 1/2
+
+
+def test_batch_inputs_mark_mask_and_absent():
+    rng = np.random.default_rng(1)
+    toks = rng.integers(0, 16, (4, 20, 6))
+    inp, tgt, lm = masked_batch(toks, CFG, rng)
+    assert (inp[lm] == CFG.mask_id).all() and torch.equal(tgt, torch.from_numpy(toks))
+    assert ((inp == ABSENT) | (inp == CFG.mask_id) | (inp == tgt)).all()
+    logits = MaskedTokenLM(CFG)(inp)
+    assert logits.shape == (4, 20, 6, 16)
+
+
+def test_training_learns_is_deterministic_and_resumes(tmp_path):
+    rng = np.random.default_rng(2)
+    # tokens with structure: the fine layers are a function of the first coarse layer
+    T = 3000
+    base = rng.integers(0, 16, (T, 2))
+    toks = np.concatenate([base, (base[:, :1] + np.arange(4)[None]) % 16], 1)
+    kw = dict(batch=8, frames=24, ckpt_every=20, eval_every=1000, lr=3e-3, warmup=10)
+    train_mlm(tmp_path, tmp_path / "a", MLMTrainConfig(steps=150, **kw), CFG, toks, toks, threads=1, progress=False)
+    train_mlm(tmp_path, tmp_path / "b", MLMTrainConfig(steps=100, **kw), CFG, toks, toks, threads=1, progress=False)
+    train_mlm(tmp_path, tmp_path / "b", MLMTrainConfig(steps=150, **kw), CFG, toks, toks, threads=1, progress=False)
+    a = torch.load(tmp_path / "a" / "ckpt.pt", weights_only=False)
+    b = torch.load(tmp_path / "b" / "ckpt.pt", weights_only=False)
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    ev = [json.loads(x) for x in (tmp_path / "a" / "eval.jsonl").read_text().splitlines()]
+    assert ev[-1]["step"] == 150 and ev[-1]["bits_fine_mean"] < 2.0  # below log2(16) = 4 bits
+    m = MaskedTokenLM(CFG)
+    assert bits_per_fine_token(m, toks, 24)["bits_fine_mean"] > 3.5  # an untrained model is near 4 bits
