@@ -102,7 +102,7 @@ def prepare_speech(out: Path, synthetic_hours: float = 2.0, seed: int = 0, inclu
     """Build the training set under ``out``; returns hours per split and source."""
     missing = check_sources()
     if missing:
-        raise ConfigError("prepare-speech needs: " + ", ".join(missing) + " (run "make data-deps" as root)")
+        raise ConfigError("prepare-speech needs: " + ", ".join(missing) + " (run 'make data-deps' as root)")
     rng = random.Random(seed)
     out.mkdir(parents=True, exist_ok=True)
     corpus_prompts = {s for r in default_corpus() for s in r.meta.get("sources", [])}
