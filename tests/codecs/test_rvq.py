@@ -81,8 +81,10 @@ def test_streaming_equals_offline_with_shipped_weights(clip):
         yt, ds = s.decode_frame(zt, ds)
         zs.append(zt)
         ys.append(yt)
-    assert torch.allclose(torch.stack(zs, 1), z, atol=1e-5)
-    assert torch.allclose(torch.cat(ys), y, atol=1e-5)
+    # equal up to float32 rounding (chunked and whole-signal convolutions sum in different orders)
+    scale = float(z.abs().max())
+    assert torch.allclose(torch.stack(zs, 1), z, rtol=1e-4, atol=1e-5 * scale)
+    assert torch.allclose(torch.cat(ys), y, rtol=1e-4, atol=1e-5)
 
 
 def test_concealments_and_corrupt_payloads(clip):
