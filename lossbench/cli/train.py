@@ -26,13 +26,14 @@ def train_codec_cmd(
     eval_every: Annotated[int, typer.Option()] = 2000,
     ckpt_every: Annotated[int, typer.Option()] = 500,
     threads: Annotated[Optional[int], typer.Option(help="torch CPU threads")] = None,
+    init_weights: Annotated[Optional[Path], typer.Option(help="warm-start a new run from safetensors weights (e.g. the shipped ones)")] = None,
 ) -> None:
     """Train the RVQ speech codec (GPU when present, else CPU)."""
     from lossbench.codecs.neural.train import TrainConfig, train_codec
 
     cfg = TrainConfig(steps=steps, batch=batch, seconds=seconds, lr=lr, seed=seed, adv_start=adv_start,
                       eval_every=eval_every, ckpt_every=ckpt_every)
-    ck = train_codec(data, out, cfg, threads=threads)
+    ck = train_codec(data, out, cfg, threads=threads, init_weights=init_weights)
     console.print(f"checkpoint: {ck}")
 
 

@@ -139,3 +139,25 @@ def test_training_is_deterministic_and_resumable(tmp_path):
         assert torch.equal(a["model"][k], b["model"][k]), k
     ev = [json.loads(x) for x in (tmp_path / "a" / "eval.jsonl").read_text().splitlines()]
     assert ev[-1]["step"] == 4 and "pesq_wb@3" in ev[-1]
+
+
+def test_warm_start_from_exported_weights(tmp_path):
+    from lossbench.codecs.neural.train import TrainConfig, export_weights, init_from_weights
+
+    data = _tiny_data(tmp_path / "data")
+    mc = CodecConfig(enc_channels=(4, 8, 8, 8, 16), enc_dilations=(1,), latent_dim=8, num_quantizers=3,
+                     codebook_size=8, dec_dim=16, dec_hidden=16, dec_blocks=1)
+    from lossbench.codecs.neural.train import train_codec
+
+    ck = train_codec(data, tmp_path / "a", TrainConfig(steps=2, batch=2, seconds=0.2, eval_every=100, eval_clips=1),
+                     mc, threads=1, progress=False)
+    w = export_weights(ck, tmp_path / "w.safetensors")
+    from lossbench.codecs.neural.model import NeuralCodec
+
+    m = NeuralCodec(mc)
+    init_from_weights(m, w)
+    trained = torch.load(ck, weights_only=False)["model"]
+    for k, v in m.state_dict().items():
+        if k.endswith(("embed_sum", "cluster_size", "initted")):
+            continue
+        assert torch.allclose(v, trained[k].half().float()), k

@@ -139,8 +139,26 @@ def heldout_clips(root: Path, count: int, real_only: bool = False, min_s: float 
     return [(e["file"], sf.read(root / e["file"], dtype="float32")[0]) for e in chosen]
 
 
+def init_from_weights(model: NeuralCodec, weights: Path) -> None:
+    """Start from shipped safetensors weights (no optimiser state: a warm start, not a resume)."""
+    from safetensors import safe_open
+
+    with safe_open(str(weights), framework="pt") as f:
+        if CodecConfig.from_dict(json.loads((f.metadata() or {})["model_cfg"])) != model.cfg:
+            raise ConfigError(f"{weights} holds another model configuration than the one being trained")
+        state = model.state_dict()
+        for k in f.keys():
+            state[k] = f.get_tensor(k).to(state[k].dtype)
+    for name, layer in model.quantizer.layers.named_children():
+        p = f"quantizer.layers.{name}."
+        state[p + "embed_sum"] = state[p + "embed"].clone()
+        state[p + "cluster_size"] = torch.ones_like(state[p + "cluster_size"])
+        state[p + "initted"] = torch.ones((), dtype=torch.bool)
+    model.load_state_dict(state)
+
+
 def train_codec(data: Path, out: Path, cfg: TrainConfig, model_cfg: CodecConfig = CodecConfig(),
-                threads: int | None = None, progress: bool = True) -> Path:
+                threads: int | None = None, progress: bool = True, init_weights: Path | None = None) -> Path:
     """Train (or resume) the codec; returns the checkpoint path."""
     if threads:
         torch.set_num_threads(threads)
@@ -162,6 +180,8 @@ def train_codec(data: Path, out: Path, cfg: TrainConfig, model_cfg: CodecConfig 
         opt_g.load_state_dict(st["opt_g"])
         opt_d.load_state_dict(st["opt_d"])
         step = int(st["step"])
+    elif init_weights is not None:
+        init_from_weights(model, init_weights)
     (out / "config.json").write_text(json.dumps({"train": cfg.__dict__, "model": model_cfg.to_dict()}, indent=1))
     ds = SpeechData(data, "train")
     evals = eval_clips(data, cfg.eval_clips)
