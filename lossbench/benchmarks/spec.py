@@ -41,7 +41,8 @@ from typing import Any
 from lossbench.errors import ConfigError, choices
 
 #: loss models whose loss_rate the ``--loss`` flag sweeps
-SWEEPABLE = ("bernoulli", "random", "iid", "gilbert", "gilbert-elliott", "ge")
+SWEEPABLE_MODELS = ("bernoulli", "gilbert", "gilbert-elliott")
+SWEEPABLE = (*SWEEPABLE_MODELS, "random", "iid", "ge")  # with aliases
 NET_KEYS = ("delay", "jitter", "playout")
 TOP_KEYS = ("name", "corpus", "clips", "seeds", "seed", "metrics", "concealments", "examples", "codec", "channel",
             "workers", "scheduler", "out")
@@ -235,5 +236,5 @@ def channel_entries_from_cli(channels: list[str], loss: list[float] | None, trac
         out.append(ChannelEntry(trace=t, **net))
     if loss is not None and not any(e.loss for e in out):
         raise ConfigError("--loss was given but no --channel takes it; sweepable models without parameters: "
-                          + ", ".join(SWEEPABLE[:1] + SWEEPABLE[3:5]))
+                          + ", ".join(SWEEPABLE_MODELS))
     return out

@@ -91,7 +91,8 @@ def dropout_depths(step: int, seed: int, batch: int, n_q: int) -> torch.Tensor:
     return torch.from_numpy(np.maximum(1, np.ceil(n_q * u**2)).astype(np.int64))
 
 
-def _atomic_save(obj, path: Path) -> None:
+def save_checkpoint(obj, path: Path) -> None:
+    """``torch.save`` by write-then-rename, so an interrupted run never leaves a torn checkpoint."""
     tmp = path.with_name(path.name + ".tmp")
     torch.save(obj, tmp)
     os.replace(tmp, path)
@@ -238,7 +239,7 @@ def train_codec(data: Path, out: Path, cfg: TrainConfig, model_cfg: CodecConfig 
             if bar is not None:
                 bar.set_postfix(mel=f"{rec['mel']:.3f}", stft=f"{rec['stft']:.3f}")
         if step % cfg.ckpt_every == 0 or step == cfg.steps:
-            _atomic_save({"model": model.state_dict(), "disc": disc.state_dict(), "opt_g": opt_g.state_dict(),
+            save_checkpoint({"model": model.state_dict(), "disc": disc.state_dict(), "opt_g": opt_g.state_dict(),
                           "opt_d": opt_d.state_dict(), "step": step, "model_cfg": model_cfg.to_dict(),
                           "train_cfg": cfg.__dict__}, ckpt)
         if step % cfg.eval_every == 0 or step == cfg.steps:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lossbench.codecs.neural.train import save_checkpoint
 from lossbench.codecs.soundspring.mlm import ABSENT, MaskedTokenLM, MLMConfig, masked_batch, masked_ce
 
 
@@ -132,10 +132,8 @@ def train_mlm(data: Path, out: Path, cfg: MLMTrainConfig, model_cfg: MLMConfig =
             log.write(json.dumps({"step": step, "time_s": round(time.time() - t0, 1), "ce": loss.item()}) + "\n")
             log.flush()
         if step % cfg.ckpt_every == 0 or step == cfg.steps:
-            tmp = ckpt.with_name("ckpt.pt.tmp")
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
-                        "model_cfg": model_cfg.to_dict()}, tmp)
-            os.replace(tmp, ckpt)
+            save_checkpoint({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
+                             "model_cfg": model_cfg.to_dict()}, ckpt)
         if step % cfg.eval_every == 0 or step == cfg.steps:
             ev = bits_per_fine_token(model, val, min(cfg.frames, val.shape[0]))
             with open(out / "eval.jsonl", "a") as f:
