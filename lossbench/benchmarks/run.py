@@ -90,7 +90,7 @@ def run_job(job: Job, skip: frozenset[str] | set[str] = frozenset()) -> list[dic
     except Exception as exc:
         return _error_rows(job, f"encode failed: {type(exc).__name__}: {exc}", todo)
     dur = clip.duration_s
-    fec_kbps = 8.0 * stream.payload_bytes_of(PacketKind.REDUNDANCY) / dur / 1000.0
+    fec_kbps = stream.meta.get("fec_kbps", 8.0 * stream.payload_bytes_of(PacketKind.REDUNDANCY) / dur / 1000.0)
     stream_cols = {
         "duration_s": dur,
         "bitrate_kbps": stream.bitrate_kbps,

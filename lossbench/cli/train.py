@@ -73,10 +73,40 @@ def train_soundspring_cmd(
     batch: Annotated[int, typer.Option()] = 16,
     frames: Annotated[int, typer.Option(help="frames per training window (20 ms each)")] = 150,
     seed: Annotated[int, typer.Option()] = 0,
+    lr: Annotated[float, typer.Option()] = 3e-4,
+    max_hours: Annotated[Optional[float], typer.Option(help="tokenize at most this much training audio (a seeded subset)")] = None,
     threads: Annotated[Optional[int], typer.Option(help="torch CPU threads")] = None,
 ) -> None:
     """Train SoundSpring's masked token LM on the shipped codec's tokens (paper's masking schedule)."""
     from lossbench.codecs.soundspring.train import MLMTrainConfig, train_mlm
 
-    ck = train_mlm(data, out, MLMTrainConfig(steps=steps, batch=batch, frames=frames, seed=seed), threads=threads)
+    ck = train_mlm(data, out, MLMTrainConfig(steps=steps, batch=batch, frames=frames, seed=seed, lr=lr,
+                                             max_hours=max_hours), threads=threads)
     console.print(f"checkpoint: {ck}")
+
+
+@app.command("export-soundspring")
+@friendly_errors
+def export_soundspring_cmd(
+    ckpt: Annotated[Path, typer.Option(help="training checkpoint")] = Path("checkpoints/soundspring/ckpt.pt"),
+    out: Annotated[Optional[Path], typer.Option(help="safetensors path (default: the shipped weights)")] = None,
+) -> None:
+    """Export the masked LM (float16 safetensors) for shipping."""
+    from lossbench.codecs.soundspring.codec import MLM_WEIGHTS
+    from lossbench.codecs.soundspring.train import export_mlm
+
+    p = export_mlm(ckpt, out or MLM_WEIGHTS)
+    console.print(f"wrote {p} ({p.stat().st_size / 1e6:.1f} MB)")
+
+
+@app.command("soundspring-card")
+@friendly_errors
+def soundspring_card_cmd(
+    data: Annotated[Path, typer.Option(help="directory made by 'lossbench data prepare-speech'")] = Path("data/speech"),
+    ckpt_dir: Annotated[Path, typer.Option(help="the training run (for its logs)")] = Path("checkpoints/soundspring"),
+    clips: Annotated[int, typer.Option(help="held-out clips to score")] = 16,
+) -> None:
+    """Measure the shipped masked LM's compression gain on held-out speech and write its MODEL_CARD.md."""
+    from lossbench.codecs.soundspring.card import write_card
+
+    console.print(f"wrote {write_card(data, ckpt_dir, count=clips)}")

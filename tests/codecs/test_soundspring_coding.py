@@ -1,12 +1,13 @@
-"""SoundSpring's slice coding: bit-exact round trips over random configurations, and R/L/I labels."""
+"""SoundSpring's slice coding: bit-exact round trips over random configurations, R/L/I labels, FEC, garbage."""
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lossbench.codecs.soundspring.coding import Slicing, decode_gos, encode_gos, slice_keys
+from lossbench.codecs.soundspring.coding import Layout, SlicePacket, Slicing, decode_tokens, encode_tokens
 from lossbench.codecs.soundspring.mlm import MaskedTokenLM, MLMConfig
+from lossbench.errors import ConfigError
 
 CFG = MLMConfig(num_quantizers=12, vocab=64, n_coarse=3, dim=32, depth=1, heads=2, ff=64, max_frames=64)
 
@@ -19,43 +20,86 @@ def model():
     return MaskedTokenLM(CFG).eval()
 
 
-@settings(max_examples=25, deadline=None, derandomize=True)
-@given(T=st.integers(1, 30), S=st.integers(1, 6), K=st.integers(1, 12), key=st.integers(0, 5), seed=st.integers(0, 999),
-       bounds=st.sampled_from([(3, 6, 12), (3, 12), (3, 4, 8, 12)]))
-def test_full_reception_is_bit_exact(model, T, S, K, key, seed, bounds):
-    S = min(S, T)
-    sl = Slicing(frames=T, slices=S, bounds=bounds, key=min(key, S - 1))
-    toks = np.random.default_rng(seed).integers(0, CFG.vocab, (T, K))
-    pay = encode_gos(model, toks, sl)
-    assert set(pay) == set(slice_keys(sl, K, T))
-    got, state = decode_gos(model, pay, sl, T, K)
-    assert np.array_equal(got, toks) and (state == "R").all()
+def _decode(model, plan, N, layout, lost=(), replace=None):
+    got = [None if i in lost else (SlicePacket(p.block, p.column, p.groups, (replace or {}).get(i, p.payload),
+                                               p.frames, p.send_frame)) for i, p in enumerate(plan)]
+    return decode_tokens(model, got, plan, N, layout, K_max=12)
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(N=st.integers(1, 40), B=st.integers(1, 12), S=st.integers(1, 6), key=st.integers(0, 5),
+       ctx=st.integers(0, 6), la=st.integers(0, 3), pack=st.sampled_from(["slice", "frame"]),
+       fec=st.sampled_from(["none", "next", "same"]), bounds=st.sampled_from([(3, 6, 12), (3, 12), (3, 4, 8, 12)]),
+       seed=st.integers(0, 999))
+def test_full_reception_is_bit_exact(model, N, B, S, key, ctx, la, pack, fec, bounds, seed):
+    S = min(S, B)
+    if fec == "same":
+        pack = "slice"
+    layout = Layout(Slicing(B, S, bounds, min(key, S - 1)), ctx, la, pack, fec)
+    rng = np.random.default_rng(seed)
+    toks = rng.integers(0, CFG.vocab, (N, 12))
+    Ks = rng.integers(3, 13, len(layout.blocks(N))).tolist()  # variable K per block, signalled in the packets
+    plan = encode_tokens(model, toks, Ks, layout)
+    rec = _decode(model, plan, N, layout)
+    assert rec.Ks == Ks and rec.corrupt == 0
+    for (b0, T), K in zip(layout.blocks(N), Ks):
+        assert np.array_equal(rec.tokens[b0 : b0 + T, :K], toks[b0 : b0 + T, :K])
+        assert (rec.state[b0 : b0 + T, :K] == "R").all() and (rec.state[b0 : b0 + T, K:] == "-").all()
 
 
 def test_losses_are_labelled(model):
-    sl = Slicing(frames=12, slices=3, bounds=(3, 6, 12), key=0)
-    toks = np.random.default_rng(1).integers(0, CFG.vocab, (12, 12))
-    pay = encode_gos(model, toks, sl)
+    layout = Layout(Slicing(12, 3, (3, 6, 12), key=0), pack="slice")
+    N = 12
+    toks = np.random.default_rng(1).integers(0, CFG.vocab, (N, 12))
+    plan = encode_tokens(model, toks, [12], layout)
+    idx = {(p.column, p.groups): i for i, p in enumerate(plan)}
+    sl = layout.slicing
     # a non-key fine slice lost: its tokens L, the layers above them I, the rest exact
-    lost = dict(pay)
-    lost[(1, 1)] = None
-    got, state = decode_gos(model, lost, sl, 12, 12)
+    rec = _decode(model, plan, N, layout, lost={idx[(1, (1,))]})
     f1 = sl.frames_of(1)
-    assert (state[np.ix_(f1, [3, 4, 5])] == "L").all() and (state[np.ix_(f1, range(6, 12))] == "I").all()
-    ok = state == "R"
-    assert np.array_equal(got[ok], toks[ok]) and ok.sum() == 12 * 12 - f1.size * 9
-    # a key slice lost: the non-key slices of that group and above are invalid
-    lost = dict(pay)
-    lost[(0, 1)] = None
-    _, state = decode_gos(model, lost, sl, 12, 12)
-    assert (state[np.ix_(sl.frames_of(2), range(3, 12))] == "I").all()
-    # a coarse slice lost: all fine tokens of the GoS are invalid
-    lost = dict(pay)
-    lost[(2, 0)] = None
-    _, state = decode_gos(model, lost, sl, 12, 12)
-    assert (state[:, 3:] == "I").all() and (state[np.ix_(sl.frames_of(2), range(3))] == "L").all()
-    # garbage in a slice is caught (CRC) and counted as lost
-    bad = dict(pay)
-    bad[(1, 2)] = b"\x00" * len(pay[(1, 2)])
-    _, state = decode_gos(model, bad, sl, 12, 12)
-    assert (state[np.ix_(sl.frames_of(1), range(6, 12))] == "L").all()
+    assert (rec.state[np.ix_(f1, [3, 4, 5])] == "L").all() and (rec.state[np.ix_(f1, range(6, 12))] == "I").all()
+    ok = rec.state == "R"
+    assert np.array_equal(rec.tokens[ok], toks[ok]) and ok.sum() == N * 12 - f1.size * 9
+    assert np.array_equal(rec.prefix()[f1], [3] * f1.size)
+    # a key slice lost: the non-key slices of that group and above are invalid (Case 4)
+    rec = _decode(model, plan, N, layout, lost={idx[(0, (1,))]})
+    assert (rec.state[np.ix_(sl.frames_of(2), range(3, 12))] == "I").all()
+    # a coarse slice lost: all fine tokens of the block are invalid (Case 2)
+    rec = _decode(model, plan, N, layout, lost={idx[(2, (0,))]})
+    assert (rec.state[:, 3:] == "I").all() and (rec.state[np.ix_(sl.frames_of(2), range(3))] == "L").all()
+    # garbage in a packet is caught (CRC) and counted as lost
+    i = idx[(1, (2,))]
+    for junk in (b"\x00" * len(plan[i].payload), b"", b"\xff" * 3, plan[i].payload[:-1]):
+        rec = _decode(model, plan, N, layout, replace={i: junk})
+        assert rec.corrupt == 1 and (rec.state[np.ix_(sl.frames_of(1), range(6, 12))] == "L").all()
+
+
+def test_coarse_fec_recovers_a_lost_column_and_its_fine_tokens(model):
+    layout = Layout(Slicing(3, 3, (3, 6, 12)), context=4, lookahead=1, pack="frame", fec="next")
+    N = 15
+    toks = np.random.default_rng(2).integers(0, CFG.vocab, (N, 12))
+    plan = encode_tokens(model, toks, [12] * 5, layout)
+    # frame 4 (block 1, non-key column 1) is lost; the packet of frame 5 carries its coarse tokens
+    lost = next(i for i, p in enumerate(plan) if p.block == 1 and p.column == 1)
+    rec = _decode(model, plan, N, layout, lost={lost})
+    assert rec.fec_recovered[4] and rec.fec_recovered.sum() == 1
+    assert (rec.state[4, :3] == "R").all() and (rec.state[4, 3:] == "L").all()
+    # every other frame, including those whose coding window holds frame 4, decodes fully
+    assert (rec.state[np.r_[0:4, 5:N]] == "R").all()
+    assert np.array_equal(rec.tokens[rec.state == "R"], toks[rec.state == "R"])
+    # without FEC the coarse loss invalidates the fine tokens of every block whose window holds frame 4
+    layout0 = Layout(Slicing(3, 3, (3, 6, 12)), context=4, lookahead=1, pack="frame", fec="none")
+    plan0 = encode_tokens(model, toks, [12] * 5, layout0)
+    rec0 = _decode(model, plan0, N, layout0, lost={lost})
+    assert (rec0.state[4, :3] == "L").all() and (rec0.state[4, 3:] != "R").all() and not rec0.fec_recovered.any()
+    assert (rec0.state[np.r_[3, 5, 6:9], 3:] == "I").all()  # block 1, and block 2 whose context reaches back
+    assert (rec0.state[np.r_[0:3, 9:N]] == "R").all()  # block 0 looks only 1 frame ahead; blocks 3-4 too far
+
+
+def test_layout_errors_name_the_value():
+    with pytest.raises(ConfigError, match="pack"):
+        Layout(Slicing(3, 3), pack="bundle")
+    with pytest.raises(ConfigError, match="fec='same'"):
+        Layout(Slicing(3, 3), pack="frame", fec="same")
+    with pytest.raises(ConfigError, match="slices"):
+        Slicing(3, 5)

@@ -140,11 +140,16 @@ def heldout_clips(root: Path, count: int, real_only: bool = False, min_s: float 
     return [(e["file"], sf.read(root / e["file"], dtype="float32")[0]) for e in chosen]
 
 
-def init_from_weights(model: NeuralCodec, weights: Path) -> None:
-    """Start from shipped safetensors weights (no optimiser state: a warm start, not a resume)."""
+def init_from_weights(model: NeuralCodec, weights: Path) -> int:
+    """Start from shipped safetensors weights (no optimiser state: a warm start, not a resume).
+
+    Returns the training step the weights were exported at (0 if unknown), so
+    the step count, the data order and the eval log continue from there.
+    """
     from safetensors import safe_open
 
     with safe_open(str(weights), framework="pt") as f:
+        exported_step = int((f.metadata() or {}).get("step", 0))
         if CodecConfig.from_dict(json.loads((f.metadata() or {})["model_cfg"])) != model.cfg:
             raise ConfigError(f"{weights} holds another model configuration than the one being trained")
         state = model.state_dict()
@@ -156,6 +161,7 @@ def init_from_weights(model: NeuralCodec, weights: Path) -> None:
         state[p + "cluster_size"] = torch.ones_like(state[p + "cluster_size"])
         state[p + "initted"] = torch.ones((), dtype=torch.bool)
     model.load_state_dict(state)
+    return exported_step
 
 
 def train_codec(data: Path, out: Path, cfg: TrainConfig, model_cfg: CodecConfig = CodecConfig(),
@@ -171,6 +177,7 @@ def train_codec(data: Path, out: Path, cfg: TrainConfig, model_cfg: CodecConfig 
     opt_g = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.8, 0.99))
     opt_d = torch.optim.AdamW(disc.parameters(), lr=cfg.lr, betas=(0.8, 0.99))
     step = 0
+    ramp_from = None
     ckpt = out / "ckpt.pt"
     if ckpt.exists():
         st = torch.load(ckpt, map_location=device, weights_only=False)
@@ -182,7 +189,8 @@ def train_codec(data: Path, out: Path, cfg: TrainConfig, model_cfg: CodecConfig 
         opt_d.load_state_dict(st["opt_d"])
         step = int(st["step"])
     elif init_weights is not None:
-        init_from_weights(model, init_weights)
+        step = init_from_weights(model, init_weights)
+        ramp_from = step  # fresh optimiser moments after a warm start: ramp the learning rate again
     (out / "config.json").write_text(json.dumps({"train": cfg.__dict__, "model": model_cfg.to_dict()}, indent=1))
     ds = SpeechData(data, "train")
     evals = eval_clips(data, cfg.eval_clips)
@@ -200,7 +208,7 @@ def train_codec(data: Path, out: Path, cfg: TrainConfig, model_cfg: CodecConfig 
         x = ds.batch(step, cfg.seed, cfg.batch, n).to(device)
         depths = dropout_depths(step, cfg.seed, cfg.batch, model_cfg.num_quantizers).to(device)
         gen = torch.Generator(device=device).manual_seed(cfg.seed * 1_000_003 + step)
-        lr = cfg.lr * min(1.0, (step + 1) / 500)
+        lr = cfg.lr * min(1.0, (step + 1) / 500, 1.0 if ramp_from is None else (step - ramp_from + 1) / 200)
         for g in opt_g.param_groups + opt_d.param_groups:
             g["lr"] = lr
         z = model.encoder(x)

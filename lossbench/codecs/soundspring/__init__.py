@@ -1,7 +1,8 @@
 """SoundSpring (Yao et al.): a dual-functional masked token LM over the RVQ codec.
 
-Built so far: the masked LM and its training on the backbone's tokens with
-the paper's masking schedule (``lossbench train soundspring``). Not built yet:
-the sender's slicing and entropy coding, the receiver's concealment, and the
-codec backend (issue #6).
+- :mod:`.mlm`: the masked LM and the paper's training masks;
+- :mod:`.train`: ``lossbench train soundspring`` on the backbone's tokens, export, model card;
+- :mod:`.coding`: slices, Phi, packets, range coding under the MLM's PMFs, the receiver's R/L/I labels;
+- :mod:`.conceal`: MLM token concealment (cases 1–4);
+- :mod:`.codec`: the ``soundspring`` codec backend (SoundSpring-S and non-streaming).
 """

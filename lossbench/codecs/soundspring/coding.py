@@ -1,41 +1,69 @@
-"""SoundSpring's sender-side entropy coding under the dependency pattern Phi (paper §III-B).
+"""SoundSpring's token coding under the dependency pattern Phi (paper §III-B, Fig. 3–4, Fig. 9).
 
 ::
 
-    one group of slices (GoS) = T_G frames x K layers of RVQ tokens
-    G-axis: S slices per GoS, periodic in time (slice l holds frames t with t mod S = l)
-    layer axis: slice j = 0 holds the coarse layers 1..N_C, slices j >= 1 the
-                fine layer groups (bounds, e.g. 3 | 6 | 12 | 24)
+    the token stream (N frames x K layers) is cut into blocks of B frames:
+      non-streaming SoundSpring:  a block is a GoS of T_G frames
+      SoundSpring-S (streaming):  a block is one stride of T_S frames
 
-    coarse slices S_{l,0}:      10 bits per token, no model (guideline 2)
-    key slices S_{l*,j}:        coded under the MLM's PMFs given the GoS's coarse tokens only
-    non-key slices S_{l,j}:     given the coarse tokens and the key slices' groups 1..j
+    inside a block, S slice columns (column l holds frames t with t mod S = l)
+    and layer groups j (0 = the coarse layers 1..N_C; j >= 1 the fine groups
+    between the layer bounds, e.g. 3 | 6 | 12 | 24) make the slice grid S_{l,j}
 
-Tokens within a slice are coded in parallel from one forward pass (guideline
-3), so a GoS needs 1 + J forward passes at the sender and the same at the
-receiver. The model runs single-threaded here so that sender and receiver
-compute bit-identical PMFs.
+    coarse slices S_{l,0}:   10 bits per token, no model (paper guideline 2)
+    key slices S_{l*,j}:     coded under the MLM's PMFs given coarse tokens only
+    non-key slices S_{l,j}:  given the coarse tokens and the key slices' groups 1..j
+
+    the model sees a window around the block: ``context`` frames before it and
+    ``lookahead`` frames after it contribute their coarse tokens (SoundSpring-S:
+    T_C context frames, T_F look-ahead frames; a GoS uses its own frames only)
+
+Tokens inside a slice are coded in parallel from one forward pass (guideline
+3): a block costs 1 + J forward passes at the sender and the same at the
+receiver. The MLM runs single-threaded so that the sender's and the
+receiver's PMFs are bit-identical (range decoding with other PMFs than the
+encoder's would silently yield other tokens).
+
+Packets: ``pack="slice"`` sends one packet per slice (the authors' progressive
+layer packets); ``pack="frame"`` one packet per slice column, holding all its
+layer groups in one range-coded stream. Coarse-token FEC copies a column's
+coarse tokens into the packet of the next column (``fec="next"``) or into the
+same column's first enhancement packet (``fec="same"``, with per-slice packets).
+
+Wire format of one packet::
+
+    byte 0        K (the block's number of layers, 3..24), signalled in every packet
+    [coarse]      10-bit packed coarse tokens of the column, if the packet holds j = 0
+    [fec]         10-bit packed coarse tokens of the protected column, if any
+    [fine]        range-coded 32-bit words of the packet's fine slices, in group order
+    CRC-16        over everything before it: a damaged packet is treated as lost
 """
 
 from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from lossbench.codecs.entropy import decode_categorical, encode_categorical
+from lossbench.codecs.entropy import CategoricalStream, crc_frame, crc_unframe
+from lossbench.codecs.fec import PayloadError
 from lossbench.codecs.rvq import pack_indices, unpack_indices
-from lossbench.codecs.soundspring.mlm import ABSENT, MaskedTokenLM
 from lossbench.errors import ConfigError
+
+if TYPE_CHECKING:
+    from lossbench.codecs.soundspring.mlm import MaskedTokenLM
+
+PACKINGS = ("slice", "frame")
+FEC_MODES = ("none", "next", "same")
 
 
 @dataclass(frozen=True)
 class Slicing:
-    """The slice grid of one GoS."""
+    """The slice grid of one block (a GoS, or one stride of SoundSpring-S)."""
 
-    frames: int  # T_G
+    frames: int  # B: T_G, or T_S when streaming
     slices: int  # S
     bounds: tuple[int, ...] = (3, 6, 12, 24)  # N_1 = N_C, ..., N_{J+1}
     key: int = 0  # l*
@@ -53,6 +81,7 @@ class Slicing:
         return self.bounds[0]
 
     def frames_of(self, l: int, T: int | None = None) -> np.ndarray:
+        """Block-relative frames of slice column ``l`` in a block of ``T`` frames."""
         return np.arange(l, T or self.frames, self.slices)
 
     def layers_of(self, j: int, K: int) -> np.ndarray:
@@ -64,9 +93,60 @@ class Slicing:
         """Layer groups that hold at least one of the first K layers."""
         return [j for j in range(len(self.bounds)) if self.layers_of(j, K).size]
 
+    def columns(self, T: int) -> list[int]:
+        return [l for l in range(self.slices) if l < T]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How a token stream is cut into blocks, slices and packets."""
+
+    slicing: Slicing
+    context: int = 0  # coarse frames before the block the entropy model sees
+    lookahead: int = 0  # coarse frames after the block the entropy model sees
+    pack: str = "slice"
+    fec: str = "none"
+
+    def __post_init__(self) -> None:
+        if self.pack not in PACKINGS:
+            raise ConfigError(f"pack must be one of {', '.join(PACKINGS)}; got {self.pack!r}")
+        if self.fec not in FEC_MODES:
+            raise ConfigError(f"fec must be one of {', '.join(FEC_MODES)}; got {self.fec!r}")
+        if self.fec == "same" and self.pack != "slice":
+            raise ConfigError("fec='same' puts the coarse copy into the column's enhancement packet, which needs "
+                              "pack='slice'; use fec='next' with pack='frame'")
+        if self.context < 0 or self.lookahead < 0:
+            raise ConfigError(f"context and lookahead must be >= 0, got {self.context}, {self.lookahead}")
+
+    @property
+    def block(self) -> int:
+        return self.slicing.frames
+
+    def blocks(self, n_frames: int) -> list[tuple[int, int]]:
+        """(first frame, frame count) of every block of a stream of ``n_frames`` frames."""
+        B = self.block
+        return [(b0, min(B, n_frames - b0)) for b0 in range(0, n_frames, B)]
+
+    def window(self, b0: int, T: int, n_frames: int) -> tuple[int, int]:
+        return max(0, b0 - self.context), min(n_frames, b0 + T + self.lookahead)
+
+    def packet_groups(self, K: int, T: int) -> list[tuple[int, tuple[int, ...]]]:
+        """(column, layer groups) of each packet of a block of T frames, in send order."""
+        sl = self.slicing
+        gs = sl.groups(K)
+        cols = sl.columns(T)
+        if self.pack == "frame":
+            return [(l, tuple(gs)) for l in cols]
+        return [(l, (0,)) for l in cols] + [(l, (j,)) for j in gs[1:] for l in cols]
+
+
+# --------------------------------------------------------------------------- the model's PMFs
+
 
 @contextlib.contextmanager
-def _single_thread():
+def single_thread():
+    import torch
+
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -75,133 +155,346 @@ def _single_thread():
         torch.set_num_threads(n)
 
 
-def _pmfs(model: MaskedTokenLM, visible: np.ndarray, K: int) -> np.ndarray:
-    """PMFs (T, K, V) given the visible tokens (T, K; -1 = masked)."""
-    cfg = model.cfg
-    inp = np.where(visible >= 0, visible, cfg.mask_id)
-    with torch.no_grad(), _single_thread():
-        logits = model(torch.from_numpy(inp.astype(np.int64)).unsqueeze(0))[0]
+def mlm_probs(model: MaskedTokenLM, visible: np.ndarray, frames: np.ndarray, layers: np.ndarray) -> np.ndarray:
+    """PMFs (len(frames), len(layers), V) given tokens (W, K): >= 0 visible, -1 masked, -2 absent."""
+    import torch
+
+    inp = np.where(visible == -1, model.cfg.mask_id, visible)
+    with torch.no_grad(), single_thread():
+        logits = model(torch.from_numpy(inp.astype(np.int64)).unsqueeze(0), torch.from_numpy(frames),
+                       torch.from_numpy(layers))[0]
         return torch.softmax(logits.double(), -1).numpy()
 
 
-def slice_keys(sl: Slicing, K: int, T: int) -> list[tuple[int, int]]:
-    """(l, j) of every non-empty slice of a GoS, in coding order: coarse, key, non-key."""
-    ls = [l for l in range(sl.slices) if sl.frames_of(l, T).size]
-    out = [(l, 0) for l in ls]
-    for j in sl.groups(K)[1:]:
-        out.append((sl.key, j))
-    for j in sl.groups(K)[1:]:
-        out += [(l, j) for l in ls if l != sl.key]
+def mlm_logits(model: MaskedTokenLM, visible: np.ndarray, frames: np.ndarray, layer: int) -> np.ndarray:
+    """Logits (len(frames), V) of one layer."""
+    import torch
+
+    inp = np.where(visible == -1, model.cfg.mask_id, visible)
+    with torch.no_grad(), single_thread():
+        return model(torch.from_numpy(inp.astype(np.int64)).unsqueeze(0), torch.from_numpy(frames),
+                     torch.tensor([layer]))[0, :, 0].numpy()
+
+
+class _BlockModel:
+    """The PMFs of one block's fine slices, pass by pass, as both ends compute them."""
+
+    def __init__(self, model: MaskedTokenLM, layout: Layout, coarse_win: np.ndarray, off: int, T: int, K: int):
+        sl = layout.slicing
+        self.model, self.sl, self.off, self.T, self.K = model, sl, off, T, K
+        W = coarse_win.shape[0]
+        self.vis = np.full((W, K), -1, dtype=np.int64)
+        self.vis[:, : sl.n_coarse] = coarse_win
+        self.coarse_vis = self.vis.copy()
+        self.key_f = off + sl.frames_of(sl.key, T)
+        self._key_p: np.ndarray | None = None
+        self._nonkey_p: dict[int, np.ndarray] = {}
+
+    def _probs(self, vis: np.ndarray) -> np.ndarray:
+        """PMFs (T, K - N_C, V) of the block's frames and fine layers."""
+        nc = self.sl.n_coarse
+        return mlm_probs(self.model, vis, np.arange(self.off, self.off + self.T), np.arange(nc, self.K))
+
+    def key_probs(self) -> np.ndarray:
+        if self._key_p is None:
+            self._key_p = self._probs(self.coarse_vis)
+        return self._key_p
+
+    def set_key(self, j: int, toks: np.ndarray) -> None:
+        """Key-slice tokens of group j, (frames of the key column, layers of j)."""
+        self.vis[np.ix_(self.key_f, self.sl.layers_of(j, self.K))] = toks
+
+    def nonkey_probs(self, j: int) -> np.ndarray:
+        """PMFs for the non-key slices of group j: needs the key slices of groups 1..j set."""
+        if j not in self._nonkey_p:
+            v = self.vis.copy()
+            above = np.arange(self.sl.layers_of(j, self.K)[-1] + 1, self.K)
+            v[np.ix_(self.key_f, above)] = -1
+            self._nonkey_p[j] = self._probs(v)
+        return self._nonkey_p[j]
+
+    def probs(self, l: int, j: int) -> np.ndarray:
+        p = self.key_probs() if l == self.sl.key else self.nonkey_probs(j)
+        f = self.sl.frames_of(l, self.T)
+        return p[np.ix_(f, self.sl.layers_of(j, self.K) - self.sl.n_coarse)].reshape(-1, p.shape[-1])
+
+
+def _fec_target(layout: Layout, blocks: list[tuple[int, int]], b: int, l: int) -> tuple[int, int] | None:
+    """(block, column) whose coarse tokens the packet of (b, l) carrying FEC protects."""
+    if layout.fec == "same":
+        return (b, l)
+    if layout.fec == "next":
+        if l > 0:
+            return (b, l - 1)
+        if b > 0:
+            return (b - 1, layout.slicing.columns(blocks[b - 1][1])[-1])
+    return None
+
+
+def _carries_fec(layout: Layout, K: int, groups: tuple[int, ...]) -> bool:
+    if layout.fec == "next":
+        return 0 in groups
+    if layout.fec == "same":
+        fine = layout.slicing.groups(K)[1:]
+        return bool(fine) and groups == (fine[0],)
+    return False
+
+
+@dataclass(frozen=True)
+class SlicePacket:
+    """One packet of the token stream: the block, its slice column and layer groups."""
+
+    block: int
+    column: int
+    groups: tuple[int, ...]
+    payload: bytes
+    frames: range  # the block's frames (absolute)
+    send_frame: int  # the frame after whose end the packet can be sent
+    fec_bytes: int = 0  # bytes of the coarse-token FEC copy inside the payload
+
+
+def encode_tokens(model: MaskedTokenLM, tokens: np.ndarray, Ks: list[int], layout: Layout) -> list[SlicePacket]:
+    """Packets of a token stream: ``tokens`` (N, >= max K) int, ``Ks`` one K per block."""
+    sl = layout.slicing
+    N = tokens.shape[0]
+    blocks = layout.blocks(N)
+    if len(Ks) != len(blocks):
+        raise ConfigError(f"need one K per block: {len(blocks)} blocks, {len(Ks)} values")
+    nc = sl.n_coarse
+    out: list[SlicePacket] = []
+    for b, ((b0, T), K) in enumerate(zip(blocks, Ks)):
+        if not nc <= K <= tokens.shape[1]:
+            raise ConfigError(f"K must lie in {nc}..{tokens.shape[1]}, got {K}")
+        w0, w1 = layout.window(b0, T, N)
+        bm = _BlockModel(model, layout, tokens[w0:w1, :nc], b0 - w0, T, K)
+        fine = sl.groups(K)[1:]
+        if fine:
+            for j in fine:  # key slices first: the non-key PMFs condition on them
+                bm.set_key(j, tokens[np.ix_(b0 + sl.frames_of(sl.key, T), sl.layers_of(j, K))])
+        for l, groups in layout.packet_groups(K, T):
+            f = b0 + sl.frames_of(l, T)
+            parts = [bytes([K])]
+            fec_bytes = 0
+            if 0 in groups:
+                parts.append(pack_indices(tokens[np.ix_(f, np.arange(nc))].ravel()))
+            if _carries_fec(layout, K, groups) and (tg := _fec_target(layout, blocks, b, l)) is not None:
+                tb0, tT = blocks[tg[0]]
+                ff = tb0 + sl.frames_of(tg[1], tT)
+                parts.append(pack_indices(tokens[np.ix_(ff, np.arange(nc))].ravel()))
+                fec_bytes = len(parts[-1])
+            runs = [(tokens[np.ix_(f, sl.layers_of(j, K))].ravel(), bm.probs(l, j)) for j in groups if j > 0]
+            if runs:
+                parts.append(CategoricalStream.encode(runs))
+            out.append(SlicePacket(b, l, groups, crc_frame(b"".join(parts)), range(b0, b0 + T),
+                                   min(N, b0 + T + layout.lookahead), fec_bytes))
     return out
 
 
-def encode_gos(model: MaskedTokenLM, tokens: np.ndarray, sl: Slicing) -> dict[tuple[int, int], bytes]:
-    """Payload of every slice of one GoS; ``tokens`` (T <= T_G, K) int."""
-    T, K = tokens.shape
-    out: dict[tuple[int, int], bytes] = {}
-    vis = np.full((T, K), -1, dtype=np.int64)
-    coarse = sl.layers_of(0, K)
-    vis[:, coarse] = tokens[:, coarse]
-    for l in range(sl.slices):
-        f = sl.frames_of(l, T)
-        if f.size:
-            out[(l, 0)] = pack_indices(tokens[np.ix_(f, coarse)].ravel())
-    fine_groups = sl.groups(K)[1:]
-    if not fine_groups:
-        return out
-    key_f = sl.frames_of(sl.key, T)
-    p = _pmfs(model, vis, K)  # key slices: coarse only
-    for j in fine_groups:
-        lay = sl.layers_of(j, K)
-        out[(sl.key, j)] = encode_categorical(tokens[np.ix_(key_f, lay)].ravel(), p[np.ix_(key_f, lay)].reshape(-1, p.shape[-1]))
-    for j in fine_groups:
-        v = vis.copy()
-        upto = np.arange(sl.n_coarse, sl.layers_of(j, K)[-1] + 1)
-        v[np.ix_(key_f, upto)] = tokens[np.ix_(key_f, upto)]
-        p = _pmfs(model, v, K)
-        lay = sl.layers_of(j, K)
-        for l in range(sl.slices):
-            f = sl.frames_of(l, T)
-            if l == sl.key or not f.size:
-                continue
-            out[(l, j)] = encode_categorical(tokens[np.ix_(f, lay)].ravel(), p[np.ix_(f, lay)].reshape(-1, p.shape[-1]))
-    return out
+# --------------------------------------------------------------------------- receiver
 
 
-def decode_gos(model: MaskedTokenLM, payloads: dict[tuple[int, int], bytes | None], sl: Slicing, T: int, K: int
-               ) -> tuple[np.ndarray, np.ndarray]:
-    """Tokens (T, K) and their state: 'R' received, 'L' lost, 'I' invalid (a condition or lower layer missing).
+@dataclass
+class Received:
+    """What the receiver recovered from a token stream.
 
-    Slices are decoded only when their condition slices arrived; a payload that
-    fails to parse counts as lost.
+    Attributes:
+        tokens: int (N, 24); values where ``state`` is 'R'.
+        state: 'R' received, 'L' lost, 'I' invalid (a condition token or a lower layer missing),
+            '-' not sent (above the block's K).
+        Ks: K of each block, 0 where no packet of the block arrived.
+        fec_recovered: bool (N,), frames whose coarse tokens came from an FEC copy.
+        corrupt: payloads that arrived but failed their CRC or did not parse.
     """
-    from lossbench.codecs.fec import PayloadError
 
-    toks = np.full((T, K), ABSENT, dtype=np.int64)
-    state = np.full((T, K), "L", dtype="<U1")
-    coarse = sl.layers_of(0, K)
-    ok_coarse = True
-    for l in range(sl.slices):
-        f = sl.frames_of(l, T)
-        if not f.size:
+    tokens: np.ndarray
+    state: np.ndarray
+    Ks: list[int]
+    fec_recovered: np.ndarray
+    corrupt: int = 0
+
+    def prefix(self) -> np.ndarray:
+        """Per frame, the number of leading layers received (the RVQ-usable depth)."""
+        ok = self.state == "R"
+        return np.where(ok.all(1), ok.shape[1], np.argmin(ok, 1))
+
+
+def _parse(payload: bytes, layout: Layout, K_max: int, groups: tuple[int, ...], col_frames: int,
+           fec_frames: int | None) -> tuple[int, np.ndarray | None, np.ndarray | None, bytes]:
+    """(K, coarse, fec coarse, range-coded part) of a packet; PayloadError if it does not parse."""
+    body = crc_unframe(payload)
+    if not body:
+        raise PayloadError("empty packet")
+    nc = layout.slicing.n_coarse
+    K = body[0]
+    if not nc <= K <= K_max:
+        raise PayloadError(f"packet signals K = {K}, outside {nc}..{K_max}")
+    pos = 1
+    coarse = fec = None
+    if 0 in groups:
+        n = -(-col_frames * nc * 10 // 8)
+        coarse = unpack_indices(body[pos : pos + n], col_frames * nc).reshape(col_frames, nc) if len(body) >= pos + n else None
+        if coarse is None:
+            raise PayloadError("packet too short for its coarse tokens")
+        pos += n
+    if fec_frames is not None and _carries_fec(layout, K, groups):
+        n = -(-fec_frames * nc * 10 // 8)
+        if len(body) < pos + n:
+            raise PayloadError("packet too short for its FEC copy")
+        fec = unpack_indices(body[pos : pos + n], fec_frames * nc).reshape(fec_frames, nc)
+        pos += n
+    return K, coarse, fec, body[pos:]
+
+
+def decode_tokens(model: MaskedTokenLM, packets: list[SlicePacket | None], plan: list[SlicePacket],
+                  n_frames: int, layout: Layout, K_max: int = 24) -> Received:
+    """Recover tokens from the packets that arrived (None = lost), following Phi.
+
+    ``plan`` is the sender's packet list as the receiver knows it from the
+    stream's structure (block, column, groups of each sequence number); only
+    ``packets[i].payload`` of the arrived ones is read.
+    """
+    sl = layout.slicing
+    nc = sl.n_coarse
+    N = n_frames
+    blocks = layout.blocks(N)
+    toks = np.zeros((N, K_max), dtype=np.int64)
+    state = np.full((N, K_max), "L", dtype="<U1")
+    Ks = [0] * len(blocks)
+    fec_rec = np.zeros(N, dtype=bool)
+    corrupt = 0
+    parsed: dict[int, tuple] = {}
+    by_block: dict[int, list[int]] = {}
+    for i, pk in enumerate(plan):
+        by_block.setdefault(pk.block, []).append(i)
+    # pass 1: parse every arrived packet; coarse tokens and FEC copies
+    for i, pk in enumerate(plan):
+        got = packets[i]
+        if got is None:
             continue
-        data = payloads.get((l, 0))
+        b0, T = blocks[pk.block]
+        tg = _fec_target(layout, blocks, pk.block, pk.column)
+        fec_frames = None if tg is None else sl.frames_of(tg[1], blocks[tg[0]][1]).size
         try:
-            if data is None:
-                raise PayloadError("lost")
-            toks[np.ix_(f, coarse)] = unpack_indices(data, f.size * coarse.size).reshape(f.size, coarse.size)
-            state[np.ix_(f, coarse)] = "R"
+            K, coarse, fec, rest = _parse(got.payload, layout, K_max, pk.groups, sl.frames_of(pk.column, T).size,
+                                          fec_frames)
         except (PayloadError, ValueError):
-            ok_coarse = False
-    fine_groups = sl.groups(K)[1:]
-    fine = np.arange(sl.n_coarse, K)
-    if not fine_groups:
-        return toks, state
-    if not ok_coarse:  # every fine slice of the GoS is conditioned on all its coarse tokens
-        state[:, fine] = "I"
-        return toks, state
-    vis = np.where(state == "R", toks, -1)
-    key_f = sl.frames_of(sl.key, T)
-    p = _pmfs(model, vis, K)
-    key_ok = {}
-    for j in fine_groups:
-        lay = sl.layers_of(j, K)
-        try:
-            data = payloads.get((sl.key, j))
-            if data is None:
-                raise PayloadError("lost")
-            toks[np.ix_(key_f, lay)] = decode_categorical(data, p[np.ix_(key_f, lay)].reshape(-1, p.shape[-1])).reshape(key_f.size, lay.size)
-            state[np.ix_(key_f, lay)] = "R"
-            key_ok[j] = True
-        except PayloadError:
-            key_ok[j] = False
-    for j in fine_groups:
-        lay = sl.layers_of(j, K)
-        if not all(key_ok[i] for i in fine_groups if i <= j):
-            for l in range(sl.slices):  # condition (key) slices missing: invalid
-                if l != sl.key:
-                    state[np.ix_(sl.frames_of(l, T), lay)] = "I"
+            corrupt += 1
             continue
-        v = vis.copy()
-        upto = np.arange(sl.n_coarse, lay[-1] + 1)
-        v[np.ix_(key_f, upto)] = toks[np.ix_(key_f, upto)]
-        p = _pmfs(model, v, K)
-        for l in range(sl.slices):
-            f = sl.frames_of(l, T)
-            if l == sl.key or not f.size:
+        if Ks[pk.block] and Ks[pk.block] != K:
+            corrupt += 1
+            continue
+        Ks[pk.block] = K
+        parsed[i] = (K, rest)
+        if coarse is not None:
+            f = b0 + sl.frames_of(pk.column, T)
+            toks[np.ix_(f, np.arange(nc))] = coarse
+            state[np.ix_(f, np.arange(nc))] = "R"
+        if fec is not None and tg is not None:
+            tb0, tT = blocks[tg[0]]
+            ff = tb0 + sl.frames_of(tg[1], tT)
+            miss = state[ff, 0] != "R"
+            if miss.any():
+                toks[np.ix_(ff[miss], np.arange(nc))] = fec[miss]
+                state[np.ix_(ff[miss], np.arange(nc))] = "R"
+                fec_rec[ff[miss]] = True
+    # layers above a block's K are not sent
+    for b, (b0, T) in enumerate(blocks):
+        if Ks[b]:
+            state[b0 : b0 + T, Ks[b] :] = "-"
+    # pass 2: fine slices, block by block, when their condition tokens arrived
+    for b, (b0, T) in enumerate(blocks):
+        K = Ks[b]
+        fine = sl.groups(K)[1:] if K else []
+        if not fine:
+            continue
+        w0, w1 = layout.window(b0, T, N)
+        if not (state[w0:w1, :nc] == "R").all():  # a condition (coarse) token is missing: Phi cannot be followed
+            state[b0 : b0 + T, nc:K][state[b0 : b0 + T, nc:K] == "L"] = "I"
+            continue
+        bm = _BlockModel(model, layout, toks[w0:w1, :nc], b0 - w0, T, K)
+        streams: dict[int, CategoricalStream] = {}
+        key_ok: dict[int, bool] = {}
+        got_groups: dict[tuple[int, int], np.ndarray] = {}
+
+        def read(l: int, j: int) -> np.ndarray | None:
+            """Decode slice (l, j) from its packet, in the packet's group order."""
+            for i in by_block[b]:
+                pk = plan[i]
+                if pk.column == l and j in pk.groups:
+                    break
+            else:
+                return None
+            if i not in parsed:
+                return None
+            if i not in streams:
+                try:
+                    streams[i] = CategoricalStream(parsed[i][1])
+                except PayloadError:
+                    return None
+            # a packet's runs are coded in group order: decode earlier ones first
+            for jj in pk.groups:
+                if jj == 0 or (l, jj) in got_groups:
+                    continue
+                if l != sl.key and not all(key_ok.get(g, False) for g in fine if g <= jj):
+                    return None
+                got_groups[(l, jj)] = streams[i].decode(bm.probs(l, jj))
+                if jj == j:
+                    break
+            return got_groups.get((l, j))
+
+        key_f = b0 + sl.frames_of(sl.key, T)
+        for j in fine:
+            lay = sl.layers_of(j, K)
+            if not key_f.size:  # a short last block without the key column: nothing to wait for
+                key_ok[j] = True
                 continue
-            try:
-                data = payloads.get((l, j))
-                if data is None:
-                    raise PayloadError("lost")
-                toks[np.ix_(f, lay)] = decode_categorical(data, p[np.ix_(f, lay)].reshape(-1, p.shape[-1])).reshape(f.size, lay.size)
-                state[np.ix_(f, lay)] = "R"
-            except PayloadError:
-                pass
+            v = read(sl.key, j)
+            key_ok[j] = v is not None
+            if v is not None:
+                v = v.reshape(key_f.size, lay.size)
+                toks[np.ix_(key_f, lay)] = v
+                state[np.ix_(key_f, lay)] = "R"
+                bm.set_key(j, v)
+        for j in fine:
+            lay = sl.layers_of(j, K)
+            for l in sl.columns(T):
+                if l == sl.key:
+                    continue
+                f = b0 + sl.frames_of(l, T)
+                if not all(key_ok[g] for g in fine if g <= j):
+                    state[np.ix_(f, lay)] = "I"  # Case 4: a key slice it is conditioned on is missing
+                    continue
+                v = read(l, j)
+                if v is not None:
+                    toks[np.ix_(f, lay)] = v.reshape(f.size, lay.size)
+                    state[np.ix_(f, lay)] = "R"
     # RVQ causality: a layer above a missing one in the same frame is invalid
-    for t in range(T):
-        bad = np.flatnonzero(state[t] != "R")
-        if bad.size:
-            above = np.arange(bad[0] + 1, K)
-            state[t, above[state[t, above] == "R"]] = "I"
-    return toks, state
+    ok = state == "R"
+    first_bad = np.where(ok.all(1), K_max, np.argmin(ok, 1))
+    above = np.arange(K_max)[None, :] > first_bad[:, None]
+    state[above & ok] = "I"
+    return Received(toks, state, Ks, fec_rec, corrupt)
+
+
+def fine_bits(model: MaskedTokenLM, tokens: np.ndarray, K: int, layout: Layout) -> np.ndarray:
+    """Ideal code length (bits) per fine token under Phi, per layer: float (K - N_C,) means."""
+    sl = layout.slicing
+    N = tokens.shape[0]
+    nc = sl.n_coarse
+    tot = np.zeros(K - nc)
+    cnt = 0
+    for b0, T in layout.blocks(N):
+        w0, w1 = layout.window(b0, T, N)
+        bm = _BlockModel(model, layout, tokens[w0:w1, :nc], b0 - w0, T, K)
+        fine = sl.groups(K)[1:]
+        for j in fine:
+            bm.set_key(j, tokens[np.ix_(b0 + sl.frames_of(sl.key, T), sl.layers_of(j, K))])
+        for j in fine:
+            lay = sl.layers_of(j, K)
+            for l in sl.columns(T):
+                f = b0 + sl.frames_of(l, T)
+                p = bm.probs(l, j).reshape(f.size, lay.size, -1)
+                t = tokens[np.ix_(f, lay)]
+                tot[lay - nc] += -np.log2(np.take_along_axis(p, t[..., None], -1)[..., 0]).sum(0)
+        cnt += T
+    return tot / max(cnt, 1)

@@ -33,11 +33,11 @@ class MLMConfig:
     num_quantizers: int = 24
     vocab: int = 1024
     n_coarse: int = 3
-    dim: int = 256
+    dim: int = 192
     depth: int = 4
     heads: int = 4
-    ff: int = 1024
-    max_frames: int = 512
+    ff: int = 768
+    max_frames: int = 256
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -57,11 +57,13 @@ class MaskedTokenLM(nn.Module):
                                            activation="gelu")
         self.transformer = nn.TransformerEncoder(layer, cfg.depth, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(cfg.dim)
-        self.head = nn.Linear(cfg.dim, cfg.num_quantizers * cfg.vocab)
+        # output heads tied to the input tables: logits_k = (W_k h) . E_k^T + b_k
+        self.head_proj = nn.Parameter(torch.randn(cfg.num_quantizers, cfg.dim, cfg.dim) / math.sqrt(cfg.dim))
+        self.head_bias = nn.Parameter(torch.zeros(cfg.num_quantizers, cfg.vocab))
         self.register_buffer("offsets", torch.arange(cfg.num_quantizers) * (cfg.vocab + 1), persistent=False)
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """tokens (B, T, N_q) in [0, vocab] (vocab = [MASK]) or ABSENT -> logits (B, T, N_q, vocab)."""
+    def hidden(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens (B, T, Q) -> the Transformer's output (B, T, dim)."""
         B, T, Q = tokens.shape
         if T > self.cfg.max_frames:
             raise ValueError(f"at most {self.cfg.max_frames} frames per window, got {T}")
@@ -69,8 +71,39 @@ class MaskedTokenLM(nn.Module):
         idx = tokens.clamp(min=0) + self.offsets[:Q]
         e = (self.embed(idx) * present.unsqueeze(-1)).sum(2)
         e = e + self.pos(torch.arange(T, device=tokens.device))
-        h = self.norm(self.transformer(e))
-        return self.head(h).view(B, T, self.cfg.num_quantizers, self.cfg.vocab)[:, :, :Q]
+        return self.norm(self.transformer(e))
+
+    def logits_at(self, h: torch.Tensor, layer: torch.Tensor) -> torch.Tensor:
+        """Logits (n, vocab) of n hidden vectors (n, dim), each for its own layer (n,)."""
+        V = self.cfg.vocab
+        table = self.embed.weight.view(self.cfg.num_quantizers, V + 1, -1)[:, :V]
+        out = h.new_empty(h.shape[0], V)
+        for q in torch.unique(layer).tolist():
+            m = layer == q
+            out[m] = (h[m] @ self.head_proj[q]) @ table[q].T + self.head_bias[q]
+        return out
+
+    def forward(self, tokens: torch.Tensor, frames: torch.Tensor | None = None,
+                layers: torch.Tensor | None = None) -> torch.Tensor:
+        """tokens (B, T, Q) in [0, vocab] (vocab = [MASK]) or negative (absent) -> logits (B, T, Q, vocab).
+
+        ``frames`` / ``layers`` (index tensors) restrict the output heads to
+        those frames and layers: (B, len(frames), len(layers), vocab).
+        """
+        Q = tokens.shape[2]
+        h = self.hidden(tokens)
+        if frames is not None:
+            h = h[:, frames]
+        V = self.cfg.vocab
+        table = self.embed.weight.view(self.cfg.num_quantizers, V + 1, -1)
+        if layers is None:
+            lay: slice | torch.Tensor = slice(0, Q)
+        elif layers.numel() and bool((layers[1:] - layers[:-1] == 1).all()):
+            lay = slice(int(layers[0]), int(layers[-1]) + 1)  # a range: views, no copies of the tables
+        else:
+            lay = layers
+        hq = torch.einsum("btd,qde->btqe", h, self.head_proj[lay])
+        return torch.einsum("btqe,qve->btqv", hq, table[lay, :V]) + self.head_bias[lay]
 
 
 def beta(tau: float) -> float:
@@ -104,8 +137,9 @@ def masked_batch(tokens: np.ndarray, cfg: MLMConfig, rng: np.random.Generator) -
 
 
 def masked_ce(model: MaskedTokenLM, inp: torch.Tensor, target: torch.Tensor, lmask: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy (nats) over the masked tokens."""
-    logits = model(inp)
+    """Mean cross-entropy (nats) over the masked tokens (logits computed for those only)."""
+    h = model.hidden(inp)
     if not bool(lmask.any()):
-        return logits.sum() * 0.0
-    return F.cross_entropy(logits[lmask], target[lmask])
+        return h.sum() * 0.0
+    b, t, q = lmask.nonzero(as_tuple=True)
+    return F.cross_entropy(model.logits_at(h[b, t], q), target[b, t, q])

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from lossbench.codecs.neural.train import save_checkpoint
+from lossbench.errors import ConfigError
 from lossbench.codecs.soundspring.mlm import ABSENT, MaskedTokenLM, MLMConfig, masked_batch, masked_ce
 
 
@@ -34,21 +35,35 @@ class MLMTrainConfig:
     seed: int = 0
     ckpt_every: int = 500
     eval_every: int = 2000
+    max_hours: float | None = None  # tokenize at most this much training audio
 
 
-def tokenize(data: Path, split: str, weights: Path | None = None) -> np.ndarray:
-    """All ``split`` audio as RVQ tokens (frames, N_q) int16, cached per codec weights."""
+def tokenize(data: Path, split: str, weights: Path | None = None, max_hours: float | None = None) -> np.ndarray:
+    """``split`` audio as RVQ tokens (frames, N_q) int16, cached per codec weights.
+
+    With ``max_hours``, a seeded random subset of the files of about that
+    duration (files in a fixed shuffled order until the budget is spent).
+    """
     import soundfile as sf
 
     from lossbench.codecs.neural import DEFAULT_WEIGHTS, load_model
 
     w = Path(weights) if weights else DEFAULT_WEIGHTS
     h = hashlib.sha256(w.read_bytes()).hexdigest()[:12]
-    cache = data / f"tokens_{split}_{h}.npy"
+    cache = data / (f"tokens_{split}_{h}.npy" if max_hours is None else f"tokens_{split}_{h}_{max_hours:g}h.npy")
     if cache.exists():
         return np.load(cache)
     model = load_model(str(w) if weights else None)
     ents = [e for e in map(json.loads, (data / "manifest.jsonl").read_text().splitlines()) if e["split"] == split]
+    if max_hours is not None:
+        order = np.random.default_rng(1234).permutation(len(ents))
+        picked, total = [], 0.0
+        for i in order:
+            if total >= max_hours * 3600:
+                break
+            picked.append(ents[i])
+            total += float(ents[i]["duration_s"])
+        ents = picked
     out = []
     with torch.no_grad():
         for e in ents:
@@ -105,7 +120,11 @@ def train_mlm(data: Path, out: Path, cfg: MLMTrainConfig, model_cfg: MLMConfig =
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["opt"])
         step = int(st["step"])
-    train = tokens if tokens is not None else tokenize(data, "train")
+    sha = codec_sha()
+    if ckpt.exists() and st.get("codec_sha", sha) != sha:
+        raise ConfigError(f"{ckpt} was trained on the tokens of codec weights {st['codec_sha']}, but the codec "
+                          f"weights now are {sha}: start a new run in another --out directory")
+    train = tokens if tokens is not None else tokenize(data, "train", max_hours=cfg.max_hours)
     val = valid if valid is not None else tokenize(data, "valid")
     log = open(out / "log.jsonl", "a")
     bar = None
@@ -133,7 +152,7 @@ def train_mlm(data: Path, out: Path, cfg: MLMTrainConfig, model_cfg: MLMConfig =
             log.flush()
         if step % cfg.ckpt_every == 0 or step == cfg.steps:
             save_checkpoint({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
-                             "model_cfg": model_cfg.to_dict()}, ckpt)
+                             "model_cfg": model_cfg.to_dict(), "codec_sha": sha}, ckpt)
         if step % cfg.eval_every == 0 or step == cfg.steps:
             ev = bits_per_fine_token(model, val, min(cfg.frames, val.shape[0]))
             with open(out / "eval.jsonl", "a") as f:
@@ -144,4 +163,22 @@ def train_mlm(data: Path, out: Path, cfg: MLMTrainConfig, model_cfg: MLMConfig =
     return ckpt
 
 
-__all__ = ["ABSENT", "MLMTrainConfig", "bits_per_fine_token", "tokenize", "train_mlm"]
+def codec_sha(weights: Path | None = None) -> str:
+    from lossbench.codecs.neural import DEFAULT_WEIGHTS
+
+    return hashlib.sha256(Path(weights or DEFAULT_WEIGHTS).read_bytes()).hexdigest()[:12]
+
+
+def export_mlm(ckpt: Path, dest: Path, codec_weights: Path | None = None) -> Path:
+    """Checkpoint -> float16 safetensors with the model configuration, step and backbone hash in metadata."""
+    from safetensors.torch import save_file
+
+    st = torch.load(ckpt, map_location="cpu", weights_only=False)
+    tensors = {k: v.detach().to(torch.float16).contiguous() for k, v in st["model"].items()}
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(dest), metadata={"model_cfg": json.dumps(st["model_cfg"]), "step": str(st["step"]),
+                                            "codec_sha": st.get("codec_sha", codec_sha(codec_weights))})
+    return dest
+
+
+__all__ = ["ABSENT", "MLMTrainConfig", "bits_per_fine_token", "codec_sha", "export_mlm", "tokenize", "train_mlm"]

@@ -1,0 +1,331 @@
+"""``soundspring``: the SoundSpring transceiver as a packet codec.
+
+Sender: the RVQ backbone's tokens -> K layers per block (fixed, or chosen per
+block from the block's level with ``vbr``) -> slices under Phi, coarse tokens
+raw and fine tokens range-coded under the masked LM's PMFs -> packets
+(:mod:`lossbench.codecs.soundspring.coding`).
+
+Receiver: entropy decoding of every slice whose condition tokens arrived,
+R/L/I labels, then one of
+
+- ``mlm``: the MLM conceals lost and invalid tokens up to ``conceal_layers``
+  (:mod:`lossbench.codecs.soundspring.conceal`);
+- ``zero-token``: the paper's baseline: each frame is decoded from the layers
+  it received before its first missing one; a frame without coarse tokens
+  decodes from a zero latent;
+- any waveform strategy, applied to the frames that lost their coarse tokens.
+
+Modes: ``mode=stream`` is SoundSpring-S (blocks of ``stride`` frames, the
+entropy model and the concealment see ``context`` frames ending ``lookahead``
+frames after the block; latency stride + lookahead frames); ``mode=gos`` is
+the non-streaming SoundSpring (groups of ``gos`` frames with ``slices``
+periodic slices, concealment windows of ``context`` frames centred on the
+gap).
+
+Which packet holds what (block, slice column, layer groups) is what an RTP
+receiver reads from each packet's timestamp and payload type; lossbench keeps
+it in the stream's packet plan, and the payload itself carries K and a CRC.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lossbench.codecs.base import CODECS, Codec, DecodeResult
+from lossbench.codecs.soundspring.coding import Layout, SlicePacket, Slicing, decode_tokens, encode_tokens
+from lossbench.codecs.soundspring.conceal import centred_windows, conceal_tokens, stream_windows
+from lossbench.concealment.waveform import CONCEALMENTS
+from lossbench.core import DEFAULT_HEADER_BYTES, Clip, EncodedStream, Packet, PacketKind, Reception
+from lossbench.errors import AudioError, CodecError, ConfigError
+
+MLM_WEIGHTS = Path(__file__).parent / "weights" / "mlm.safetensors"
+MODES = ("stream", "gos")
+
+
+@functools.lru_cache(maxsize=4)
+def load_mlm(path: str | None = None):
+    """The masked LM with shipped (or given) safetensors weights, eval mode, CPU; no pickle."""
+    from safetensors import safe_open
+
+    from lossbench.codecs.soundspring.mlm import MaskedTokenLM, MLMConfig
+
+    p = Path(path) if path else MLM_WEIGHTS
+    if not p.exists():
+        raise CodecError(f"masked-LM weights not found at {p}; train them with 'lossbench train soundspring' and export them")
+    with safe_open(str(p), framework="pt") as f:
+        meta = f.metadata() or {}
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    model = MaskedTokenLM(MLMConfig(**json.loads(meta["model_cfg"])))
+    state = model.state_dict()
+    for k, v in tensors.items():
+        if k not in state:
+            raise CodecError(f"{p}: unexpected tensor {k!r}")
+        state[k] = v.to(state[k].dtype)
+    model.load_state_dict(state)
+    model.eval()
+    model.codec_sha = meta.get("codec_sha", "")
+    return model
+
+
+def _int_list(v: Any, what: str) -> tuple[int, ...]:
+    if isinstance(v, (int, np.integer)):
+        return (int(v),)
+    try:
+        return tuple(int(x) for x in str(v).replace(",", "/").split("/") if x != "")
+    except ValueError:
+        raise ConfigError(f"soundspring: {what} must be integers separated by '/', got {v!r}") from None
+
+
+@CODECS.register("soundspring", "soundspring-s")
+class SoundSpringCodec(Codec):
+    """SoundSpring / SoundSpring-S over the shipped RVQ codec and masked LM.
+
+    Args:
+        layers: K, the RVQ layers sent (3..24; 0.5 kbit/s each before entropy coding).
+        mode: ``stream`` (SoundSpring-S) or ``gos`` (non-streaming).
+        stride: T_S, frames per block in stream mode.
+        context: T_C, frames the MLM sees for entropy coding and for concealment.
+        lookahead: T_F, frames after a block the stream mode may wait for.
+        gos: T_G, frames per group of slices in gos mode.
+        slices: S, slice columns per block (default: one per frame in stream mode, 10 per GoS).
+        bounds: layer-group bounds, e.g. ``3/6/12/24`` (the first is N_C, the coarse layers).
+        pack: ``slice`` (a packet per slice) or ``frame`` (a packet per slice column).
+        fec: coarse-token FEC: ``none``, ``next`` (copy in the next column's packet) or
+            ``same`` (copy in the column's first enhancement packet, pack=slice).
+        conceal_layers: the depth the ``mlm`` concealment restores (lower layers only).
+        vbr: layer counts to choose from per block by its level, e.g. ``3/6/12/24``
+            (empty: always ``layers``); thresholds in ``vbr_db`` (dBFS, one fewer).
+        weights, mlm_weights: other safetensors for the backbone or the masked LM.
+    """
+
+    name = "soundspring"
+    native_concealments = ("mlm", "zero-token")
+
+    def __init__(self, layers: int = 12, mode: str = "stream", stride: int = 3, context: int = 20,
+                 lookahead: int = 2, gos: int = 150, slices: int | None = None, bounds: Any = "3/6/12/24",
+                 pack: str = "frame", fec: str = "next", conceal_layers: int = 6, vbr: Any = "",
+                 vbr_db: Any = "-50/-40/-30", weights: str | None = None, mlm_weights: str | None = None,
+                 header_bytes: int = DEFAULT_HEADER_BYTES) -> None:
+        super().__init__(header_bytes=header_bytes)
+        from lossbench.codecs.neural import load_model
+
+        if mode not in MODES:
+            raise ConfigError(f"soundspring: mode must be one of {', '.join(MODES)}; got {mode!r}")
+        self.model = load_model(weights)
+        self.mlm = load_mlm(mlm_weights)
+        nq = self.model.cfg.num_quantizers
+        bnd = _int_list(bounds, "bounds")
+        nc = bnd[0]
+        if nc != self.mlm.cfg.n_coarse:
+            raise ConfigError(f"soundspring: the first bound (coarse layers) must be the MLM's N_C = "
+                              f"{self.mlm.cfg.n_coarse}, got {nc}")
+        if bnd[-1] != nq:
+            raise ConfigError(f"soundspring: the last bound must be {nq}, got bounds {bounds!r}")
+        if int(layers) != layers or not nc <= layers <= nq:
+            raise ConfigError(f"soundspring: layers must be an integer {nc}..{nq}, got {layers!r}")
+        self.vbr = _int_list(vbr, "vbr") if vbr not in ("", None, 0) else ()
+        self.vbr_db = _int_list(vbr_db, "vbr_db") if self.vbr else ()
+        if self.vbr:
+            if any(not nc <= k <= nq for k in self.vbr) or list(self.vbr) != sorted(self.vbr):
+                raise ConfigError(f"soundspring: vbr layer counts must increase within {nc}..{nq}, got {vbr!r}")
+            if len(self.vbr_db) != len(self.vbr) - 1:
+                raise ConfigError(f"soundspring: vbr_db needs {len(self.vbr) - 1} thresholds for vbr={vbr!r}, "
+                                  f"got {vbr_db!r}")
+        for nm, v, lo in (("stride", stride, 1), ("context", context, 1), ("lookahead", lookahead, 0),
+                          ("gos", gos, 1), ("conceal_layers", conceal_layers, 0)):
+            if int(v) != v or v < lo:
+                raise ConfigError(f"soundspring: {nm} must be an integer >= {lo}, got {v!r}")
+        self.mode = mode
+        self.layers = int(layers)
+        self.stride, self.context, self.lookahead, self.gos = int(stride), int(context), int(lookahead), int(gos)
+        self.conceal_layers = int(conceal_layers)
+        B = self.stride if mode == "stream" else self.gos
+        S = int(slices) if slices is not None else (B if mode == "stream" else min(10, B))
+        self.slices = S
+        if mode == "stream":
+            if self.context < B + self.lookahead:
+                raise ConfigError(f"soundspring: context ({self.context}) must cover stride + lookahead "
+                                  f"({B + self.lookahead})")
+            ctx = self.context - B - self.lookahead
+            self.layout = Layout(Slicing(B, S, bnd), ctx, self.lookahead, pack, fec)
+        else:
+            self.layout = Layout(Slicing(B, S, bnd), 0, 0, pack, fec)
+        if B + self.layout.context + self.layout.lookahead > self.mlm.cfg.max_frames:
+            raise ConfigError(f"soundspring: a window of {B + self.layout.context + self.layout.lookahead} frames "
+                              f"exceeds the MLM's {self.mlm.cfg.max_frames}")
+        self.bounds = bnd
+        self.pack, self.fec = pack, fec
+        self.weights, self.mlm_weights = weights, mlm_weights
+        self.sample_rate_hz = self.model.cfg.sample_rate_hz
+        self.frame_samples = self.model.cfg.hop
+        self.delay_samples = self.model.delay_samples
+        self.conceal_offset_samples = self.model.delay_samples
+        self._last_info: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ description
+
+    def codec_params(self) -> dict[str, Any]:
+        p: dict[str, Any] = {"layers": self.layers, "mode": self.mode}
+        if self.mode == "stream":
+            p |= {"stride": self.stride, "context": self.context, "lookahead": self.lookahead}
+        else:
+            p |= {"gos": self.gos, "context": self.context}
+        p |= {"slices": self.slices, "pack": self.pack, "fec": self.fec}
+        if self.conceal_layers != 6:
+            p["conceal_layers"] = self.conceal_layers
+        if self.bounds != (3, 6, 12, 24):
+            p["bounds"] = "/".join(map(str, self.bounds))
+        if self.vbr:
+            p["vbr"] = "/".join(map(str, self.vbr))
+            p["vbr_db"] = "/".join(map(str, self.vbr_db))
+        for k in ("weights", "mlm_weights"):
+            if getattr(self, k):
+                p[k] = getattr(self, k)
+        return p
+
+    @property
+    def latency_frames(self) -> int:
+        return (self.stride + self.lookahead) if self.mode == "stream" else self.gos
+
+    # ------------------------------------------------------------------ sender
+
+    def tokens(self, samples: np.ndarray) -> np.ndarray:
+        """All 24 layers of tokens, (frames, 24)."""
+        import torch
+
+        with torch.no_grad():
+            x = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)).view(1, 1, -1)
+            return self.model.encode(x)[0].numpy().T
+
+    def block_layers(self, samples: np.ndarray, n_frames: int) -> list[int]:
+        """K of every block: ``layers``, or with ``vbr`` the level class of the block's audio."""
+        blocks = self.layout.blocks(n_frames)
+        if not self.vbr:
+            return [self.layers] * len(blocks)
+        F = self.frame_samples
+        out = []
+        for b0, T in blocks:
+            seg = samples[b0 * F : (b0 + T) * F].astype(np.float64)
+            db = 10 * np.log10(np.mean(seg**2) + 1e-12)
+            out.append(self.vbr[int(np.searchsorted(self.vbr_db, db, side="right"))])
+        return out
+
+    def encode_frames(self, samples: np.ndarray) -> list[bytes]:  # pragma: no cover - encode() is overridden
+        raise NotImplementedError("soundspring packets are slices, not frames: use encode()")
+
+    def decode_frames(self, frames, concealment):  # pragma: no cover - decode_with_info() is overridden
+        raise NotImplementedError("soundspring decodes slices: use decode_with_info()")
+
+    def encode(self, clip: Clip) -> EncodedStream:
+        if clip.sample_rate_hz != self.sample_rate_hz:
+            raise AudioError(
+                f"clip {clip.id!r} is at {clip.sample_rate_hz} Hz but codec {self.name!r} runs at "
+                f"{self.sample_rate_hz} Hz; resample it first (corpus loaders do this)"
+            )
+        n = clip.num_samples
+        nf = self.n_frames(n)
+        x = np.zeros(nf * self.frame_samples, dtype=np.float32)
+        x[:n] = clip.samples
+        toks = self.tokens(x)
+        Ks = self.block_layers(x, nf)
+        plan = encode_tokens(self.mlm, toks, Ks, self.layout)
+        fd = self.frame_duration_s
+        packets = [Packet(i, sp.send_frame * fd, sp.payload, sp.frames, PacketKind.PRIMARY) for i, sp in enumerate(plan)]
+        nc = self.layout.slicing.n_coarse
+        blocks = self.layout.blocks(nf)
+        K_frame = np.concatenate([[K] * T for (_, T), K in zip(blocks, Ks)])
+        raw_bits = 10 * int(K_frame.sum())
+        fec_bits = 8 * sum(p.fec_bytes for p in plan)
+        dur = n / self.sample_rate_hz
+        return EncodedStream(
+            codec=self.name, config=self.config(), sample_rate_hz=self.sample_rate_hz, num_samples=n,
+            frame_duration_s=fd, packets=tuple(packets), header_bytes=self.header_bytes,
+            meta={"frames": nf, "mean_layers": float(K_frame.mean()), "raw_token_kbps": raw_bits / dur / 1000.0,
+                  "fec_kbps": fec_bits / dur / 1000.0, "plan": [(p.block, p.column, p.groups) for p in plan],
+                  "latency_ms": 1000.0 * self.latency_frames * fd},
+        )
+
+    # ------------------------------------------------------------------ receiver
+
+    def receive_tokens(self, stream: EncodedStream, reception: Reception | None):
+        usable = np.ones(stream.num_packets, bool) if reception is None else reception.usable
+        nf = self.n_frames(stream.num_samples)
+        plan = [SlicePacket(b, c, tuple(g), b"", range(0), 0) for b, c, g in stream.meta["plan"]]
+        got = [SlicePacket(pl.block, pl.column, pl.groups, p.payload, pl.frames, 0) if u else None
+               for pl, p, u in zip(plan, stream.packets, usable)]
+        return decode_tokens(self.mlm, got, plan, nf, self.layout, self.model.cfg.num_quantizers)
+
+    def latents(self, tokens: np.ndarray, depth: np.ndarray) -> np.ndarray:
+        """(frames, D): sum of each frame's first ``depth[t]`` code vectors."""
+        import torch
+
+        cbs = [layer.embed for layer in self.model.quantizer.layers]
+        N = tokens.shape[0]
+        out = torch.zeros(N, self.model.cfg.latent_dim)
+        idx = torch.from_numpy(tokens.astype(np.int64))
+        d = torch.from_numpy(depth.astype(np.int64))
+        for k in range(int(depth.max(initial=0))):
+            m = d > k
+            if m.any():
+                out[m] += cbs[k][idx[m, k].clamp(0, cbs[k].shape[0] - 1)]
+        return out.numpy()
+
+    def decode_latents(self, lat: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.no_grad():
+            return self.model.decoder(torch.from_numpy(lat.T.astype(np.float32)).unsqueeze(0))[0, 0].numpy()
+
+    def decode_with_info(self, stream: EncodedStream, reception: Reception | None = None,
+                         concealment: str = "zeros") -> DecodeResult:
+        if stream.codec != self.name:
+            raise ConfigError(f"stream was encoded by {stream.codec!r}, not {self.name!r}")
+        if "plan" not in stream.meta:
+            raise ConfigError("soundspring stream has no packet plan in its meta")
+        name = self.check_concealment(concealment)
+        rec = self.receive_tokens(stream, reception)
+        nf = rec.tokens.shape[0]
+        blocks = self.layout.blocks(nf)
+        Ks = np.array(rec.Ks)
+        known = Ks[Ks > 0]
+        fill_K = int(known[0]) if known.size else self.layers
+        K_frame = np.concatenate([[K or fill_K] * T for (_, T), K in zip(blocks, Ks)]).astype(np.int64)
+        prefix = rec.prefix()
+        nc = self.layout.slicing.n_coarse
+        toks, depth = rec.tokens, prefix
+        concealed = np.zeros(nf, dtype=bool)
+        if name == "mlm":
+            wins = (stream_windows(blocks, self.context, self.lookahead, nf) if self.mode == "stream"
+                    else centred_windows(nf, self.context))
+            toks, depth, concealed = conceal_tokens(self.mlm, rec.tokens, prefix, K_frame, wins,
+                                                    max(nc, self.conceal_layers))
+        bad = depth < nc if name == "mlm" else prefix < nc  # frames without their coarse tokens
+        if name not in self.native_concealments:
+            depth = np.where(prefix >= nc, prefix, 0)
+        raw = self.decode_latents(self.latents(toks, depth))
+        if name not in self.native_concealments:
+            o = self.conceal_offset_samples
+            raw = np.concatenate([raw[:o], CONCEALMENTS.get(name).conceal(raw[o:], bad, self.frame_samples,
+                                                                           self.sample_rate_hz)])
+        d = self.delay_samples
+        audio = np.zeros(stream.num_samples, dtype=np.float32)
+        seg = raw[d : d + stream.num_samples]
+        audio[: seg.size] = seg
+        st = rec.state
+        sent = st != "-"
+        self._last_info = {
+            "token_loss": float((st == "L").sum() / max(sent.sum(), 1)),
+            "token_invalid": float((st == "I").sum() / max(sent.sum(), 1)),
+            "coarse_fec_frames": int(rec.fec_recovered.sum()),
+            "concealed_frames": int(concealed.sum()),
+        }
+        return DecodeResult(np.clip(audio, -1.0, 1.0), prefix < K_frame, rec.fec_recovered, rec.corrupt,
+                            dict(self._last_info))
+
+    def decode_info(self) -> dict[str, Any]:
+        return dict(self._last_info)

@@ -1,0 +1,95 @@
+"""SoundSpring's receiver-side token concealment (paper §III-C, Fig. 6–7).
+
+After entropy decoding every token is R (received), L (lost) or I (invalid).
+Because RVQ is recursive, a frame is usable up to its first non-R layer: its
+*prefix*. MLM concealment walks through windows of at most T_C frames and
+fills, layer by layer, the tokens between each frame's prefix and the
+concealment depth, always with the maximum-likelihood token:
+
+- Case 1 (coarse tokens lost): the MLM sees only the N_C coarse layers of the
+  window (other frames' received coarse tokens, masks where lost) and predicts
+  the missing coarse layers, lowest first;
+- Cases 2 and 4 (fine tokens invalid because a condition token is missing) and
+  Case 3 (lost fine tokens): with the frame's coarse layers known, the MLM sees
+  all layers of the window and predicts the first missing fine layer, then the
+  next, up to the depth; layers above the depth are not predicted (the paper
+  finds that predicting all fine layers helps less than the first few).
+
+Concealed tokens become context for later windows. Windows of SoundSpring-S
+end at the block's look-ahead (causal up to T_F frames); the non-streaming
+receiver centres its windows on the frames it conceals.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from typing import TYPE_CHECKING
+
+from lossbench.codecs.soundspring.coding import mlm_logits
+
+if TYPE_CHECKING:
+    from lossbench.codecs.soundspring.mlm import MaskedTokenLM
+
+MASKED, ABSENT = -1, -2
+
+
+def stream_windows(blocks: list[tuple[int, int]], context: int, lookahead: int, n_frames: int
+                   ) -> list[tuple[int, int, int, int]]:
+    """(w0, c0, c1, w1): conceal frames [c0, c1) of each block in window [w0, w1) of at most ``context`` frames."""
+    out = []
+    for b0, T in blocks:
+        w1 = min(n_frames, b0 + T + lookahead)
+        out.append((max(0, min(b0, w1 - context)), b0, b0 + T, w1))
+    return out
+
+
+def centred_windows(n_frames: int, context: int) -> list[tuple[int, int, int, int]]:
+    h = max(1, context // 2)
+    out = []
+    for c0 in range(0, n_frames, h):
+        c1 = min(n_frames, c0 + h)
+        w0 = max(0, c0 - (context - h) // 2)
+        out.append((w0, c0, c1, min(n_frames, max(c1, w0 + context))))
+    return out
+
+
+def conceal_tokens(model: MaskedTokenLM, tokens: np.ndarray, prefix: np.ndarray, K_frame: np.ndarray,
+                   windows: list[tuple[int, int, int, int]], depth: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fill every frame's tokens from its prefix up to ``min(depth, K)`` with the MLM.
+
+    Args:
+        tokens: int (N, >= max K); valid below ``prefix``.
+        prefix: int (N,) leading received layers per frame.
+        K_frame: int (N,) layers sent in each frame's block (0: unknown, treated as ``depth``).
+        windows: (w0, c0, c1, w1) in processing order.
+        depth: layers to reach by concealment (the lower layers only).
+
+    Returns:
+        (tokens, new prefix per frame, bool (N,) frames where anything was concealed).
+    """
+    nc = model.cfg.n_coarse
+    tok = tokens.copy()
+    d = prefix.astype(np.int64).copy()
+    K_eff = np.where(K_frame > 0, K_frame, depth)
+    target = np.minimum(K_eff, depth)
+    concealed = np.zeros(len(d), dtype=bool)
+    for w0, c0, c1, w1 in windows:
+        if not (d[c0:c1] < target[c0:c1]).any():
+            continue
+        for k in range(int(d[c0:c1].min()), int(target[c0:c1].max())):
+            fill = np.flatnonzero((d[c0:c1] == k) & (target[c0:c1] > k)) + c0
+            if not fill.size:
+                continue
+            K_in = nc if k < nc else int(max(K_eff[w0:w1].max(), k + 1))
+            dw = d[w0:w1]
+            vis = np.full((w1 - w0, K_in), MASKED, dtype=np.int64)
+            lay = np.arange(K_in)[None, :]
+            known = lay < dw[:, None]
+            vis[known] = tok[w0:w1, :K_in][known]
+            complete = dw >= K_eff[w0:w1]
+            vis[complete[:, None] & (lay >= K_eff[w0:w1, None])] = ABSENT  # never sent: not a gap to fill
+            tok[fill, k] = mlm_logits(model, vis, fill - w0, k).argmax(-1)
+            d[fill] = k + 1
+            concealed[fill] = True
+    return tok, d, concealed

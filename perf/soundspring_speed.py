@@ -1,0 +1,98 @@
+"""Real-time factor of SoundSpring-S on one CPU thread (the settings of the paper's Table II).
+
+For each (stride T_S, context T_C) the clip is processed block by block as a
+streaming transceiver would: the backbone encoder runs on T_S frames at a
+time with its causal state, then the block's fine tokens are range-coded
+under the MLM (Phi); the receiver decodes the slices that arrived (10 %
+Bernoulli packet loss, coarse-token FEC in the next packet), optionally
+conceals with the MLM, and runs the backbone decoder T_S frames at a time.
+
+    RTF (entropy modelling only) = (sender + receiver without concealment) / duration
+    RTF (dual)                   = (sender + receiver with MLM concealment) / duration
+
+The reference measured in the same run is the bare backbone (the same
+chunked streaming encoder + RVQ + decoder, no MLM): the ratio column says
+what SoundSpring adds to it. The issue's target: RTF (dual) <= 0.3.
+
+Run: ``python perf/soundspring_speed.py [--mlm-weights PATH]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+from common import best_of
+
+from lossbench.codecs import make_codec
+from lossbench.codecs.soundspring.coding import decode_tokens, encode_tokens
+from lossbench.codecs.soundspring.conceal import conceal_tokens, stream_windows
+from lossbench.corpus import default_corpus
+
+
+def chunked_encode(model, x: np.ndarray, T_S: int) -> np.ndarray:
+    hop = model.cfg.hop
+    caches = None
+    out = []
+    with torch.no_grad():
+        for s in range(0, x.size, T_S * hop):
+            z, caches = model.encoder.stream(torch.from_numpy(x[s : s + T_S * hop]).view(1, 1, -1), caches)
+            out.append(model.quantizer.encode(z).numpy()[0].T)
+    return np.concatenate(out)
+
+
+def chunked_decode(model, lat: np.ndarray, T_S: int) -> np.ndarray:
+    caches = None
+    out = []
+    with torch.no_grad():
+        for s in range(0, lat.shape[0], T_S):
+            fr, caches = model.decoder.stream_frames(torch.from_numpy(lat[s : s + T_S].T.copy()).unsqueeze(0), caches)
+            out.append(fr)
+    return torch.cat(out, 1).numpy()  # overlap-add of the frames is a negligible add
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mlm-weights", default=None)
+    ap.add_argument("--seconds", type=float, default=10.0)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    x = np.concatenate([r.load(16000).samples for r in default_corpus()[:3]])[: int(args.seconds * 16000)]
+    x = x[: x.size // 320 * 320].astype(np.float32)
+    dur = x.size / 16000
+    print(f"SoundSpring-S, K = 12, 10 % Bernoulli loss, coarse FEC in the next packet, {dur:.0f} s of speech, one thread")
+    print(f"{'stride':>8} {'T_C':>4} | {'sender':>7} {'recv':>7} {'conceal':>8} | {'RTF entropy':>11} {'RTF dual':>9} | "
+          f"{'backbone RTF':>12} {'dual / backbone':>15}")
+    for T_S, T_C in ((3, 15), (3, 20), (5, 20), (10, 30)):
+        extra = f",mlm_weights={args.mlm_weights}" if args.mlm_weights else ""
+        c = make_codec(f"soundspring:stride={T_S},context={T_C},lookahead=2,layers=12,fec=next{extra}")
+        m, mlm, lay = c.model, c.mlm, c.layout
+        toks = chunked_encode(m, x, T_S)
+        N = toks.shape[0]
+        Ks = [12] * len(lay.blocks(N))
+        plan = encode_tokens(mlm, toks, Ks, lay)
+        rng = np.random.default_rng(0)
+        usable = rng.random(len(plan)) >= 0.10
+        got = [p if u else None for p, u in zip(plan, usable)]
+        rec = decode_tokens(mlm, got, plan, N, lay)
+        K_frame = np.full(N, 12)
+        wins = stream_windows(lay.blocks(N), c.context, c.lookahead, N)
+
+        t_back = best_of(lambda: chunked_decode(m, c.latents(chunked_encode(m, x, T_S), np.full(N, 12)), T_S))
+        t_send = best_of(lambda: encode_tokens(mlm, chunked_encode(m, x, T_S), Ks, lay))
+
+        def receive():
+            r = decode_tokens(mlm, got, plan, N, lay)
+            return chunked_decode(m, c.latents(r.tokens, r.prefix()), T_S)
+
+        t_recv = best_of(receive)
+        t_conc = best_of(lambda: conceal_tokens(mlm, rec.tokens, rec.prefix(), K_frame, wins, 6))
+        rtf_e = (t_send + t_recv) / dur
+        rtf_d = (t_send + t_recv + t_conc) / dur
+        print(f"{20 * T_S:>6}ms {T_C:>4} | {t_send / dur:7.3f} {t_recv / dur:7.3f} {t_conc / dur:8.3f} | "
+              f"{rtf_e:11.3f} {rtf_d:9.3f} | {t_back / dur:12.3f} {rtf_d / (t_back / dur):15.1f}")
+
+
+if __name__ == "__main__":
+    main()

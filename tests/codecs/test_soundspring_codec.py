@@ -1,0 +1,141 @@
+"""The ``soundspring`` codec with the shipped backbone and masked LM: lossless round trips of real
+audio, FEC, concealment cases, variable K, corrupt payloads, and bad parameters."""
+
+import socket
+
+import numpy as np
+import pytest
+import safetensors.torch  # noqa: F401  (imported before the network is switched off)
+import torch  # noqa: F401
+
+from lossbench.codecs import make_codec
+from lossbench.codecs.soundspring.codec import load_mlm
+from lossbench.codecs.soundspring.conceal import conceal_tokens, stream_windows
+from lossbench.codecs.soundspring.train import codec_sha
+from lossbench.core import Clip, Reception
+from lossbench.corpus import default_corpus
+from lossbench.errors import ConfigError
+
+
+@pytest.fixture(scope="module")
+def clip():
+    return Clip("c", default_corpus()[5].load(16000).samples[: int(2.5 * 16000)], 16000)
+
+
+def test_mlm_weights_load_with_the_network_off(monkeypatch):
+    load_mlm.cache_clear()
+
+    def no_net(*a, **k):
+        raise OSError("network disabled in this test")
+
+    monkeypatch.setattr(socket, "socket", no_net)
+    m = load_mlm()
+    assert m.cfg.num_quantizers == 24 and m.cfg.vocab == 1024 and m.cfg.n_coarse == 3
+    assert m.codec_sha == codec_sha(), "the shipped MLM was trained on another codec's tokens"
+
+
+@pytest.mark.parametrize("spec", [
+    "soundspring:layers=12",
+    "soundspring:layers=24,pack=slice,fec=same",
+    "soundspring:mode=gos,gos=40,slices=4,layers=6,fec=none",
+    "soundspring:layers=12,vbr=3/6/12/24,vbr_db=-60/-40/-30",
+])
+def test_lossless_reception_reproduces_the_tokens_and_the_rvq_decode(clip, spec):
+    cod = make_codec(spec)
+    s = cod.encode(clip)
+    n = cod.n_frames(clip.num_samples)
+    x = np.zeros(n * 320, np.float32)
+    x[: clip.num_samples] = clip.samples
+    toks = cod.tokens(x)
+    rec = cod.receive_tokens(s, None)
+    Ks = cod.block_layers(x, n)
+    assert rec.Ks == Ks and rec.corrupt == 0
+    for (b0, T), K in zip(cod.layout.blocks(n), Ks):
+        assert np.array_equal(rec.tokens[b0 : b0 + T, :K], toks[b0 : b0 + T, :K])
+        assert (rec.state[b0 : b0 + T, :K] == "R").all()
+    # the audio equals the RVQ decode of the same layers, whatever the concealment (nothing to conceal)
+    depth = np.concatenate([[K] * T for (_, T), K in zip(cod.layout.blocks(n), Ks)])
+    ref = cod.decode_latents(cod.latents(toks, depth))[320 : 320 + clip.num_samples]
+    for conc in ("mlm", "zero-token", "zeros"):
+        y = cod.decode(s, None, conc)
+        assert np.allclose(y, np.clip(ref, -1, 1), atol=1e-6)
+    # the payloads are smaller than the fixed-length indices they replace (fine tokens entropy-coded)
+    if "fec=none" in spec:
+        assert s.payload_kbps < s.meta["raw_token_kbps"] + 1.0
+    if "vbr" in spec:
+        assert len(set(Ks)) > 1
+
+
+def test_bitrate_counts_fec_and_the_coder_saves_bits(clip):
+    plain = make_codec("soundspring:layers=12,fec=none").encode(clip)
+    fec = make_codec("soundspring:layers=12,fec=next").encode(clip)
+    assert plain.meta["fec_kbps"] == 0 and fec.meta["fec_kbps"] > 1.4  # 30 bits per frame = 1.5 kbit/s
+    assert fec.payload_kbps == pytest.approx(plain.payload_kbps + fec.meta["fec_kbps"], abs=0.05)
+    assert plain.meta["raw_token_kbps"] == pytest.approx(6.0, rel=0.02)
+
+
+def test_losses_conceal_and_never_crash(clip):
+    cod = make_codec("soundspring:layers=12")
+    s = cod.encode(clip)
+    lost = np.random.default_rng(0).random(s.num_packets) < 0.25
+    rec = Reception.from_lost(lost)
+    outs = {}
+    for conc in ("mlm", "zero-token", "repeat", "zeros"):
+        r = cod.decode_with_info(s, rec, conc)
+        assert r.audio.shape == (clip.num_samples,) and np.isfinite(r.audio).all()
+        outs[conc] = r
+    assert outs["mlm"].info["concealed_frames"] > 0 and outs["zero-token"].info["concealed_frames"] == 0
+    assert outs["mlm"].info["coarse_fec_frames"] > 0
+    assert not np.allclose(outs["mlm"].audio, outs["zero-token"].audio)
+
+
+def test_mlm_fills_a_lost_coarse_frame_from_its_context(clip):
+    """Case 1: the MLM's guess for a lost frame's coarse tokens beats chance by far."""
+    cod = make_codec("soundspring:layers=12")
+    n = cod.n_frames(clip.num_samples)
+    x = np.zeros(n * 320, np.float32)
+    x[: clip.num_samples] = clip.samples
+    toks = cod.tokens(x)[:, :12]
+    prefix = np.full(n, 12)
+    gaps = np.arange(10, n - 5, 7)
+    prefix[gaps] = 0
+    wins = stream_windows(cod.layout.blocks(n), cod.context, cod.lookahead, n)
+    got, depth, conc = conceal_tokens(cod.mlm, np.where(prefix[:, None] > 0, toks, 0), prefix, np.full(n, 12), wins, 6)
+    assert conc[gaps].all() and not conc[np.setdiff1d(np.arange(n), gaps)].any()
+    assert (depth[gaps] == 6).all()
+    hit = (got[gaps, 0] == toks[gaps, 0]).mean()
+    assert hit > 0.05  # chance is 1/1024
+
+
+def test_corrupt_payloads_are_lost_not_crashes(clip):
+    cod = make_codec("soundspring:layers=12,pack=slice")
+    s = cod.encode(clip)
+    rng = np.random.default_rng(1)
+    from dataclasses import replace
+
+    bad = []
+    for i, p in enumerate(s.packets):
+        pay = p.payload
+        if i % 3 == 0:
+            pay = bytes(rng.integers(0, 256, len(pay), dtype=np.uint8))
+        elif i % 3 == 1:
+            pay = pay[: len(pay) // 2]
+        bad.append(replace(p, payload=pay))
+    s2 = replace(s, packets=tuple(bad))
+    for conc in ("mlm", "zero-token"):
+        r = cod.decode_with_info(s2, None, conc)
+        assert r.corrupt_packets >= len(bad) * 2 // 3 - 2 and np.isfinite(r.audio).all()
+
+
+@pytest.mark.parametrize("spec, match", [
+    ("soundspring:layers=2", "layers"),
+    ("soundspring:mode=batch", "mode"),
+    ("soundspring:pack=frame,fec=same", "fec='same'"),
+    ("soundspring:context=4,stride=3,lookahead=2", "context"),
+    ("soundspring:vbr=3/6,vbr_db=-40/-30", "vbr_db"),
+    ("soundspring:bounds=2/6/24", "coarse"),
+    ("soundspring:concealment=x", "concealment"),
+])
+def test_bad_parameters_name_the_value(spec, match):
+    with pytest.raises(ConfigError, match=match):
+        make_codec(spec)
