@@ -110,3 +110,38 @@ def soundspring_card_cmd(
     from lossbench.codecs.soundspring.card import write_card
 
     console.print(f"wrote {write_card(data, ckpt_dir, count=clips)}")
+
+
+@app.command("glaris")
+@friendly_errors
+def train_glaris_cmd(
+    data: Annotated[Path, typer.Option(help="directory made by 'lossbench data prepare-speech'")] = Path("data/speech"),
+    out: Annotated[Path, typer.Option(help="checkpoint directory (resumes from it)")] = Path("checkpoints/glaris"),
+    steps: Annotated[int, typer.Option()] = 30_000,
+    batch: Annotated[int, typer.Option()] = 16,
+    frames: Annotated[int, typer.Option(help="frames per training window (20 ms each)")] = 96,
+    lr: Annotated[float, typer.Option()] = 1e-3,
+    alpha: Annotated[float, typer.Option(help="weight of the concealed reconstruction (eq. 9)")] = 1.0,
+    seed: Annotated[int, typer.Option()] = 0,
+    max_hours: Annotated[Optional[float], typer.Option(help="tokenize at most this much training audio")] = None,
+    threads: Annotated[Optional[int], typer.Option(help="torch CPU threads")] = None,
+) -> None:
+    """Train the Glaris transform coding (stage II) on the frozen backbone's latents."""
+    from lossbench.codecs.glaris.train import GlarisTrainConfig, train_glaris
+
+    cfg = GlarisTrainConfig(steps=steps, batch=batch, frames=frames, lr=lr, alpha=alpha, seed=seed, max_hours=max_hours)
+    console.print(f"checkpoint: {train_glaris(data, out, cfg, threads=threads)}")
+
+
+@app.command("export-glaris")
+@friendly_errors
+def export_glaris_cmd(
+    ckpt: Annotated[Path, typer.Option(help="training checkpoint")] = Path("checkpoints/glaris/ckpt.pt"),
+    out: Annotated[Optional[Path], typer.Option(help="safetensors path (default: the shipped weights)")] = None,
+) -> None:
+    """Export the Glaris modules (float16 safetensors) for shipping."""
+    from lossbench.codecs.glaris.codec import GLARIS_WEIGHTS
+    from lossbench.codecs.glaris.train import export_glaris
+
+    p = export_glaris(ckpt, out or GLARIS_WEIGHTS)
+    console.print(f"wrote {p} ({p.stat().st_size / 1e6:.1f} MB)")

@@ -236,7 +236,6 @@ class SoundSpringCodec(Codec):
         plan = encode_tokens(self.mlm, toks, Ks, self.layout)
         fd = self.frame_duration_s
         packets = [Packet(i, sp.send_frame * fd, sp.payload, sp.frames, PacketKind.PRIMARY) for i, sp in enumerate(plan)]
-        nc = self.layout.slicing.n_coarse
         blocks = self.layout.blocks(nf)
         K_frame = np.concatenate([[K] * T for (_, T), K in zip(blocks, Ks)])
         raw_bits = 10 * int(K_frame.sum())
