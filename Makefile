@@ -7,7 +7,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-stamp
 JOBS    ?= 2
 
-.PHONY: setup run test test-all perf clean corpus-deps corpus data-deps data train
+.PHONY: setup run test test-all perf clean corpus-deps corpus data-deps data train train-soundspring train-glaris heldout
 
 $(STAMP): pyproject.toml scripts/install-system-deps.sh
 	bash scripts/install-system-deps.sh
@@ -33,6 +33,8 @@ perf: setup
 	$(PY) perf/codecs_speed.py
 	$(PY) perf/sweep_speed.py
 	$(PY) perf/neural_speed.py
+	$(PY) perf/soundspring_speed.py
+	$(PY) perf/glaris_speed.py
 
 corpus-deps:
 	bash scripts/install-system-deps.sh --corpus
@@ -50,6 +52,17 @@ data: data-deps
 
 train: setup
 	$(VENV)/bin/lossbench train codec --data data/speech --out checkpoints/codec
+
+# the transceivers' models on the shipped codec's tokens (resume from checkpoints/<name>)
+train-soundspring: setup
+	$(VENV)/bin/lossbench train soundspring --data data/speech --out checkpoints/soundspring
+
+train-glaris: setup
+	$(VENV)/bin/lossbench train glaris --data data/speech --out checkpoints/glaris
+
+# held-out real speech as a corpus for the documented sweeps in docs/
+heldout: setup
+	$(VENV)/bin/lossbench data heldout data/heldout --data data/speech
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

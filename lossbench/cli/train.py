@@ -71,7 +71,7 @@ def train_soundspring_cmd(
     out: Annotated[Path, typer.Option(help="checkpoint directory (resumes from it)")] = Path("checkpoints/soundspring"),
     steps: Annotated[int, typer.Option()] = 100_000,
     batch: Annotated[int, typer.Option()] = 16,
-    frames: Annotated[int, typer.Option(help="frames per training window (20 ms each)")] = 150,
+    frames: Annotated[int, typer.Option(help="frames per training window (20 ms each)")] = 100,
     seed: Annotated[int, typer.Option()] = 0,
     lr: Annotated[float, typer.Option()] = 3e-4,
     max_hours: Annotated[Optional[float], typer.Option(help="tokenize at most this much training audio (a seeded subset)")] = None,
@@ -145,3 +145,16 @@ def export_glaris_cmd(
 
     p = export_glaris(ckpt, out or GLARIS_WEIGHTS)
     console.print(f"wrote {p} ({p.stat().st_size / 1e6:.1f} MB)")
+
+
+@app.command("glaris-card")
+@friendly_errors
+def glaris_card_cmd(
+    data: Annotated[Path, typer.Option(help="directory made by 'lossbench data prepare-speech'")] = Path("data/speech"),
+    ckpt_dir: Annotated[Path, typer.Option(help="the training run (for its logs)")] = Path("checkpoints/glaris"),
+    clips: Annotated[int, typer.Option(help="held-out clips to score")] = 12,
+) -> None:
+    """Measure the shipped Glaris modules on held-out speech (rvq alongside) and write their MODEL_CARD.md."""
+    from lossbench.codecs.glaris.card import write_card
+
+    console.print(f"wrote {write_card(data, ckpt_dir, count=clips)}")

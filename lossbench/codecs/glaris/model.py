@@ -42,8 +42,8 @@ class GlarisConfig:
     z_quantizers: int = 6  # Q at most; any first Q decode (quantizer dropout)
     codebook_size: int = 1024
     q_num: int = 64
-    lambda_min: float = 0.0005
-    lambda_max: float = 0.02
+    lambda_min: float = 0.00002
+    lambda_max: float = 0.05
     plc_context: int = 16  # n past frames the PLC module sees
     gs_context: int = 4  # frames of y^ that g_s sees (error propagation bound)
     cp_layers: int = 2  # RVQ layers of l the code predictor predicts
@@ -120,13 +120,17 @@ class Glaris(nn.Module):
         """l (B, D, T) -> y (B, y_dim, T)."""
         return self.g_a(l, q)
 
-    def side(self, y: torch.Tensor, n_q: int | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """y -> (z^ quantised with straight-through, codes (B, Q, T), commitment loss)."""
+    def side(self, y: torch.Tensor, n_q: int | torch.Tensor, gen: torch.Generator | None = None
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """y -> (z^ quantised with straight-through, codes (B, Q, T), commitment loss).
+
+        ``gen`` drives the EMA codebooks' re-seeding of dead codes in training (determinism on resume).
+        """
         z = self.h_a(y)
         B = z.shape[0]
         nq = n_q if torch.is_tensor(n_q) else torch.full((B,), int(n_q), dtype=torch.long, device=z.device)
         if self.training:
-            zq, commit = self.z_rvq(z, nq)
+            zq, commit = self.z_rvq(z, nq, gen)
             return zq, torch.zeros(0), commit
         k = int(nq.max())
         codes = self.z_rvq.encode(z, k)
@@ -195,7 +199,7 @@ def glaris_losses(model: Glaris, l: torch.Tensor, codes: torch.Tensor, q: torch.
     cfg = model.cfg
     B, _, T = l.shape
     y = model.analysis(l, q)
-    zq, _, commit = model.side(y, n_q)
+    zq, _, commit = model.side(y, n_q, gen)
     none = torch.zeros(B, T, dtype=torch.bool)
     s = model.hyper(zq, none)
     mu, sigma = model.entropy_params(s, q)

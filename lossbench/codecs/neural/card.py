@@ -56,6 +56,13 @@ def write_card(data: Path, ckpt_dir: Path, weights: Path = DEFAULT_WEIGHTS, coun
     evals = [json.loads(x) for x in (ckpt_dir / "eval.jsonl").read_text().splitlines()] if (ckpt_dir / "eval.jsonl").exists() else []
     logs = [json.loads(x) for x in (ckpt_dir / "log.jsonl").read_text().splitlines()] if (ckpt_dir / "log.jsonl").exists() else []
     wall_h = max((r["time_s"] for r in logs), default=0.0) / 3600
+    hist_p = WEIGHTS_DIR / "training_history.json"
+    hist = json.loads(hist_p.read_text()) if hist_p.exists() else {"runs": [], "evals": []}
+    first = min((e["step"] for e in evals), default=step)
+    earlier = [r for r in hist["runs"] if r["steps"][1] <= first]  # runs this one warm-started from
+    wall_h += sum(r["wall_h"] for r in earlier)
+    seen = {e["step"] for e in evals}
+    evals = sorted([e for e in hist["evals"] if e["step"] not in seen] + evals, key=lambda e: e["step"])
     cfg = json.loads(meta["model_cfg"])
     lines = [
         "# Model card: lossbench RVQ speech codec",
@@ -71,7 +78,8 @@ def write_card(data: Path, ckpt_dir: Path, weights: Path = DEFAULT_WEIGHTS, coun
         "- latency: causal encoder, one frame (20 ms) of decoder look-ahead; weights shipped as float16 safetensors.",
         "",
         "## Training",
-        f"- steps: {step} (batch 16 x 1 s), CPU wall time of the run so far: {wall_h:.1f} h on 2 cores;",
+        f"- steps: {step} (batch 16 x 1 s), CPU wall time of the runs so far: {wall_h:.1f} h on 2 cores"
+        + (f" ({len(earlier)} earlier run(s) warm-started from, see training_history.json)" if earlier else "") + ";",
         "- data (`lossbench data prepare-speech`, hours per split/source): "
         + ", ".join(f"{k} {v:.2f} h" for k, v in summary.get("hours", {}).items()) + ";",
         "- held out by speaker: the Asterisk Russian voice and the Tux Paint Greek and Danish speakers;",

@@ -2,7 +2,7 @@
 
 On held-out real speech (speakers never seen in training) it reports the
 compression gain: bits per fine token under the MLM's PMFs, per layer, for
-the non-streaming pattern Phi (GoS of 150 frames, 10 slices) and for
+the non-streaming pattern Phi (GoS of 100 frames, 10 slices) and for
 SoundSpring-S (stride 3, 20 context frames, 2 look-ahead frames), against 10
 bits for fixed-length indices; and the real payload rate of the
 ``soundspring`` codec (all overheads included) against the raw token rate.
@@ -36,26 +36,31 @@ def write_card(data: Path, ckpt_dir: Path, count: int = 16) -> Path:
     clips = heldout_clips(data, count, real_only=True, min_s=2.0)
     K = 24
     rows = {}
-    rates = {}
-    for label, spec in (("SoundSpring (GoS 150 frames, S=10)", "soundspring:mode=gos,gos=150,slices=10,fec=none,layers=24"),
+    for label, spec in (("SoundSpring (GoS 100 frames, S=10)", "soundspring:mode=gos,gos=100,slices=10,fec=none,layers=24"),
                         ("SoundSpring-S (T_S=3, T_C=20, T_F=2)", "soundspring:fec=none,layers=24")):
         cod = make_codec(spec)
         bits = np.zeros(K - 3)
         frames = 0
-        pay = {12: [0.0, 0.0], 24: [0.0, 0.0]}
         for name, x in clips:
             n = cod.n_frames(len(x)) * cod.frame_samples
             toks = cod.tokens(np.pad(x, (0, n - len(x))))
             bits += fine_bits(mlm, toks, K, cod.layout) * toks.shape[0]
             frames += toks.shape[0]
         rows[label] = bits / frames
+    rates = {}
+    for label, spec in (("SoundSpring, GoS 100 frames, S=10, a packet per slice", "soundspring:mode=gos,gos=100,slices=10,pack=slice,fec=none"),
+                        ("SoundSpring-S, a packet per slice", "soundspring:pack=slice,fec=none"),
+                        ("SoundSpring-S, a packet per frame", "soundspring:pack=frame,fec=none")):
+        pay = {}
         for k in (12, 24):
-            c2 = make_codec(spec.replace("layers=24", f"layers={k}"))
+            c2 = make_codec(f"{spec},layers={k}")
+            b = d = 0.0
             for name, x in clips:
-                s = c2.encode(Clip(name, x, 16000))
-                pay[k][0] += s.payload_bytes * 8
-                pay[k][1] += s.duration_s
-        rates[label] = {k: v[0] / v[1] / 1000 for k, v in pay.items()}
+                st = c2.encode(Clip(name, x, 16000))
+                b += st.payload_bytes * 8
+                d += st.duration_s
+            pay[k] = b / d / 1000
+        rates[label] = pay
     logs = [json.loads(x) for x in (ckpt_dir / "log.jsonl").read_text().splitlines()] if (ckpt_dir / "log.jsonl").exists() else []
     evals = [json.loads(x) for x in (ckpt_dir / "eval.jsonl").read_text().splitlines()] if (ckpt_dir / "eval.jsonl").exists() else []
     wall_h = max((r["time_s"] for r in logs), default=0.0) / 3600
@@ -75,7 +80,7 @@ def write_card(data: Path, ckpt_dir: Path, count: int = 16) -> Path:
         f"- tokens: the shipped RVQ codec's (weights hash {meta.get('codec_sha', '?')}); a retrained codec needs a retrained MLM.",
         "",
         "## Training",
-        f"- steps: {step} (batch of 150-frame windows, the paper's masking schedule: floor(T*beta(tau)) frames, "
+        f"- steps: {step} (batch of 100-frame windows, the paper's masking schedule: floor(T*beta(tau)) frames, "
         "beta(tau) = (1 + cos(pi*tau))/2, K ~ U{N_C..24}, k ~ U{1..K}, layers k..K masked);",
         f"- CPU wall time: {wall_h:.1f} h on 2 cores; data: the training split of `lossbench data prepare-speech`;",
         "",

@@ -107,8 +107,8 @@ class SoundSpringCodec(Codec):
     native_concealments = ("mlm", "zero-token")
 
     def __init__(self, layers: int = 12, mode: str = "stream", stride: int = 3, context: int = 20,
-                 lookahead: int = 2, gos: int = 150, slices: int | None = None, bounds: Any = "3/6/12/24",
-                 pack: str = "frame", fec: str = "next", conceal_layers: int = 6, vbr: Any = "",
+                 lookahead: int = 2, gos: int = 100, slices: int | None = None, bounds: Any = "3/6/12/24",
+                 pack: str = "slice", fec: str = "next", conceal_layers: int = 6, vbr: Any = "",
                  vbr_db: Any = "-50/-40/-30", weights: str | None = None, mlm_weights: str | None = None,
                  header_bytes: int = DEFAULT_HEADER_BYTES) -> None:
         super().__init__(header_bytes=header_bytes)

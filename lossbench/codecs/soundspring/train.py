@@ -29,7 +29,7 @@ from lossbench.codecs.soundspring.mlm import ABSENT, MaskedTokenLM, MLMConfig, m
 class MLMTrainConfig:
     steps: int = 100_000
     batch: int = 16
-    frames: int = 150
+    frames: int = 100
     lr: float = 3e-4
     warmup: int = 1000
     seed: int = 0
