@@ -143,17 +143,22 @@ class Codec(abc.ABC):
     def n_frames(self, num_samples: int) -> int:
         return -(-(num_samples + self.delay_samples) // self.frame_samples)
 
-    def encode(self, clip: Clip) -> EncodedStream:
-        """Encode a clip into packets of real bytes."""
+    def padded_input(self, clip: Clip) -> np.ndarray:
+        """The clip zero-padded to whole frames covering the codec delay (its rate checked)."""
         if clip.sample_rate_hz != self.sample_rate_hz:
             raise AudioError(
                 f"clip {clip.id!r} is at {clip.sample_rate_hz} Hz but codec {self.name!r} runs at "
                 f"{self.sample_rate_hz} Hz; resample it first (corpus loaders do this)"
             )
+        x = np.zeros(self.n_frames(clip.num_samples) * self.frame_samples, dtype=np.float32)
+        x[: clip.num_samples] = clip.samples
+        return x
+
+    def encode(self, clip: Clip) -> EncodedStream:
+        """Encode a clip into packets of real bytes."""
         n = clip.num_samples
         nf = self.n_frames(n)
-        x = np.zeros(nf * self.frame_samples, dtype=np.float32)
-        x[:n] = clip.samples
+        x = self.padded_input(clip)
         frames = self.encode_frames(x)
         if len(frames) != nf:
             raise AssertionError(f"{self.name}: encode_frames gave {len(frames)} frames for {nf}")

@@ -35,7 +35,7 @@ from lossbench.codecs.entropy import CategoricalStream, crc_frame, crc_unframe
 from lossbench.codecs.fec import PayloadError
 from lossbench.codecs.rvq import pack_indices, unpack_indices
 from lossbench.core import Clip, EncodedStream
-from lossbench.errors import CodecError, ConfigError
+from lossbench.errors import ConfigError
 
 GLARIS_WEIGHTS = Path(__file__).parent / "weights" / "glaris.safetensors"
 
@@ -43,23 +43,13 @@ GLARIS_WEIGHTS = Path(__file__).parent / "weights" / "glaris.safetensors"
 @functools.lru_cache(maxsize=4)
 def load_glaris(path: str | None = None):
     """The Glaris modules with shipped (or given) safetensors weights, eval mode, CPU; no pickle."""
-    from safetensors import safe_open
-
     from lossbench.codecs.glaris.model import Glaris, GlarisConfig
+    from lossbench.codecs.neural import load_state, read_weights
 
     p = Path(path) if path else GLARIS_WEIGHTS
-    if not p.exists():
-        raise CodecError(f"Glaris weights not found at {p}; train them with 'lossbench train glaris' and export them")
-    with safe_open(str(p), framework="pt") as f:
-        meta = f.metadata() or {}
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    meta, tensors = read_weights(p, "Glaris", "lossbench train glaris")
     model = Glaris(GlarisConfig(**json.loads(meta["model_cfg"])))
-    state = model.state_dict()
-    for k, v in tensors.items():
-        if k not in state:
-            raise CodecError(f"{p}: unexpected tensor {k!r}")
-        state[k] = v.to(state[k].dtype)
-    model.load_state_dict(state)
+    load_state(model, tensors, p)
     for layer in model.z_rvq.layers:
         layer.initted.fill_(True)
     model.eval()

@@ -15,6 +15,26 @@ WEIGHTS_DIR = Path(__file__).parent / "weights"
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "rvq_codec.safetensors"
 
 
+def read_weights(p: Path, what: str, train_cmd: str) -> tuple[dict, dict]:
+    """(metadata, tensors) of a safetensors file: no pickle, no network."""
+    from safetensors import safe_open
+
+    if not p.exists():
+        raise CodecError(f"{what} weights not found at {p}; train them with '{train_cmd}' and export them")
+    with safe_open(str(p), framework="pt") as f:
+        return f.metadata() or {}, {k: f.get_tensor(k) for k in f.keys()}
+
+
+def load_state(model, tensors: dict, p: Path) -> None:
+    """Copy ``tensors`` into ``model`` (cast to its dtypes); a tensor the model lacks is an error."""
+    state = model.state_dict()
+    for k, v in tensors.items():
+        if k not in state:
+            raise CodecError(f"{p}: unexpected tensor {k!r}")
+        state[k] = v.to(state[k].dtype)
+    model.load_state_dict(state)
+
+
 @functools.lru_cache(maxsize=4)
 def load_model(path: str | None = None):
     """The codec model with shipped (or given) safetensors weights, in eval mode, on the CPU.
@@ -23,24 +43,13 @@ def load_model(path: str | None = None):
     configuration from the file's metadata.
     """
     import torch
-    from safetensors import safe_open
 
     from lossbench.codecs.neural.model import CodecConfig, NeuralCodec
 
     p = Path(path) if path else DEFAULT_WEIGHTS
-    if not p.exists():
-        raise CodecError(f"codec weights not found at {p}; train them with 'lossbench train codec' and export them")
-    with safe_open(str(p), framework="pt") as f:
-        meta = f.metadata() or {}
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
-    cfg = CodecConfig.from_dict(json.loads(meta["model_cfg"]))
-    model = NeuralCodec(cfg)
-    state = model.state_dict()
-    for k, v in tensors.items():
-        if k not in state:
-            raise CodecError(f"{p}: unexpected tensor {k!r}")
-        state[k] = v.to(state[k].dtype)
-    model.load_state_dict(state)
+    meta, tensors = read_weights(p, "codec", "lossbench train codec")
+    model = NeuralCodec(CodecConfig.from_dict(json.loads(meta["model_cfg"])))
+    load_state(model, tensors, p)
     for layer in model.quantizer.layers:
         layer.initted.fill_(True)
     model.eval()

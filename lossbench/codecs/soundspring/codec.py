@@ -41,7 +41,7 @@ from lossbench.codecs.soundspring.coding import Layout, SlicePacket, Slicing, de
 from lossbench.codecs.soundspring.conceal import centred_windows, conceal_tokens, stream_windows
 from lossbench.concealment.waveform import CONCEALMENTS
 from lossbench.core import DEFAULT_HEADER_BYTES, Clip, EncodedStream, Packet, PacketKind, Reception
-from lossbench.errors import AudioError, CodecError, ConfigError
+from lossbench.errors import ConfigError
 
 MLM_WEIGHTS = Path(__file__).parent / "weights" / "mlm.safetensors"
 MODES = ("stream", "gos")
@@ -50,23 +50,13 @@ MODES = ("stream", "gos")
 @functools.lru_cache(maxsize=4)
 def load_mlm(path: str | None = None):
     """The masked LM with shipped (or given) safetensors weights, eval mode, CPU; no pickle."""
-    from safetensors import safe_open
-
+    from lossbench.codecs.neural import load_state, read_weights
     from lossbench.codecs.soundspring.mlm import MaskedTokenLM, MLMConfig
 
     p = Path(path) if path else MLM_WEIGHTS
-    if not p.exists():
-        raise CodecError(f"masked-LM weights not found at {p}; train them with 'lossbench train soundspring' and export them")
-    with safe_open(str(p), framework="pt") as f:
-        meta = f.metadata() or {}
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    meta, tensors = read_weights(p, "masked-LM", "lossbench train soundspring")
     model = MaskedTokenLM(MLMConfig(**json.loads(meta["model_cfg"])))
-    state = model.state_dict()
-    for k, v in tensors.items():
-        if k not in state:
-            raise CodecError(f"{p}: unexpected tensor {k!r}")
-        state[k] = v.to(state[k].dtype)
-    model.load_state_dict(state)
+    load_state(model, tensors, p)
     model.eval()
     model.codec_sha = meta.get("codec_sha", "")
     return model
@@ -222,15 +212,9 @@ class SoundSpringCodec(Codec):
         raise NotImplementedError("soundspring decodes slices: use decode_with_info()")
 
     def encode(self, clip: Clip) -> EncodedStream:
-        if clip.sample_rate_hz != self.sample_rate_hz:
-            raise AudioError(
-                f"clip {clip.id!r} is at {clip.sample_rate_hz} Hz but codec {self.name!r} runs at "
-                f"{self.sample_rate_hz} Hz; resample it first (corpus loaders do this)"
-            )
         n = clip.num_samples
         nf = self.n_frames(n)
-        x = np.zeros(nf * self.frame_samples, dtype=np.float32)
-        x[:n] = clip.samples
+        x = self.padded_input(clip)
         toks = self.tokens(x)
         Ks = self.block_layers(x, nf)
         plan = encode_tokens(self.mlm, toks, Ks, self.layout)
