@@ -187,18 +187,23 @@ class Codec(abc.ABC):
             raise ConfigError(f"stream was encoded by {stream.codec!r}, not {self.name!r}")
         name = self.check_concealment(concealment)
         dp = self.receive(stream, reception)
-        if name in self.native_concealments:
-            raw, bad = self.decode_frames(dp.frames, name)
-        else:
-            raw, bad = self.decode_frames(dp.frames, None)
+        native = name in self.native_concealments
+        raw, bad = self.decode_frames(dp.frames, name if native else None)
+        audio = self.finish_audio(raw, bad, name, stream.num_samples)
+        return DecodeResult(audio, bad, dp.recovered, dp.corrupt_packets, self.decode_info())
+
+    def finish_audio(self, raw: np.ndarray, bad: np.ndarray, name: str, num_samples: int) -> np.ndarray:
+        """Decoder output -> the clip's samples: a waveform concealment of the ``bad`` frames (when
+        ``name`` is not native), then the codec delay removed and the length and range fixed."""
+        if name not in self.native_concealments:
             o = self.conceal_offset_samples
             raw = np.concatenate([raw[:o], CONCEALMENTS.get(name).conceal(raw[o:], bad, self.frame_samples,
                                                                            self.sample_rate_hz)])
         d = self.delay_samples
-        audio = np.zeros(stream.num_samples, dtype=np.float32)
-        seg = raw[d : d + stream.num_samples]
+        audio = np.zeros(num_samples, dtype=np.float32)
+        seg = raw[d : d + num_samples]
         audio[: seg.size] = seg
-        return DecodeResult(np.clip(audio, -1.0, 1.0), bad, dp.recovered, dp.corrupt_packets, self.decode_info())
+        return np.clip(audio, -1.0, 1.0)
 
     def decode_info(self) -> dict[str, Any]:
         """Facts from the last decode (override)."""

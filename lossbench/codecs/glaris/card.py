@@ -54,8 +54,10 @@ def write_card(data: Path, ckpt_dir: Path, count: int = 12) -> Path:
     rows = {f"glaris q={q} (Q=2, no copies)": _score(f"glaris:q={q},side=2,offsets=none", clips) for q in (0, 21, 42, 63)}
     rows |= {f"rvq K={k}": _score(f"rvq:layers={k}", clips) for k in (3, 6, 12, 24)}
     plc = {c: _score("glaris:q=32,side=2,offsets=1/13", clips, 0.2, c) for c in ("side-info-plc", "prior-mean", "zero-y")}
-    logs = [json.loads(x) for x in (ckpt_dir / "log.jsonl").read_text().splitlines()] if (ckpt_dir / "log.jsonl").exists() else []
-    evals = [json.loads(x) for x in (ckpt_dir / "eval.jsonl").read_text().splitlines()] if (ckpt_dir / "eval.jsonl").exists() else []
+    from lossbench.codecs.neural.card import read_jsonl
+
+    logs = read_jsonl(ckpt_dir / "log.jsonl")
+    evals = read_jsonl(ckpt_dir / "eval.jsonl")
     wall_h = max((r["time_s"] for r in logs), default=0.0) / 3600
     secs = sum(len(x) for _, x in clips) / 16000
     lines = [

@@ -22,6 +22,11 @@ OPUS_KBPS = (6, 9, 12)
 METRICS = ("pesq_wb", "stoi", "si_snr")
 
 
+def read_jsonl(path: Path) -> list[dict]:
+    """The records of a JSON-lines log (empty if the file is absent)."""
+    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+
+
 def score_codecs(clips: list[tuple[str, np.ndarray]]) -> dict[str, dict[str, float]]:
     from lossbench.benchmarks.metrics import compute_metrics
     from lossbench.codecs import make_codec
@@ -53,8 +58,8 @@ def write_card(data: Path, ckpt_dir: Path, weights: Path = DEFAULT_WEIGHTS, coun
     clips = heldout_clips(data, count, real_only=True, min_s=2.0)
     scores = score_codecs(clips)
     summary = json.loads((data / "summary.json").read_text()) if (data / "summary.json").exists() else {}
-    evals = [json.loads(x) for x in (ckpt_dir / "eval.jsonl").read_text().splitlines()] if (ckpt_dir / "eval.jsonl").exists() else []
-    logs = [json.loads(x) for x in (ckpt_dir / "log.jsonl").read_text().splitlines()] if (ckpt_dir / "log.jsonl").exists() else []
+    evals = read_jsonl(ckpt_dir / "eval.jsonl")
+    logs = read_jsonl(ckpt_dir / "log.jsonl")
     wall_h = max((r["time_s"] for r in logs), default=0.0) / 3600
     hist_p = WEIGHTS_DIR / "training_history.json"
     hist = json.loads(hist_p.read_text()) if hist_p.exists() else {"runs": [], "evals": []}

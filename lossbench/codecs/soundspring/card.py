@@ -61,8 +61,10 @@ def write_card(data: Path, ckpt_dir: Path, count: int = 16) -> Path:
                 d += st.duration_s
             pay[k] = b / d / 1000
         rates[label] = pay
-    logs = [json.loads(x) for x in (ckpt_dir / "log.jsonl").read_text().splitlines()] if (ckpt_dir / "log.jsonl").exists() else []
-    evals = [json.loads(x) for x in (ckpt_dir / "eval.jsonl").read_text().splitlines()] if (ckpt_dir / "eval.jsonl").exists() else []
+    from lossbench.codecs.neural.card import read_jsonl
+
+    logs = read_jsonl(ckpt_dir / "log.jsonl")
+    evals = read_jsonl(ckpt_dir / "eval.jsonl")
     wall_h = max((r["time_s"] for r in logs), default=0.0) / 3600
     secs = sum(len(x) for _, x in clips) / 16000
     lines = [

@@ -39,7 +39,6 @@ import numpy as np
 from lossbench.codecs.base import CODECS, Codec, DecodeResult
 from lossbench.codecs.soundspring.coding import Layout, SlicePacket, Slicing, decode_tokens, encode_tokens
 from lossbench.codecs.soundspring.conceal import centred_windows, conceal_tokens, stream_windows
-from lossbench.concealment.waveform import CONCEALMENTS
 from lossbench.core import DEFAULT_HEADER_BYTES, Clip, EncodedStream, Packet, PacketKind, Reception
 from lossbench.errors import ConfigError
 
@@ -290,15 +289,7 @@ class SoundSpringCodec(Codec):
         bad = depth < nc if name == "mlm" else prefix < nc  # frames without their coarse tokens
         if name not in self.native_concealments:
             depth = np.where(prefix >= nc, prefix, 0)
-        raw = self.decode_latents(self.latents(toks, depth))
-        if name not in self.native_concealments:
-            o = self.conceal_offset_samples
-            raw = np.concatenate([raw[:o], CONCEALMENTS.get(name).conceal(raw[o:], bad, self.frame_samples,
-                                                                           self.sample_rate_hz)])
-        d = self.delay_samples
-        audio = np.zeros(stream.num_samples, dtype=np.float32)
-        seg = raw[d : d + stream.num_samples]
-        audio[: seg.size] = seg
+        audio = self.finish_audio(self.decode_latents(self.latents(toks, depth)), bad, name, stream.num_samples)
         st = rec.state
         sent = st != "-"
         self._last_info = {
@@ -307,7 +298,7 @@ class SoundSpringCodec(Codec):
             "coarse_fec_frames": int(rec.fec_recovered.sum()),
             "concealed_frames": int(concealed.sum()),
         }
-        return DecodeResult(np.clip(audio, -1.0, 1.0), prefix < K_frame, rec.fec_recovered, rec.corrupt,
+        return DecodeResult(audio, prefix < K_frame, rec.fec_recovered, rec.corrupt,
                             dict(self._last_info))
 
     def decode_info(self) -> dict[str, Any]:
