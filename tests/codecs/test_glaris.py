@@ -158,3 +158,23 @@ def test_training_is_deterministic_resumes_and_learns(tmp_path, monkeypatch):
     assert log[-1]["mse_rec"] < 1.0  # relative MSE: below "predict nothing"
     ev = [json.loads(x) for x in (tmp_path / "a" / "eval.jsonl").read_text().splitlines()]
     assert ev[-1]["step"] == 60 and set(ev[-1]) >= {"kbps@0", "mse@63", "mse_loss20@32"}
+
+
+def test_rate_index_sets_the_quantisation_step():
+    """Gain units: q = 0 quantises y finely (more distinct symbols, more bits), q = 63 coarsely; the
+    straight-through quantiser passes gradients to the gains through the rounding residual."""
+    cfg = replace(TINY, gain_max=4.0, gain_min=0.25)
+    m = Glaris(cfg)
+    y = torch.randn(2, cfg.y_dim, 40) * 2
+    q0, q63 = torch.tensor([0, 0]), torch.tensor([63, 63])
+    assert torch.allclose(m.gain(q0), torch.full((2, cfg.y_dim, 1), 4.0))
+    assert torch.allclose(m.gain(q63), torch.full((2, cfg.y_dim, 1), 0.25))
+    fine, coarse = m.quantize(y, q0), m.quantize(y, q63)
+    assert len(torch.unique(fine)) > 3 * len(torch.unique(coarse))
+    err0 = (m.dequantize(fine, q0) - y).abs().max()
+    err63 = (m.dequantize(coarse, q63) - y).abs().max()
+    assert err0 <= 0.125 + 1e-6 and err63 <= 2.0 + 1e-6 and err63 > 4 * err0
+    out = m.quantize_ste(y, q63)
+    assert torch.allclose(out, m.dequantize(coarse, q63))
+    ((out - y) ** 2).sum().backward()
+    assert m.log_gain.grad is not None and m.log_gain.grad[63].abs().sum() > 0 and m.log_gain.grad[0].abs().sum() == 0

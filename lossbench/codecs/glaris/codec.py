@@ -149,7 +149,7 @@ class GlarisCodec(Codec):
             x = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)).view(1, 1, -1)
             l = self.backbone.quantizer.decode(self.backbone.encode(x)) / m.cfg.latent_scale
             y = m.analysis(l, self._q())
-            yq = m.quantize(y)
+            yq = m.quantize(y, self._q())
             codes = m.z_rvq.encode(m.h_a(y), self.side)  # (1, Q, T)
             zq = m.z_rvq.decode(codes)
         return yq[0].T.numpy().astype(np.int64), codes[0].T.numpy(), zq
@@ -227,13 +227,13 @@ class GlarisCodec(Codec):
                 yq[t] = CategoricalStream(data).decode(gaussian_pmfs(mu[t], sigma[t], R)) - R
                 y_ok[t] = True
         lost = ~y_ok
-        yq_t = torch.from_numpy(yq.T.astype(np.float32)).unsqueeze(0)
         lost_t = torch.from_numpy(lost).unsqueeze(0)
         with torch.no_grad():
+            yq_t = m.dequantize(torch.from_numpy(yq.T.astype(np.float32)).unsqueeze(0), self._q())
             if concealment == "side-info-plc":
                 fill = m.plc(s, yq_t, lost_t, z_missing, self._q())
             elif concealment == "prior-mean":
-                fill = torch.from_numpy(mu.T.astype(np.float32)).unsqueeze(0)
+                fill = m.dequantize(torch.from_numpy(mu.T.astype(np.float32)).unsqueeze(0), self._q())
             else:  # zero-y, and the waveform strategies' base decode
                 fill = torch.zeros_like(yq_t)
             y_hat = torch.where(lost_t[:, None, :], fill, yq_t)

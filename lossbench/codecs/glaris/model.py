@@ -4,7 +4,8 @@ Per 20 ms frame t (all modules causal; C = a causal convolution stack)::
 
     l_t   the backbone's quantised latent (128-d, all 24 RVQ layers)
     y_t   = g_a(l, q)            C over l, conditioned on the rate index q
-    y^Q_t = round(y_t)           scalar quantisation, range-coded under N(mu_t, sigma_t)
+    y^Q_t = round(g_q * y_t)     scalar quantisation with the rate's gain vector g_q (step 1 / g_q
+                                 in y), range-coded under N(g_q mu_t, g_q sigma_t); y^_t = y^Q_t / g_q
     z_t   = h_a(y_t)             per frame; RVQ of Q x 1024 codebooks (0.5 kbit/s each)
     s_t   = h_s(z^_{t-1}, z^_t)  hyper synthesis, two frames of context; a missing z is the
                                  learned mask token M
@@ -15,6 +16,11 @@ Per 20 ms frame t (all modules causal; C = a causal convolution stack)::
 
 Rate control: q in {0..63} is embedded and added inside g_a, g_s and
 f_entropy; lambda(q) = exp(ln lambda_min + q / 63 (ln lambda_max - ln lambda_min)) (eq. 3).
+Each q also has a learned per-channel gain vector g_q (the "gain unit" of
+variable-rate transform coding), initialised log-linearly from ``gain_max``
+at q = 0 to ``gain_min`` at q = 63: the quantisation step in y is 1 / g_q,
+so the rate follows q from the first step of training rather than only as
+far as the q embeddings learn to rescale y.
 
 Training (stage II, backbone frozen): lambda R(y^Q) + D,
 D = alpha D_prior(l, l^_con) + D_prior(l, l^_rec) + gamma ||y - y^_con||^2 (eqs. 8-11),
@@ -50,6 +56,8 @@ class GlarisConfig:
     cp_frames: float = 0.25  # fraction of frames the code predictor's CE is computed on (training cost)
     y_range: int = 40  # y^Q is clipped to [-y_range, y_range]
     latent_scale: float = 1.0  # l is divided by this (its global std on the training tokens)
+    gain_max: float = 1.0  # initial quantisation gain at q = 0 (finer steps: more bits)
+    gain_min: float = 1.0  # initial quantisation gain at q = q_num - 1
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -113,6 +121,8 @@ class Glaris(nn.Module):
         n_gs = max(1, cfg.gs_context - 1)
         self.g_s = CondStack(cfg.y_dim, cfg.latent_dim, H, [(n_gs + 1, 1)], cfg.q_num)
         self.code_pred = nn.Conv1d(cfg.latent_dim, cfg.cp_layers * cfg.codebook_size, 1)
+        ramp = torch.linspace(math.log(cfg.gain_max), math.log(cfg.gain_min), cfg.q_num)
+        self.log_gain = nn.Parameter(ramp[:, None].repeat(1, cfg.y_dim))  # (q_num, y_dim)
 
     # ----------------------------------------------------------------- pieces shared by training and coding
 
@@ -141,14 +151,20 @@ class Glaris(nn.Module):
         zin = torch.where(z_missing[:, None, :], self.z_mask[None, :, None].expand_as(zq), zq)
         return self.h_s(zin)
 
+    def gain(self, q: torch.Tensor) -> torch.Tensor:
+        """The quantisation gain g_q (B, y_dim, 1)."""
+        return self.log_gain[q].exp()[:, :, None]
+
     def entropy_params(self, s: torch.Tensor, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mu, sigma) of the integer symbols y^Q = round(g_q y): the y-domain Gaussian scaled by g_q."""
         p = self.f_entropy(s, q)
         mu, log_sigma = p.chunk(2, 1)
-        return mu, F.softplus(log_sigma) + 0.11
+        g = self.gain(q)
+        return mu * g, (F.softplus(log_sigma) + 0.11) * g
 
     def plc(self, s: torch.Tensor, yq: torch.Tensor, y_missing: torch.Tensor, z_missing: torch.Tensor,
             q: torch.Tensor) -> torch.Tensor:
-        """y^P (B, y_dim, T) from s_t and the previous frames' received y (causal)."""
+        """y^P (B, y_dim, T) from s_t and the previous frames' received y^ (y domain, causal)."""
         prev = F.pad(yq * (~y_missing)[:, None, :], (1, 0))[..., :-1]
         prev_flag = F.pad(y_missing.float(), (1, 0), value=1.0)[:, None, :-1]
         yp = self.f_plc(torch.cat([s, prev, prev_flag], 1), q)
@@ -158,10 +174,21 @@ class Glaris(nn.Module):
     def synthesis(self, y_hat: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
         return self.g_s(y_hat, q)
 
-    def quantize(self, y: torch.Tensor) -> torch.Tensor:
-        """Integer symbols of y, clipped to the coder's range."""
+    def quantize(self, y: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        """Integer symbols round(g_q y), clipped to the coder's range."""
         r = self.cfg.y_range
-        return torch.clamp(torch.round(y), -r, r)
+        return torch.clamp(torch.round(y * self.gain(q)), -r, r)
+
+    def dequantize(self, yq: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        """y^ = y^Q / g_q."""
+        return yq / self.gain(q)
+
+    def quantize_ste(self, y: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        """y^ with straight-through gradients to y and to the gain (through the rounding residual)."""
+        r = self.cfg.y_range
+        g = self.gain(q)
+        u = y * g
+        return (u + (torch.clamp(torch.round(u), -r, r) - u).detach()) / g
 
 
 def gaussian_bits(yq: torch.Tensor, mu: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
@@ -204,9 +231,9 @@ def glaris_losses(model: Glaris, l: torch.Tensor, codes: torch.Tensor, q: torch.
     s = model.hyper(zq, none)
     mu, sigma = model.entropy_params(s, q)
     # rate: additive uniform noise proxy; decoder path: straight-through rounding
-    y_noisy = y + torch.empty_like(y).uniform_(-0.5, 0.5, generator=gen)
-    bits = gaussian_bits(y_noisy, mu, sigma).sum((1, 2)) / T  # bits per frame, per example
-    yq = y + (model.quantize(y) - y).detach()
+    u_noisy = y * model.gain(q) + torch.empty_like(y).uniform_(-0.5, 0.5, generator=gen)
+    bits = gaussian_bits(u_noisy, mu, sigma).sum((1, 2)) / T  # bits per frame, per example
+    yq = model.quantize_ste(y, q)
     l_rec = model.synthesis(yq, q)
     my, mz = random_masks(B, T, gen)
     s_con = model.hyper(zq, mz)

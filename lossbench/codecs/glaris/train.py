@@ -79,8 +79,9 @@ def evaluate(model: Glaris, tokens: np.ndarray, cbs: torch.Tensor, frames: int =
             none = torch.zeros(1, frames, dtype=torch.bool)
             sh = model.hyper(zq, none)
             mu, sigma = model.entropy_params(sh, q)
-            yq = model.quantize(y)
-            bits += float(gaussian_bits(yq, mu, sigma).sum()) / frames
+            yi = model.quantize(y, q)
+            bits += float(gaussian_bits(yi, mu, sigma).sum()) / frames
+            yq = model.dequantize(yi, q)
             mse += float(((model.synthesis(yq, q) - l) ** 2).mean())
             lost = torch.rand(1, frames, generator=gen) < 0.2
             yp = model.plc(model.hyper(zq, none), yq, lost, none, q)

@@ -53,5 +53,21 @@ def load_model(path: str | None = None):
     for layer in model.quantizer.layers:
         layer.initted.fill_(True)
     model.eval()
+    fold_weight_norm(model)
     torch.set_grad_enabled(True)
     return model
+
+
+def fold_weight_norm(model) -> None:
+    """Replace every weight-norm parametrisation by the weight it computes (inference only).
+
+    The parametrised weight g * v / |v| is otherwise recomputed on every call,
+    which dominates a streaming decoder that runs a few frames at a time. The
+    folded weight is the same tensor the parametrisation returns, so outputs
+    do not change.
+    """
+    from torch.nn.utils import parametrize
+
+    for m in model.modules():
+        if parametrize.is_parametrized(m, "weight"):
+            parametrize.remove_parametrizations(m, "weight", leave_parametrized=True)

@@ -27,12 +27,22 @@ class EMACodebook(nn.Module):
         self.register_buffer("cluster_size", torch.ones(size))
         self.register_buffer("embed_sum", self.embed.clone())
         self.register_buffer("initted", torch.zeros((), dtype=torch.bool))
+        self._norms: torch.Tensor | None = None
+        self._norms_key: tuple[int, int] | None = None
 
     def nearest(self, x: torch.Tensor) -> torch.Tensor:
-        """Indices of the nearest codes, x: (N, D) -> (N,)."""
+        """Indices of the nearest codes, x: (N, D) -> (N,).
+
+        argmin_k |x - e_k|^2 = argmin_k (|e_k|^2 - 2 x.e_k): the |x|^2 term is
+        dropped, and outside training the code norms are cached (a streaming
+        encoder quantises a few frames per call, where recomputing them for
+        1024 codes cost more than the search itself).
+        """
         e = self.embed
-        d = (x * x).sum(1, keepdim=True) - 2 * x @ e.t() + (e * e).sum(1)[None]
-        return d.argmin(1)
+        if self.training or self._norms is None or self._norms_key != (e.data_ptr(), e._version):
+            self._norms = (e * e).sum(1)
+            self._norms_key = (e.data_ptr(), e._version)
+        return torch.addmm(self._norms[None], x, e.t(), alpha=-2).argmin(1)
 
     @torch.no_grad()
     def update(self, x: torch.Tensor, codes: torch.Tensor, generator: torch.Generator | None = None) -> None:

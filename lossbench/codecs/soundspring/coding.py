@@ -156,14 +156,34 @@ def single_thread():
 
 
 def mlm_probs(model: MaskedTokenLM, visible: np.ndarray, frames: np.ndarray, layers: np.ndarray) -> np.ndarray:
-    """PMFs (len(frames), len(layers), V) given tokens (W, K): >= 0 visible, -1 masked, -2 absent."""
+    """PMFs (len(frames), len(layers), V) given tokens (W, K): >= 0 visible, -1 masked, -2 absent.
+
+    ``visible`` may hold a batch (B, W, K) of windows: PMFs (B, len(frames), len(layers), V)
+    from one forward pass. Floating-point results depend on the batch's shape,
+    so both ends of a link must batch the same way.
+    """
     import torch
 
     inp = np.where(visible == -1, model.cfg.mask_id, visible)
+    batched = inp.ndim == 3
+    x = torch.from_numpy(inp.astype(np.int64))
     with torch.no_grad(), single_thread():
-        logits = model(torch.from_numpy(inp.astype(np.int64)).unsqueeze(0), torch.from_numpy(frames),
-                       torch.from_numpy(layers))[0]
-        return torch.softmax(logits.double(), -1).numpy()
+        logits = model(x if batched else x.unsqueeze(0), torch.from_numpy(frames), torch.from_numpy(layers))
+        p = torch.softmax(logits.double(), -1).numpy()
+    return p if batched else p[0]
+
+
+def mlm_probs_rows(model: MaskedTokenLM, visible: np.ndarray, frames: np.ndarray, layers: list[np.ndarray]
+                   ) -> list[np.ndarray]:
+    """One batched Transformer pass over windows (B, W, K); row b's PMFs (len(frames), len(layers[b]), V)."""
+    import torch
+
+    inp = np.where(visible == -1, model.cfg.mask_id, visible)
+    fr = torch.from_numpy(frames)
+    with torch.no_grad(), single_thread():
+        h = model.hidden(torch.from_numpy(inp.astype(np.int64)))
+        return [torch.softmax(model.heads(h[b : b + 1], fr, torch.from_numpy(lay))[0].double(), -1).numpy()
+                for b, lay in enumerate(layers)]
 
 
 def mlm_logits(model: MaskedTokenLM, visible: np.ndarray, frames: np.ndarray, layer: int) -> np.ndarray:
@@ -177,7 +197,15 @@ def mlm_logits(model: MaskedTokenLM, visible: np.ndarray, frames: np.ndarray, la
 
 
 class _BlockModel:
-    """The PMFs of one block's fine slices, pass by pass, as both ends compute them."""
+    """The PMFs of one block's fine slices, pass by pass, as both ends compute them.
+
+    Two Transformer passes per block, whatever the number J of fine groups:
+    the key pass (coarse tokens only) gives the key column's fine PMFs; the
+    non-key pass, batched over the fine groups (group g sees the key slices of
+    groups 1..g), gives each group's PMFs for the other columns. Output heads
+    run only for the frames and layers a pass codes. Floating-point results
+    depend on the shapes of these calls, and both ends make the same calls.
+    """
 
     def __init__(self, model: MaskedTokenLM, layout: Layout, coarse_win: np.ndarray, off: int, T: int, K: int):
         sl = layout.slicing
@@ -186,37 +214,50 @@ class _BlockModel:
         self.vis = np.full((W, K), -1, dtype=np.int64)
         self.vis[:, : sl.n_coarse] = coarse_win
         self.coarse_vis = self.vis.copy()
-        self.key_f = off + sl.frames_of(sl.key, T)
+        self.key_cols = sl.frames_of(sl.key, T)
+        self.key_f = off + self.key_cols
+        self.other_cols = np.setdiff1d(np.arange(T), self.key_cols)
         self._key_p: np.ndarray | None = None
         self._nonkey_p: dict[int, np.ndarray] = {}
 
-    def _probs(self, vis: np.ndarray) -> np.ndarray:
-        """PMFs (T, K - N_C, V) of the block's frames and fine layers."""
-        nc = self.sl.n_coarse
-        return mlm_probs(self.model, vis, np.arange(self.off, self.off + self.T), np.arange(nc, self.K))
-
     def key_probs(self) -> np.ndarray:
+        """PMFs (frames of the key column, K - N_C fine layers, V)."""
         if self._key_p is None:
-            self._key_p = self._probs(self.coarse_vis)
+            self._key_p = mlm_probs(self.model, self.coarse_vis, self.key_f, np.arange(self.sl.n_coarse, self.K))
         return self._key_p
 
     def set_key(self, j: int, toks: np.ndarray) -> None:
         """Key-slice tokens of group j, (frames of the key column, layers of j)."""
+        if self._nonkey_p:
+            raise RuntimeError("key slices must all be set before the non-key PMFs are computed")
         self.vis[np.ix_(self.key_f, self.sl.layers_of(j, self.K))] = toks
 
     def nonkey_probs(self, j: int) -> np.ndarray:
-        """PMFs for the non-key slices of group j: needs the key slices of groups 1..j set."""
-        if j not in self._nonkey_p:
-            v = self.vis.copy()
-            above = np.arange(self.sl.layers_of(j, self.K)[-1] + 1, self.K)
-            v[np.ix_(self.key_f, above)] = -1
-            self._nonkey_p[j] = self._probs(v)
+        """PMFs (non-key frames of the block, layers of group j, V): need the key slices of groups 1..j set.
+
+        The first call computes every fine group's in one batched pass. Both
+        ends call it only after reading every key slice they can; a group whose
+        key slices are missing gets PMFs that are never used (its non-key
+        slices are invalid), and the batch keeps the same shape at both ends.
+        """
+        if not self._nonkey_p:
+            fine = self.sl.groups(self.K)[1:]
+            vs = np.repeat(self.vis[None], len(fine), 0)
+            for i, g in enumerate(fine):
+                above = np.arange(self.sl.layers_of(g, self.K)[-1] + 1, self.K)
+                vs[i][np.ix_(self.key_f, above)] = -1
+            ps = mlm_probs_rows(self.model, vs, self.off + self.other_cols, [self.sl.layers_of(g, self.K) for g in fine])
+            self._nonkey_p = dict(zip(fine, ps))
         return self._nonkey_p[j]
 
     def probs(self, l: int, j: int) -> np.ndarray:
-        p = self.key_probs() if l == self.sl.key else self.nonkey_probs(j)
-        f = self.sl.frames_of(l, self.T)
-        return p[np.ix_(f, self.sl.layers_of(j, self.K) - self.sl.n_coarse)].reshape(-1, p.shape[-1])
+        """PMFs of slice (l, j), frame-major then layer: (frames x layers, V)."""
+        lay = self.sl.layers_of(j, self.K)
+        if l == self.sl.key:
+            p = self.key_probs()[:, lay - self.sl.n_coarse]
+        else:
+            p = self.nonkey_probs(j)[np.searchsorted(self.other_cols, self.sl.frames_of(l, self.T))]
+        return p.reshape(-1, p.shape[-1])
 
 
 def _fec_target(layout: Layout, blocks: list[tuple[int, int]], b: int, l: int) -> tuple[int, int] | None:

@@ -83,6 +83,22 @@ class MaskedTokenLM(nn.Module):
             out[m] = (h[m] @ self.head_proj[q]) @ table[q].T + self.head_bias[q]
         return out
 
+    def _out_table(self) -> torch.Tensor:
+        """The tied output embeddings (Q, vocab, dim), contiguous; cached outside training.
+
+        A strided view of the input table (which also holds [MASK]) would be
+        copied by every batched matmul: 7 MB per call for 9 layers, more than
+        the matmul itself costs at a few frames.
+        """
+        w = self.embed.weight
+        key = (w.data_ptr(), w._version)
+        if self.training or getattr(self, "_table_key", None) != key:
+            t = w.view(self.cfg.num_quantizers, self.cfg.vocab + 1, -1)[:, : self.cfg.vocab]
+            if self.training:
+                return t
+            self._table, self._table_key = t.detach().contiguous(), key
+        return self._table
+
     def forward(self, tokens: torch.Tensor, frames: torch.Tensor | None = None,
                 layers: torch.Tensor | None = None) -> torch.Tensor:
         """tokens (B, T, Q) in [0, vocab] (vocab = [MASK]) or negative (absent) -> logits (B, T, Q, vocab).
@@ -90,20 +106,26 @@ class MaskedTokenLM(nn.Module):
         ``frames`` / ``layers`` (index tensors) restrict the output heads to
         those frames and layers: (B, len(frames), len(layers), vocab).
         """
-        Q = tokens.shape[2]
-        h = self.hidden(tokens)
+        return self.heads(self.hidden(tokens), frames, layers, tokens.shape[2])
+
+    def heads(self, h: torch.Tensor, frames: torch.Tensor | None = None, layers: torch.Tensor | None = None,
+              Q: int | None = None) -> torch.Tensor:
+        """Logits (B, len(frames), len(layers), vocab) from hidden states (B, T, dim)."""
+        Q = self.cfg.num_quantizers if Q is None else Q
         if frames is not None:
             h = h[:, frames]
         V = self.cfg.vocab
-        table = self.embed.weight.view(self.cfg.num_quantizers, V + 1, -1)
         if layers is None:
             lay: slice | torch.Tensor = slice(0, Q)
         elif layers.numel() and bool((layers[1:] - layers[:-1] == 1).all()):
             lay = slice(int(layers[0]), int(layers[-1]) + 1)  # a range: views, no copies of the tables
         else:
             lay = layers
-        hq = torch.einsum("btd,qde->btqe", h, self.head_proj[lay])
-        return torch.einsum("btqe,qve->btqv", hq, table[lay, :V]) + self.head_bias[lay]
+        B, T, D = h.shape
+        proj, tab = self.head_proj[lay], self._out_table()[lay]
+        hq = torch.einsum("btd,qde->qbte", h, proj).reshape(proj.shape[0], B * T, D)
+        out = torch.bmm(hq, tab.transpose(1, 2)).view(proj.shape[0], B, T, V)
+        return out.permute(1, 2, 0, 3) + self.head_bias[lay]
 
 
 def beta(tau: float) -> float:
