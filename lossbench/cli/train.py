@@ -126,15 +126,15 @@ def train_glaris_cmd(
     max_hours: Annotated[Optional[float], typer.Option(help="tokenize at most this much training audio")] = None,
     threads: Annotated[Optional[int], typer.Option(help="torch CPU threads")] = None,
     y_dim: Annotated[int, typer.Option(help="channels of y per frame (a new run only)")] = 48,
-    gain_max: Annotated[float, typer.Option(help="initial quantisation gain at q = 0 (a new run only)")] = 4.0,
-    gain_min: Annotated[float, typer.Option(help="initial quantisation gain at q = 63 (a new run only)")] = 0.25,
+    gain_max: Annotated[float, typer.Option(help="quantisation gain at q = 0 (a new run only)")] = 4.0,
+    gain_min: Annotated[float, typer.Option(help="quantisation gain at q = 63 (a new run only)")] = 0.25,
 ) -> None:
     """Train the Glaris transform coding (stage II) on the frozen backbone's latents."""
     from lossbench.codecs.glaris.model import GlarisConfig
     from lossbench.codecs.glaris.train import GlarisTrainConfig, train_glaris
 
     cfg = GlarisTrainConfig(steps=steps, batch=batch, frames=frames, lr=lr, alpha=alpha, seed=seed, max_hours=max_hours)
-    model_cfg = GlarisConfig(y_dim=y_dim, gain_max=gain_max, gain_min=gain_min)
+    model_cfg = GlarisConfig(y_dim=y_dim, gain_max=gain_max, gain_min=gain_min, y_range=64)
     console.print(f"checkpoint: {train_glaris(data, out, cfg, model_cfg, threads=threads)}")
 
 

@@ -115,6 +115,36 @@ def test_mlm_fills_a_lost_coarse_frame_from_its_context(clip):
     assert rank.mean() < 450, rank  # uniform guessing: 511.5
 
 
+def test_soft_concealment_adds_the_expected_code_vectors(clip):
+    """mlm-soft: the same tokens and depths as mlm, plus per frame the expectation of the concealed
+    layers' code vectors under the MLM's PMF (inside the codebook's convex hull, unlike any one codeword
+    in general); without loss it decodes exactly as mlm."""
+    cod = make_codec("soundspring:layers=12")
+    n = cod.n_frames(clip.num_samples)
+    x = np.zeros(n * 320, np.float32)
+    x[: clip.num_samples] = clip.samples
+    toks = cod.tokens(x)[:, :12]
+    prefix = np.full(n, 12)
+    gaps = np.arange(10, n - 5, 9)
+    prefix[gaps] = 0
+    wins = stream_windows(cod.layout.blocks(n), cod.context, cod.lookahead, n)
+    inp = np.where(prefix[:, None] > 0, toks, 0)
+    cbs = [layer.embed.numpy().astype(np.float64) for layer in cod.model.quantizer.layers]
+    hard = conceal_tokens(cod.mlm, inp, prefix, np.full(n, 12), wins, 6)
+    got, depth, conc, exp = conceal_tokens(cod.mlm, inp, prefix, np.full(n, 12), wins, 6, cbs)
+    assert np.array_equal(got, hard[0]) and np.array_equal(depth, hard[1]) and np.array_equal(conc, hard[2])
+    assert not exp[np.setdiff1d(np.arange(n), gaps)].any() and np.abs(exp[gaps]).sum(1).min() > 0
+    # each layer's expectation lies within that codebook's per-dimension range; a sum of 6 of them
+    lo = sum(c.min(0) for c in cbs[:6])
+    hi = sum(c.max(0) for c in cbs[:6])
+    assert (exp[gaps] >= lo - 1e-9).all() and (exp[gaps] <= hi + 1e-9).all()
+    s = cod.encode(Clip("c", clip.samples, 16000))
+    assert np.array_equal(cod.decode(s, None, "mlm-soft"), cod.decode(s, None, "mlm"))
+    lost = Reception.from_lost(np.random.default_rng(3).random(s.num_packets) < 0.25)
+    a, b = cod.decode(s, lost, "mlm-soft"), cod.decode(s, lost, "mlm")
+    assert np.isfinite(a).all() and a.shape == b.shape and not np.allclose(a, b)
+
+
 def test_corrupt_payloads_are_lost_not_crashes(clip):
     cod = make_codec("soundspring:layers=12,pack=slice")
     s = cod.encode(clip)

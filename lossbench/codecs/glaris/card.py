@@ -41,15 +41,6 @@ def _score(spec: str, clips, loss: float = 0.0, concealment: str = "zeros") -> d
     return {"kbps": bits / secs / 1000, **{k: float(np.nanmean(v)) for k, v in vals.items()}}
 
 
-def _gains(meta: dict) -> str:
-    """Geometric-mean quantisation gain of the shipped weights at q = 0, 32, 63."""
-    from lossbench.codecs.glaris.codec import load_glaris
-
-    m = load_glaris()
-    g = m.log_gain.detach().float().mean(1).exp()
-    return ", ".join(f"{g[q]:.2f} at q = {q}" for q in (0, 32, m.cfg.q_num - 1))
-
-
 def write_card(data: Path, ckpt_dir: Path, count: int = 12) -> Path:
     from safetensors import safe_open
 
@@ -77,9 +68,9 @@ def write_card(data: Path, ckpt_dir: Path, count: int = 12) -> Path:
         "`lossbench train glaris`, `lossbench train export-glaris`, `lossbench train glaris-card`).",
         "",
         "## Model (stage II over the frozen shipped RVQ backbone)",
-        f"- y: {cfg['y_dim']} channels per 20 ms frame, scalar-quantised with a per-q, per-channel gain (step 1 / g_q; "
-        f"initialised {cfg.get('gain_max', 1.0):g} at q = 0 to {cfg.get('gain_min', 1.0):g} at q = 63, learned; "
-        f"trained geometric-mean gain {_gains(meta)}), range-coded under a mean-scale Gaussian;",
+        f"- y: {cfg['y_dim']} channels per 20 ms frame, scalar-quantised with step 1 / g_q (fixed gains, log-linear "
+        f"from {cfg.get('gain_max', 1.0):g} at q = 0 to {cfg.get('gain_min', 1.0):g} at q = 63), clipped to "
+        f"+-{cfg['y_range']} steps, range-coded under a mean-scale Gaussian;",
         f"- z: {cfg['z_dim']}-d side information, RVQ of up to {cfg['z_quantizers']} x {cfg['codebook_size']} codebooks "
         "(0.5 kbit/s each); h_s sees two frames of z, f_entropy one, g_s "
         f"{cfg['gs_context']} frames of y, f_PLC {cfg['plc_context']} past frames;",

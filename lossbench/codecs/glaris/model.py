@@ -16,11 +16,13 @@ Per 20 ms frame t (all modules causal; C = a causal convolution stack)::
 
 Rate control: q in {0..63} is embedded and added inside g_a, g_s and
 f_entropy; lambda(q) = exp(ln lambda_min + q / 63 (ln lambda_max - ln lambda_min)) (eq. 3).
-Each q also has a learned per-channel gain vector g_q (the "gain unit" of
-variable-rate transform coding), initialised log-linearly from ``gain_max``
-at q = 0 to ``gain_min`` at q = 63: the quantisation step in y is 1 / g_q,
-so the rate follows q from the first step of training rather than only as
-far as the q embeddings learn to rescale y.
+Each q also has a quantisation gain g_q (the "gain unit" of variable-rate
+transform coding), fixed and log-linear from ``gain_max`` at q = 0 to
+``gain_min`` at q = 63: the quantisation step in y is 1 / g_q, so the rate
+follows q from the first step of training rather than only as far as the q
+embeddings learn to rescale y. (Learned gains ran away at small lambda: with
+the rate nearly free, finer steps always lower the rounding error, until y
+hits the coder's clipping range.)
 
 Training (stage II, backbone frozen): lambda R(y^Q) + D,
 D = alpha D_prior(l, l^_con) + D_prior(l, l^_rec) + gamma ||y - y^_con||^2 (eqs. 8-11),
@@ -54,7 +56,7 @@ class GlarisConfig:
     gs_context: int = 4  # frames of y^ that g_s sees (error propagation bound)
     cp_layers: int = 2  # RVQ layers of l the code predictor predicts
     cp_frames: float = 0.25  # fraction of frames the code predictor's CE is computed on (training cost)
-    y_range: int = 40  # y^Q is clipped to [-y_range, y_range]
+    y_range: int = 40  # y^Q is clipped to [-y_range, y_range] (64 for the gained models)
     latent_scale: float = 1.0  # l is divided by this (its global std on the training tokens)
     gain_max: float = 1.0  # initial quantisation gain at q = 0 (finer steps: more bits)
     gain_min: float = 1.0  # initial quantisation gain at q = q_num - 1
@@ -122,7 +124,7 @@ class Glaris(nn.Module):
         self.g_s = CondStack(cfg.y_dim, cfg.latent_dim, H, [(n_gs + 1, 1)], cfg.q_num)
         self.code_pred = nn.Conv1d(cfg.latent_dim, cfg.cp_layers * cfg.codebook_size, 1)
         ramp = torch.linspace(math.log(cfg.gain_max), math.log(cfg.gain_min), cfg.q_num)
-        self.log_gain = nn.Parameter(ramp[:, None].repeat(1, cfg.y_dim))  # (q_num, y_dim)
+        self.register_buffer("log_gain", ramp[:, None].repeat(1, cfg.y_dim))  # (q_num, y_dim), fixed
 
     # ----------------------------------------------------------------- pieces shared by training and coding
 
@@ -184,7 +186,7 @@ class Glaris(nn.Module):
         return yq / self.gain(q)
 
     def quantize_ste(self, y: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
-        """y^ with straight-through gradients to y and to the gain (through the rounding residual)."""
+        """y^ with straight-through gradients to y."""
         r = self.cfg.y_range
         g = self.gain(q)
         u = y * g

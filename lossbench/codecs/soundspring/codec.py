@@ -10,6 +10,9 @@ R/L/I labels, then one of
 
 - ``mlm``: the MLM conceals lost and invalid tokens up to ``conceal_layers``
   (:mod:`lossbench.codecs.soundspring.conceal`);
+- ``mlm-soft`` (lossbench's, not the paper's): the same concealment, but each
+  concealed layer contributes its expected code vector under the MLM's PMF
+  instead of the most likely one;
 - ``zero-token``: the paper's baseline: each frame is decoded from the layers
   it received before its first missing one; a frame without coarse tokens
   decodes from a zero latent;
@@ -93,7 +96,7 @@ class SoundSpringCodec(Codec):
     """
 
     name = "soundspring"
-    native_concealments = ("mlm", "zero-token")
+    native_concealments = ("mlm", "mlm-soft", "zero-token")
 
     def __init__(self, layers: int = 12, mode: str = "stream", stride: int = 3, context: int = 20,
                  lookahead: int = 2, gos: int = 100, slices: int | None = None, bounds: Any = "3/6/12/24",
@@ -281,15 +284,21 @@ class SoundSpringCodec(Codec):
         nc = self.layout.slicing.n_coarse
         toks, depth = rec.tokens, prefix
         concealed = np.zeros(nf, dtype=bool)
-        if name == "mlm":
+        soft = None
+        if name in ("mlm", "mlm-soft"):
             wins = (stream_windows(blocks, self.context, self.lookahead, nf) if self.mode == "stream"
                     else centred_windows(nf, self.context))
-            toks, depth, concealed = conceal_tokens(self.mlm, rec.tokens, prefix, K_frame, wins,
-                                                    max(nc, self.conceal_layers))
-        bad = depth < nc if name == "mlm" else prefix < nc  # frames without their coarse tokens
+            cbs = [layer.embed.numpy().astype(np.float64) for layer in self.model.quantizer.layers] \
+                if name == "mlm-soft" else None
+            out = conceal_tokens(self.mlm, rec.tokens, prefix, K_frame, wins, max(nc, self.conceal_layers), cbs)
+            toks, depth, concealed = out[:3]
+            if name == "mlm-soft":
+                soft = out[3]
+        bad = depth < nc if name in ("mlm", "mlm-soft") else prefix < nc  # frames without their coarse tokens
         if name not in self.native_concealments:
             depth = np.where(prefix >= nc, prefix, 0)
-        audio = self.finish_audio(self.decode_latents(self.latents(toks, depth)), bad, name, stream.num_samples)
+        lat = self.latents(toks, prefix) + soft if soft is not None else self.latents(toks, depth)
+        audio = self.finish_audio(self.decode_latents(lat), bad, name, stream.num_samples)
         st = rec.state
         sent = st != "-"
         self._last_info = {

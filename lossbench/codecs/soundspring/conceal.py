@@ -18,6 +18,13 @@ concealment depth, always with the maximum-likelihood token:
 Concealed tokens become context for later windows. Windows of SoundSpring-S
 end at the block's look-ahead (causal up to T_F frames); the non-streaming
 receiver centres its windows on the frames it conceals.
+
+With ``codebooks`` the concealment also returns, per frame, the sum over its
+concealed layers of the *expected* code vector under the MLM's PMF,
+sum_v p(v) e_{k,v} (lossbench's ``mlm-soft``, not in the paper): where the
+model is unsure this shrinks towards the codebook mean instead of committing
+to one codeword; the maximum-likelihood tokens remain the context of later
+predictions.
 """
 
 from __future__ import annotations
@@ -55,7 +62,8 @@ def centred_windows(n_frames: int, context: int) -> list[tuple[int, int, int, in
 
 
 def conceal_tokens(model: MaskedTokenLM, tokens: np.ndarray, prefix: np.ndarray, K_frame: np.ndarray,
-                   windows: list[tuple[int, int, int, int]], depth: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                   windows: list[tuple[int, int, int, int]], depth: int, codebooks: list[np.ndarray] | None = None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Fill every frame's tokens from its prefix up to ``min(depth, K)`` with the MLM.
 
     Args:
@@ -65,8 +73,12 @@ def conceal_tokens(model: MaskedTokenLM, tokens: np.ndarray, prefix: np.ndarray,
         windows: (w0, c0, c1, w1) in processing order.
         depth: layers to reach by concealment (the lower layers only).
 
+        codebooks: per layer (V, D) code vectors; when given, also return the expected vectors.
+
     Returns:
-        (tokens, new prefix per frame, bool (N,) frames where anything was concealed).
+        (tokens, new prefix per frame, bool (N,) frames where anything was concealed), and with
+        ``codebooks`` a fourth item: float (N, D), per frame the sum of the expected code vectors of
+        its concealed layers.
     """
     nc = model.cfg.n_coarse
     tok = tokens.copy()
@@ -74,6 +86,7 @@ def conceal_tokens(model: MaskedTokenLM, tokens: np.ndarray, prefix: np.ndarray,
     K_eff = np.where(K_frame > 0, K_frame, depth)
     target = np.minimum(K_eff, depth)
     concealed = np.zeros(len(d), dtype=bool)
+    expected = None if codebooks is None else np.zeros((len(d), codebooks[0].shape[1]))
     for w0, c0, c1, w1 in windows:
         if not (d[c0:c1] < target[c0:c1]).any():
             continue
@@ -89,7 +102,11 @@ def conceal_tokens(model: MaskedTokenLM, tokens: np.ndarray, prefix: np.ndarray,
             vis[known] = tok[w0:w1, :K_in][known]
             complete = dw >= K_eff[w0:w1]
             vis[complete[:, None] & (lay >= K_eff[w0:w1, None])] = ABSENT  # never sent: not a gap to fill
-            tok[fill, k] = mlm_logits(model, vis, fill - w0, k).argmax(-1)
+            logits = mlm_logits(model, vis, fill - w0, k)
+            tok[fill, k] = logits.argmax(-1)
+            if expected is not None:
+                p = np.exp(logits - logits.max(-1, keepdims=True))
+                expected[fill] += (p / p.sum(-1, keepdims=True)) @ codebooks[k]
             d[fill] = k + 1
             concealed[fill] = True
-    return tok, d, concealed
+    return (tok, d, concealed) if expected is None else (tok, d, concealed, expected)
