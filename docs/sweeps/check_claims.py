@@ -102,10 +102,30 @@ def glaris(bern: pd.DataFrame, wlan: pd.DataFrame, rate: pd.DataFrame) -> None:
                  f"{mean(bern, 'plcmos', system=g1, concealment=c, loss_param=p):.2f}"
                  for c in sorted(bern[bern.system == g1].concealment.unique())]
         print(f"  {p:.0%}: " + "; ".join(cells))
+    print("\nSoundSpring-S concealments in the same sweep (PESQ-WB / PLCMOS)")
+    for p in (0.1, 0.2, 0.3):
+        cells = [f"{c} {mean(bern, 'pesq_wb', system=ss, concealment=c, loss_param=p):.2f}/"
+                 f"{mean(bern, 'plcmos', system=ss, concealment=c, loss_param=p):.2f}"
+                 for c in sorted(bern[bern.system == ss].concealment.unique())]
+        print(f"  {p:.0%}: " + "; ".join(cells))
     print("\nClaim 3: without loss Glaris has better rate-quality than rvq (PESQ-WB at payload kbit/s)")
+    curves: dict[str, list[tuple[float, float, float]]] = {"Glaris": [], "rvq": []}
     for s in sorted(rate.system.unique()):
         r = rate[rate.system == s]
         print(f"  {s}: {r.payload_kbps.mean():.2f} kbit/s -> PESQ-WB {r.pesq_wb.mean():.2f}, STOI {r.stoi.mean():.3f}")
+        curves["Glaris" if s.startswith("Glaris") else "rvq"].append(
+            (float(r.payload_kbps.mean()), float(r.pesq_wb.mean()), float(r.stoi.mean())))
+    g = sorted(curves["Glaris"])
+    allok, cells = True, []
+    for kbps, pesq, stoi in sorted(curves["rvq"]):
+        if not g[0][0] <= kbps <= g[-1][0]:
+            continue
+        gp = float(np.interp(kbps, [x[0] for x in g], [x[1] for x in g]))
+        gs = float(np.interp(kbps, [x[0] for x in g], [x[2] for x in g]))
+        allok &= gp >= pesq
+        cells.append(f"{kbps:.2f} kbit/s: Glaris {gp:.2f} / {gs:.3f} vs rvq {pesq:.2f} / {stoi:.3f}")
+    print("  at the rvq rates inside the Glaris range (Glaris interpolated linearly in rate), PESQ-WB / STOI: "
+          + ("; ".join(cells) or "none") + f" -> {verdict(allok and bool(cells))}")
     print("\nClaim 4: on the WLAN channel Glaris's 10th-percentile PESQ-WB is the highest")
     best = None
     for (s, c), g in wlan.groupby(["system", "concealment"]):

@@ -37,8 +37,14 @@ def test_weights_load_with_the_network_off(monkeypatch):
     assert m.codec_sha == codec_sha(), "the shipped Glaris modules were trained on another codec's latents"
 
 
+def _symbols(cod, y_hat):
+    """y^ (T, y_dim) -> the integer symbols y^Q = g_q y^ it was dequantised from."""
+    g = cod.model.gain(torch.tensor([cod.q]))[0, :, 0].numpy()
+    return np.round(y_hat * g).astype(np.int64)
+
+
 def _decoded_y(cod, s, usable):
-    """The receiver's y^Q and which frames it entropy-decoded, by re-running its decode."""
+    """The receiver's y^Q (integer symbols) and which frames it entropy-decoded, by re-running its decode."""
     frames = cod.receive(s, Reception.from_lost(~usable) if usable is not None else None).frames
     captured = {}
     orig = cod.model.synthesis
@@ -52,7 +58,7 @@ def _decoded_y(cod, s, usable):
         _, lost = cod.decode_frames(frames, "zero-y")
     finally:
         cod.model.synthesis = orig
-    return captured["y"], lost
+    return _symbols(cod, captured["y"]), lost
 
 
 @pytest.mark.parametrize("spec", ["glaris", "glaris:q=0,side=1,offsets=none", "glaris:q=63,side=3,offsets=1/2/7"])
@@ -64,7 +70,7 @@ def test_lossless_round_trip_is_bit_exact(clip, spec):
     x[: clip.num_samples] = clip.samples
     yq, codes, _ = cod.analyse(x)
     y, lost = _decoded_y(cod, s, None)
-    assert not lost.any() and np.array_equal(y, yq.astype(np.float32))
+    assert not lost.any() and np.array_equal(y, yq)
     # copies: the theoretical redundant bitrate 0.5 Q |K| kbit/s (less at the start, before the offsets exist)
     theory = 0.5 * cod.side * len(cod.offsets) * n * 0.02 / (clip.num_samples / 16000)
     assert s.meta["fec_kbps"] <= theory + 1e-9 and s.meta["fec_kbps"] >= theory * (1 - max(cod.offsets, default=0) / n) - 1e-9
@@ -84,7 +90,7 @@ def test_received_frames_decode_exactly_under_loss_and_copies_restore_z(clip):
     y, lost = _decoded_y(cod, s, usable)
     # a frame is entropy-decoded when its packet arrived and z_{t-1} is known (own packet's copy k=1)
     assert np.array_equal(lost, ~usable)
-    assert np.array_equal(y[usable], yq[usable].astype(np.float32))
+    assert np.array_equal(y[usable], yq[usable])
     info = cod.decode_with_info(s, Reception.from_lost(~usable), "side-info-plc").info
     assert info["z_from_copies"] > 0 and info["z_missing_frames"] < (~usable).sum()
     outs = {c: cod.decode(s, Reception.from_lost(~usable), c) for c in ("side-info-plc", "prior-mean", "zero-y", "repeat")}
