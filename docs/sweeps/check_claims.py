@@ -72,6 +72,15 @@ def soundspring(bern: pd.DataFrame, wlan: pd.DataFrame) -> None:
               + f" (n = {len(ss)}/{len(other)}) -> {verdict(bool((a >= b).all()))}")
 
 
+def concealments(bern: pd.DataFrame, system: str) -> None:
+    """PESQ-WB / PLCMOS of each concealment of ``system`` at 10, 20, 30 % loss."""
+    for p in (0.1, 0.2, 0.3):
+        cells = [f"{c} {mean(bern, 'pesq_wb', system=system, concealment=c, loss_param=p):.2f}/"
+                 f"{mean(bern, 'plcmos', system=system, concealment=c, loss_param=p):.2f}"
+                 for c in sorted(bern[bern.system == system].concealment.unique())]
+        print(f"  {p:.0%}: " + "; ".join(cells))
+
+
 def glaris(bern: pd.DataFrame, wlan: pd.DataFrame, rate: pd.DataFrame) -> None:
     systems = sorted(bern.system.unique())
     print("payload kbit/s:", {s: round(float(bern[bern.system == s].payload_kbps.mean()), 2) for s in systems})
@@ -97,17 +106,9 @@ def glaris(bern: pd.DataFrame, wlan: pd.DataFrame, rate: pd.DataFrame) -> None:
         d3 = mean(bern, "pesq_wb", system=g3, concealment="side-info-plc", loss_param=p) - base
         print(f"  {p:.0%}: 1 kbps {base:.2f}; 2 kbps {d2:+.2f}; 3 kbps {d3:+.2f}")
     print("\nAblation (the paper's Fig. 5): concealments of the 1 kbps configuration, PESQ-WB / PLCMOS")
-    for p in (0.1, 0.2, 0.3):
-        cells = [f"{c} {mean(bern, 'pesq_wb', system=g1, concealment=c, loss_param=p):.2f}/"
-                 f"{mean(bern, 'plcmos', system=g1, concealment=c, loss_param=p):.2f}"
-                 for c in sorted(bern[bern.system == g1].concealment.unique())]
-        print(f"  {p:.0%}: " + "; ".join(cells))
+    concealments(bern, g1)
     print("\nSoundSpring-S concealments in the same sweep (PESQ-WB / PLCMOS)")
-    for p in (0.1, 0.2, 0.3):
-        cells = [f"{c} {mean(bern, 'pesq_wb', system=ss, concealment=c, loss_param=p):.2f}/"
-                 f"{mean(bern, 'plcmos', system=ss, concealment=c, loss_param=p):.2f}"
-                 for c in sorted(bern[bern.system == ss].concealment.unique())]
-        print(f"  {p:.0%}: " + "; ".join(cells))
+    concealments(bern, ss)
     print("\nClaim 3: without loss Glaris has better rate-quality than rvq (PESQ-WB at payload kbit/s)")
     curves: dict[str, list[tuple[float, float, float]]] = {"Glaris": [], "rvq": []}
     for s in sorted(rate.system.unique()):

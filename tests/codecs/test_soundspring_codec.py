@@ -89,20 +89,26 @@ def test_losses_conceal_and_never_crash(clip):
     assert not np.allclose(outs["mlm"].audio, outs["zero-token"].audio)
 
 
-def test_mlm_fills_a_lost_coarse_frame_from_its_context(clip):
-    """Case 1: lost frames are filled to the depth, and the MLM ranks the true coarse token above chance.
-
-    (The shipped MLM is early in training: see its model card; this checks that its context
-    prediction carries information, not that it conceals well.)"""
+def _gapped_tokens(clip, every: int):
+    """K = 12 tokens of the clip with every ``every``-th frame from frame 10 on lost entirely (prefix 0)."""
     cod = make_codec("soundspring:layers=12")
     n = cod.n_frames(clip.num_samples)
     x = np.zeros(n * 320, np.float32)
     x[: clip.num_samples] = clip.samples
     toks = cod.tokens(x)[:, :12]
     prefix = np.full(n, 12)
-    gaps = np.arange(10, n - 5, 7)
+    gaps = np.arange(10, n - 5, every)
     prefix[gaps] = 0
     wins = stream_windows(cod.layout.blocks(n), cod.context, cod.lookahead, n)
+    return cod, n, toks, prefix, gaps, wins
+
+
+def test_mlm_fills_a_lost_coarse_frame_from_its_context(clip):
+    """Case 1: lost frames are filled to the depth, and the MLM ranks the true coarse token above chance.
+
+    (The shipped MLM is early in training: see its model card; this checks that its context
+    prediction carries information, not that it conceals well.)"""
+    cod, n, toks, prefix, gaps, wins = _gapped_tokens(clip, 7)
     got, depth, conc = conceal_tokens(cod.mlm, np.where(prefix[:, None] > 0, toks, 0), prefix, np.full(n, 12), wins, 6)
     assert conc[gaps].all() and not conc[np.setdiff1d(np.arange(n), gaps)].any()
     assert (depth[gaps] == 6).all()
@@ -119,15 +125,7 @@ def test_soft_concealment_adds_the_expected_code_vectors(clip):
     """mlm-soft: the same tokens and depths as mlm, plus per frame the expectation of the concealed
     layers' code vectors under the MLM's PMF (inside the codebook's convex hull, unlike any one codeword
     in general); without loss it decodes exactly as mlm."""
-    cod = make_codec("soundspring:layers=12")
-    n = cod.n_frames(clip.num_samples)
-    x = np.zeros(n * 320, np.float32)
-    x[: clip.num_samples] = clip.samples
-    toks = cod.tokens(x)[:, :12]
-    prefix = np.full(n, 12)
-    gaps = np.arange(10, n - 5, 9)
-    prefix[gaps] = 0
-    wins = stream_windows(cod.layout.blocks(n), cod.context, cod.lookahead, n)
+    cod, n, toks, prefix, gaps, wins = _gapped_tokens(clip, 9)
     inp = np.where(prefix[:, None] > 0, toks, 0)
     cbs = [layer.embed.numpy().astype(np.float64) for layer in cod.model.quantizer.layers]
     hard = conceal_tokens(cod.mlm, inp, prefix, np.full(n, 12), wins, 6)

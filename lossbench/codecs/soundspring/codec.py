@@ -245,6 +245,11 @@ class SoundSpringCodec(Codec):
                for pl, p, u in zip(plan, stream.packets, usable)]
         return decode_tokens(self.mlm, got, plan, nf, self.layout, self.model.cfg.num_quantizers)
 
+    @functools.cached_property
+    def _codebooks(self) -> list[np.ndarray]:
+        """The backbone's code vectors per layer, float64 (V, D): what mlm-soft takes expectations over."""
+        return [layer.embed.numpy().astype(np.float64) for layer in self.model.quantizer.layers]
+
     def latents(self, tokens: np.ndarray, depth: np.ndarray) -> np.ndarray:
         """(frames, D): sum of each frame's first ``depth[t]`` code vectors."""
         import torch
@@ -288,8 +293,7 @@ class SoundSpringCodec(Codec):
         if name in ("mlm", "mlm-soft"):
             wins = (stream_windows(blocks, self.context, self.lookahead, nf) if self.mode == "stream"
                     else centred_windows(nf, self.context))
-            cbs = [layer.embed.numpy().astype(np.float64) for layer in self.model.quantizer.layers] \
-                if name == "mlm-soft" else None
+            cbs = self._codebooks if name == "mlm-soft" else None
             out = conceal_tokens(self.mlm, rec.tokens, prefix, K_frame, wins, max(nc, self.conceal_layers), cbs)
             toks, depth, concealed = out[:3]
             if name == "mlm-soft":
