@@ -109,7 +109,7 @@ def test_mlm_fills_a_lost_coarse_frame_from_its_context(clip):
     (The shipped MLM is early in training: see its model card; this checks that its context
     prediction carries information, not that it conceals well.)"""
     cod, n, toks, prefix, gaps, wins = _gapped_tokens(clip, 7)
-    got, depth, conc = conceal_tokens(cod.mlm, np.where(prefix[:, None] > 0, toks, 0), prefix, np.full(n, 12), wins, 6)
+    got, depth, conc, _ = conceal_tokens(cod.mlm, np.where(prefix[:, None] > 0, toks, 0), prefix, np.full(n, 12), wins, 6)
     assert conc[gaps].all() and not conc[np.setdiff1d(np.arange(n), gaps)].any()
     assert (depth[gaps] == 6).all()
     from lossbench.codecs.soundspring.coding import mlm_logits
@@ -131,6 +131,7 @@ def test_soft_concealment_adds_the_expected_code_vectors(clip):
     hard = conceal_tokens(cod.mlm, inp, prefix, np.full(n, 12), wins, 6)
     got, depth, conc, exp = conceal_tokens(cod.mlm, inp, prefix, np.full(n, 12), wins, 6, cbs)
     assert np.array_equal(got, hard[0]) and np.array_equal(depth, hard[1]) and np.array_equal(conc, hard[2])
+    assert hard[3] is None
     assert not exp[np.setdiff1d(np.arange(n), gaps)].any() and np.abs(exp[gaps]).sum(1).min() > 0
     # each layer's expectation lies within that codebook's per-dimension range; a sum of 6 of them
     lo = sum(c.min(0) for c in cbs[:6])

@@ -58,8 +58,8 @@ class GlarisConfig:
     cp_frames: float = 0.25  # fraction of frames the code predictor's CE is computed on (training cost)
     y_range: int = 40  # y^Q is clipped to [-y_range, y_range] (64 for the gained models)
     latent_scale: float = 1.0  # l is divided by this (its global std on the training tokens)
-    gain_max: float = 1.0  # initial quantisation gain at q = 0 (finer steps: more bits)
-    gain_min: float = 1.0  # initial quantisation gain at q = q_num - 1
+    gain_max: float = 1.0  # quantisation gain at q = 0 (finer steps: more bits); 1.0 = the ungained first model
+    gain_min: float = 1.0  # quantisation gain at q = q_num - 1
 
     def to_dict(self) -> dict:
         return asdict(self)

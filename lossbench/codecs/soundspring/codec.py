@@ -290,15 +290,14 @@ class SoundSpringCodec(Codec):
         toks, depth = rec.tokens, prefix
         concealed = np.zeros(nf, dtype=bool)
         soft = None
-        if name in ("mlm", "mlm-soft"):
+        model_based = name in ("mlm", "mlm-soft")
+        if model_based:
             wins = (stream_windows(blocks, self.context, self.lookahead, nf) if self.mode == "stream"
                     else centred_windows(nf, self.context))
             cbs = self._codebooks if name == "mlm-soft" else None
-            out = conceal_tokens(self.mlm, rec.tokens, prefix, K_frame, wins, max(nc, self.conceal_layers), cbs)
-            toks, depth, concealed = out[:3]
-            if name == "mlm-soft":
-                soft = out[3]
-        bad = depth < nc if name in ("mlm", "mlm-soft") else prefix < nc  # frames without their coarse tokens
+            toks, depth, concealed, soft = conceal_tokens(self.mlm, rec.tokens, prefix, K_frame, wins,
+                                                          max(nc, self.conceal_layers), cbs)
+        bad = depth < nc if model_based else prefix < nc  # frames without their coarse tokens
         if name not in self.native_concealments:
             depth = np.where(prefix >= nc, prefix, 0)
         lat = self.latents(toks, prefix) + soft if soft is not None else self.latents(toks, depth)

@@ -156,21 +156,8 @@ def single_thread():
 
 
 def mlm_probs(model: MaskedTokenLM, visible: np.ndarray, frames: np.ndarray, layers: np.ndarray) -> np.ndarray:
-    """PMFs (len(frames), len(layers), V) given tokens (W, K): >= 0 visible, -1 masked, -2 absent.
-
-    ``visible`` may hold a batch (B, W, K) of windows: PMFs (B, len(frames), len(layers), V)
-    from one forward pass. Floating-point results depend on the batch's shape,
-    so both ends of a link must batch the same way.
-    """
-    import torch
-
-    inp = np.where(visible == -1, model.cfg.mask_id, visible)
-    batched = inp.ndim == 3
-    x = torch.from_numpy(inp.astype(np.int64))
-    with torch.no_grad(), single_thread():
-        logits = model(x if batched else x.unsqueeze(0), torch.from_numpy(frames), torch.from_numpy(layers))
-        p = torch.softmax(logits.double(), -1).numpy()
-    return p if batched else p[0]
+    """PMFs (len(frames), len(layers), V) given tokens (W, K): >= 0 visible, -1 masked, -2 absent."""
+    return mlm_probs_rows(model, visible[None], frames, [layers])[0]
 
 
 def mlm_probs_rows(model: MaskedTokenLM, visible: np.ndarray, frames: np.ndarray, layers: list[np.ndarray]

@@ -63,7 +63,7 @@ def centred_windows(n_frames: int, context: int) -> list[tuple[int, int, int, in
 
 def conceal_tokens(model: MaskedTokenLM, tokens: np.ndarray, prefix: np.ndarray, K_frame: np.ndarray,
                    windows: list[tuple[int, int, int, int]], depth: int, codebooks: list[np.ndarray] | None = None
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """Fill every frame's tokens from its prefix up to ``min(depth, K)`` with the MLM.
 
     Args:
@@ -76,9 +76,9 @@ def conceal_tokens(model: MaskedTokenLM, tokens: np.ndarray, prefix: np.ndarray,
         codebooks: per layer (V, D) code vectors; when given, also return the expected vectors.
 
     Returns:
-        (tokens, new prefix per frame, bool (N,) frames where anything was concealed), and with
-        ``codebooks`` a fourth item: float (N, D), per frame the sum of the expected code vectors of
-        its concealed layers.
+        (tokens, new prefix per frame, bool (N,) frames where anything was concealed, expected):
+        ``expected`` is None without ``codebooks``, else float (N, D), per frame the sum of the
+        expected code vectors of its concealed layers.
     """
     nc = model.cfg.n_coarse
     tok = tokens.copy()
@@ -109,4 +109,4 @@ def conceal_tokens(model: MaskedTokenLM, tokens: np.ndarray, prefix: np.ndarray,
                 expected[fill] += (p / p.sum(-1, keepdims=True)) @ codebooks[k]
             d[fill] = k + 1
             concealed[fill] = True
-    return (tok, d, concealed) if expected is None else (tok, d, concealed, expected)
+    return tok, d, concealed, expected
