@@ -76,12 +76,21 @@ def train_soundspring_cmd(
     lr: Annotated[float, typer.Option()] = 3e-4,
     max_hours: Annotated[Optional[float], typer.Option(help="tokenize at most this much training audio (a seeded subset)")] = None,
     threads: Annotated[Optional[int], typer.Option(help="torch CPU threads")] = None,
+    dim: Annotated[int, typer.Option(help="Transformer width (a new run only; a resumed run keeps its own)")] = 128,
+    depth: Annotated[int, typer.Option(help="Transformer blocks (a new run only)")] = 3,
+    heads: Annotated[int, typer.Option(help="attention heads (a new run only)")] = 4,
+    ff: Annotated[int, typer.Option(help="feed-forward width (a new run only)")] = 512,
 ) -> None:
-    """Train SoundSpring's masked token LM on the shipped codec's tokens (paper's masking schedule)."""
+    """Train SoundSpring's masked token LM on the shipped codec's tokens (paper's masking schedule).
+
+    The defaults are the shipped model's size; the paper's larger models are a matter of --dim/--depth/--heads/--ff.
+    """
+    from lossbench.codecs.soundspring.mlm import MLMConfig
     from lossbench.codecs.soundspring.train import MLMTrainConfig, train_mlm
 
     ck = train_mlm(data, out, MLMTrainConfig(steps=steps, batch=batch, frames=frames, seed=seed, lr=lr,
-                                             max_hours=max_hours), threads=threads)
+                                             max_hours=max_hours),
+                   MLMConfig(dim=dim, depth=depth, heads=heads, ff=ff), threads=threads)
     console.print(f"checkpoint: {ck}")
 
 

@@ -87,6 +87,26 @@ def test_streaming_equals_offline_with_shipped_weights(clip):
     assert torch.allclose(torch.cat(ys), y, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("chunk", [1, 3, 10, 40])
+def test_chunked_streaming_equals_offline(clip, chunk):
+    """The streaming path's convolution kernels (unfolded products or conv1d, by chunk size) = the offline model."""
+    m = load_model()
+    x = torch.from_numpy(clip.samples[: 80 * 320].copy()).view(1, 1, -1)
+    with torch.no_grad():
+        z = m.encoder(x)
+        fr = m.decoder.frames(z)
+        ec = dc = None
+        zs, frs = [], []
+        for s in range(0, 80, chunk):
+            zt, ec = m.encoder.stream(x[..., s * 320 : (s + chunk) * 320], ec)
+            ft, dc = m.decoder.stream_frames(zt, dc)
+            zs.append(zt)
+            frs.append(ft)
+    scale = float(z.abs().max())
+    assert torch.allclose(torch.cat(zs, -1), z, rtol=1e-4, atol=1e-5 * scale)
+    assert torch.allclose(torch.cat(frs, 1), fr, rtol=1e-4, atol=1e-4 * float(fr.abs().max()))
+
+
 def test_concealments_and_corrupt_payloads(clip):
     from lossbench.core import EncodedStream, Packet
 

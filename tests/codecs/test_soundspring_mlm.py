@@ -48,7 +48,8 @@ def test_training_learns_is_deterministic_and_resumes(tmp_path):
     kw = dict(batch=8, frames=24, ckpt_every=20, eval_every=1000, lr=3e-3, warmup=10)
     train_mlm(tmp_path, tmp_path / "a", MLMTrainConfig(steps=150, **kw), CFG, toks, toks, threads=1, progress=False)
     train_mlm(tmp_path, tmp_path / "b", MLMTrainConfig(steps=100, **kw), CFG, toks, toks, threads=1, progress=False)
-    train_mlm(tmp_path, tmp_path / "b", MLMTrainConfig(steps=150, **kw), CFG, toks, toks, threads=1, progress=False)
+    other = MLMConfig(**{**CFG.to_dict(), "dim": 48})  # a resumed run keeps the size it was started with
+    train_mlm(tmp_path, tmp_path / "b", MLMTrainConfig(steps=150, **kw), other, toks, toks, threads=1, progress=False)
     a = torch.load(tmp_path / "a" / "ckpt.pt", weights_only=False)
     b = torch.load(tmp_path / "b" / "ckpt.pt", weights_only=False)
     for k in a["model"]:
@@ -57,3 +58,18 @@ def test_training_learns_is_deterministic_and_resumes(tmp_path):
     assert ev[-1]["step"] == 150 and ev[-1]["bits_fine_mean"] < 2.0  # below log2(16) = 4 bits
     m = MaskedTokenLM(CFG)
     assert bits_per_fine_token(m, toks, 24)["bits_fine_mean"] > 3.5  # an untrained model is near 4 bits
+
+
+def test_hidden_at_frames_equals_the_full_pass():
+    """The coder's shortcut (last block computed at the coded frames only) gives the full pass's states there."""
+    torch.manual_seed(0)
+    m = MaskedTokenLM(MLMConfig(**{**CFG.to_dict(), "depth": 3})).eval()
+    tok = torch.randint(0, 17, (2, 20, 6))
+    tok[:, :, 4:] = ABSENT
+    fr = torch.tensor([3, 11, 12])
+    with torch.no_grad():
+        full = m.hidden(tok)
+        part = m.hidden(tok, fr)
+        assert part.shape == (2, 3, CFG.dim)
+        assert torch.allclose(part, full[:, fr], atol=1e-5)
+        assert torch.allclose(m(tok, fr, torch.tensor([2, 3])), m(tok)[:, fr][:, :, 2:4], atol=1e-4)

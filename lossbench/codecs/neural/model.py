@@ -78,7 +78,42 @@ class CausalConv1d(nn.Module):
         if cache is None:
             cache = x.new_zeros(x.shape[0], x.shape[1], self.pad)
         full = torch.cat([cache, x], -1)
-        return self.conv(full), full[..., full.shape[-1] - self.pad :]
+        y = self._unfolded(full) if self._use_unfold(x.shape[-1]) else self.conv(full)
+        return y, full[..., full.shape[-1] - self.pad :]
+
+    def _use_unfold(self, n: int) -> bool:
+        """Whether :meth:`_unfolded` beats ``conv1d`` for a chunk of ``n`` inputs (outside training).
+
+        On streaming chunks (up to ~1000 output steps), one matrix product over
+        the unfolded input runs up to 4x faster than the CPU convolution kernels
+        for dilated, strided and depthwise layers and for layers with few output
+        steps; for undilated, unstrided layers over longer chunks conv1d is as
+        fast or faster (per-layer timings on this machine, one thread).
+        """
+        c = self.conv
+        t_out, d, s = n // c.stride[0], c.dilation[0], c.stride[0]
+        wide = c.in_channels * c.kernel_size[0] >= 1024
+        return not self.training and (c.groups > 1 or wide or t_out <= 48 or ((d > 1 or s > 1) and t_out <= 1024))
+
+    def _unfolded(self, full: torch.Tensor) -> torch.Tensor:
+        """The convolution as one product of the unfolded input with the (cached, reshaped) weight."""
+        c = self.conv
+        k, d, s = c.kernel_size[0], c.dilation[0], c.stride[0]
+        w = c.weight
+        key = (w.data_ptr(), w._version)
+        if getattr(self, "_w_key", None) != key:
+            w2 = w.detach().reshape(w.shape[0], -1)  # (cout, cin * k); depthwise: (C, k)
+            self._w_rows, self._w_cols, self._w_key = w2.contiguous(), w2.t().contiguous(), key
+        cols = full.unfold(2, (k - 1) * d + 1, s)[..., ::d]  # (B, cin, T_out, k)
+        B, C, T, _ = cols.shape
+        if c.groups == 1 and B == 1 and T >= 64:  # many output steps: (cout, cin k) @ (cin k, T)
+            return torch.addmm(c.bias[:, None], self._w_rows, cols[0].transpose(1, 2).reshape(C * k, T))[None]
+        if c.groups == 1:  # few output steps: (B T, cin k) @ (cin k, cout)
+            y = torch.addmm(c.bias, cols.permute(0, 2, 1, 3).reshape(B * T, C * k), self._w_cols)
+            return y.view(B, T, -1).transpose(1, 2)
+        if c.groups != C or w.shape[0] != C:
+            return c(full)
+        return (cols * self._w_rows[None, :, None, :]).sum(-1) + c.bias[None, :, None]
 
 
 class ResUnit(nn.Module):

@@ -85,7 +85,7 @@ class ResidualVQ(nn.Module):
         """Codes of the first k layers: x (B, D, T) -> (B, k, T) int64."""
         k = self.num_layers if k is None else k
         B, D, T = x.shape
-        r = x.permute(0, 2, 1).reshape(-1, D)
+        r = x.permute(0, 2, 1).reshape(-1, D).contiguous()
         out = []
         for layer in self.layers[:k]:
             c = layer.nearest(r)

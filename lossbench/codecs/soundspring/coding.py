@@ -168,8 +168,8 @@ def mlm_probs_rows(model: MaskedTokenLM, visible: np.ndarray, frames: np.ndarray
     inp = np.where(visible == -1, model.cfg.mask_id, visible)
     fr = torch.from_numpy(frames)
     with torch.no_grad(), single_thread():
-        h = model.hidden(torch.from_numpy(inp.astype(np.int64)))
-        return [torch.softmax(model.heads(h[b : b + 1], fr, torch.from_numpy(lay))[0].double(), -1).numpy()
+        h = model.hidden(torch.from_numpy(inp.astype(np.int64)), fr)
+        return [torch.softmax(model.heads(h[b : b + 1], None, torch.from_numpy(lay))[0].double(), -1).numpy()
                 for b, lay in enumerate(layers)]
 
 

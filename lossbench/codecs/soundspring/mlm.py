@@ -62,8 +62,15 @@ class MaskedTokenLM(nn.Module):
         self.head_bias = nn.Parameter(torch.zeros(cfg.num_quantizers, cfg.vocab))
         self.register_buffer("offsets", torch.arange(cfg.num_quantizers) * (cfg.vocab + 1), persistent=False)
 
-    def hidden(self, tokens: torch.Tensor) -> torch.Tensor:
-        """tokens (B, T, Q) -> the Transformer's output (B, T, dim)."""
+    def hidden(self, tokens: torch.Tensor, frames: torch.Tensor | None = None) -> torch.Tensor:
+        """tokens (B, T, Q) -> the Transformer's output (B, T, dim), or (B, len(frames), dim) at ``frames``.
+
+        With ``frames`` (outside training) the last block computes its queries,
+        attention output and feed-forward only at those frames: every frame
+        still serves as key and value, so the result is the full pass's at
+        those frames, for a fraction of the last block's cost (a coder needs
+        the PMFs of a few frames of a window of 15-30).
+        """
         B, T, Q = tokens.shape
         if T > self.cfg.max_frames:
             raise ValueError(f"at most {self.cfg.max_frames} frames per window, got {T}")
@@ -71,7 +78,13 @@ class MaskedTokenLM(nn.Module):
         idx = tokens.clamp(min=0) + self.offsets[:Q]
         e = (self.embed(idx) * present.unsqueeze(-1)).sum(2)
         e = e + self.pos(torch.arange(T, device=tokens.device))
-        return self.norm(self.transformer(e))
+        if frames is None or self.training or torch.is_grad_enabled():
+            h = self.norm(self.transformer(e))
+            return h if frames is None else h[:, frames]
+        layers = self.transformer.layers
+        for layer in layers[:-1]:
+            e = layer(e)
+        return self.norm(_block_at(layers[-1], e, frames))
 
     def logits_at(self, h: torch.Tensor, layer: torch.Tensor) -> torch.Tensor:
         """Logits (n, vocab) of n hidden vectors (n, dim), each for its own layer (n,)."""
@@ -106,7 +119,7 @@ class MaskedTokenLM(nn.Module):
         ``frames`` / ``layers`` (index tensors) restrict the output heads to
         those frames and layers: (B, len(frames), len(layers), vocab).
         """
-        return self.heads(self.hidden(tokens), frames, layers, tokens.shape[2])
+        return self.heads(self.hidden(tokens, frames), None, layers, tokens.shape[2])
 
     def heads(self, h: torch.Tensor, frames: torch.Tensor | None = None, layers: torch.Tensor | None = None,
               Q: int | None = None) -> torch.Tensor:
@@ -126,6 +139,20 @@ class MaskedTokenLM(nn.Module):
         hq = torch.einsum("btd,qde->qbte", h, proj).reshape(proj.shape[0], B * T, D)
         out = torch.bmm(hq, tab.transpose(1, 2)).view(proj.shape[0], B, T, V)
         return out.permute(1, 2, 0, 3) + self.head_bias[lay]
+
+
+def _block_at(layer: nn.TransformerEncoderLayer, x: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+    """A pre-norm encoder block's output at ``frames`` only: (B, T, d) -> (B, len(frames), d)."""
+    att = layer.self_attn
+    B, T, d = x.shape
+    H = att.num_heads
+    h = layer.norm1(x)
+    W, b = att.in_proj_weight, att.in_proj_bias
+    q = F.linear(h[:, frames], W[:d], b[:d]).view(B, -1, H, d // H).transpose(1, 2)
+    k, v = F.linear(h, W[d:], b[d:]).view(B, T, 2, H, d // H).permute(2, 0, 3, 1, 4)
+    o = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(B, -1, d)
+    y = x[:, frames] + att.out_proj(o)
+    return y + layer.linear2(F.gelu(layer.linear1(layer.norm2(y))))
 
 
 def beta(tau: float) -> float:

@@ -111,17 +111,19 @@ def train_mlm(data: Path, out: Path, cfg: MLMTrainConfig, model_cfg: MLMConfig =
         torch.set_num_threads(threads)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
-    model = MaskedTokenLM(model_cfg)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.98), weight_decay=0.01)
     step = 0
     ckpt = out / "ckpt.pt"
-    if ckpt.exists():
-        st = torch.load(ckpt, map_location="cpu", weights_only=False)
+    st = torch.load(ckpt, map_location="cpu", weights_only=False) if ckpt.exists() else None
+    if st is not None:  # a resumed run keeps the size it was started with
+        model_cfg = MLMConfig(**st["model_cfg"])
+    model = MaskedTokenLM(model_cfg)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.98), weight_decay=0.01)
+    if st is not None:
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["opt"])
         step = int(st["step"])
     sha = codec_sha()
-    if ckpt.exists() and st.get("codec_sha", sha) != sha:
+    if st is not None and st.get("codec_sha", sha) != sha:
         raise ConfigError(f"{ckpt} was trained on the tokens of codec weights {st['codec_sha']}, but the codec "
                           f"weights now are {sha}: start a new run in another --out directory")
     train = tokens if tokens is not None else tokenize(data, "train", max_hours=cfg.max_hours)
