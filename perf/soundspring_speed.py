@@ -68,7 +68,9 @@ def main() -> None:
     x = np.concatenate([r.load(16000).samples for r in default_corpus()[:3]])[: int(args.seconds * 16000)]
     x = x[: x.size // 320 * 320].astype(np.float32)
     dur = x.size / 16000
-    print(f"SoundSpring-S, K = 12, 10 % Bernoulli loss, coarse FEC in the next packet, {dur:.0f} s of speech, one thread")
+    mc = make_codec("soundspring" + (f":mlm_weights={args.mlm_weights}" if args.mlm_weights else "")).mlm.cfg
+    print(f"SoundSpring-S, K = 12, 10 % Bernoulli loss, coarse FEC in the next packet, {dur:.0f} s of speech, one thread; "
+          f"MLM: {mc.depth} blocks, width {mc.dim}, feed-forward {mc.ff}")
     print(f"{'stride':>8} {'T_C':>4} {'slices':>6} | {'sender':>7} {'recv':>7} {'conceal':>8} | {'RTF entropy':>11} {'RTF dual':>9} | "
           f"{'backbone RTF':>12} {'dual / backbone':>15}")
     for (T_S, T_C), S in itertools.product(((3, 15), (3, 20), (5, 20), (10, 30)), ("frame", 1)):

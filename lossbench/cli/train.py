@@ -83,7 +83,8 @@ def train_soundspring_cmd(
 ) -> None:
     """Train SoundSpring's masked token LM on the shipped codec's tokens (paper's masking schedule).
 
-    The defaults are the shipped model's size; the paper's larger models are a matter of --dim/--depth/--heads/--ff.
+    The size defaults are the shipped model's (MLMConfig's, written out so that the CLI does not import torch);
+    larger models, like the paper's, are a matter of --dim/--depth/--heads/--ff.
     """
     from lossbench.codecs.soundspring.mlm import MLMConfig
     from lossbench.codecs.soundspring.train import MLMTrainConfig, train_mlm

@@ -9,15 +9,17 @@ from lossbench.codecs.soundspring.coding import Layout, SlicePacket, Slicing, de
 from lossbench.codecs.soundspring.mlm import MaskedTokenLM, MLMConfig
 from lossbench.errors import ConfigError
 
-CFG = MLMConfig(num_quantizers=12, vocab=64, n_coarse=3, dim=32, depth=1, heads=2, ff=64, max_frames=64)
+CFG = MLMConfig(num_quantizers=12, vocab=64, n_coarse=3, dim=32, depth=2, heads=2, ff=64, max_frames=64)
 
 
-@pytest.fixture(scope="module")
-def model():
+@pytest.fixture(scope="module", params=["eager", "frozen"])
+def model(request):
+    """Both inference paths: eager, and the frozen graph the codec loads (``MaskedTokenLM.freeze``)."""
     import torch
 
     torch.manual_seed(0)
-    return MaskedTokenLM(CFG).eval()
+    m = MaskedTokenLM(CFG).eval()
+    return m.freeze() if request.param == "frozen" else m
 
 
 def _decode(model, plan, N, layout, lost=(), replace=None):

@@ -73,3 +73,11 @@ def test_hidden_at_frames_equals_the_full_pass():
         assert part.shape == (2, 3, CFG.dim)
         assert torch.allclose(part, full[:, fr], atol=1e-5)
         assert torch.allclose(m(tok, fr, torch.tensor([2, 3])), m(tok)[:, fr][:, :, 2:4], atol=1e-4)
+        m.freeze()  # the compiled path: the same states, and the same bits on every call
+        assert m._frozen_body() is not None
+        frozen = m.hidden(tok, fr)
+        assert torch.allclose(frozen, full[:, fr], atol=1e-5)
+        assert all(torch.equal(m.hidden(tok, fr), frozen) for _ in range(5))
+        m.norm.weight.mul_(2.0)  # changed weights: back to the eager path
+        assert m._frozen_body() is None
+        assert not torch.allclose(m.hidden(tok, fr), frozen, atol=1e-3)

@@ -104,16 +104,17 @@ class CausalConv1d(nn.Module):
         if getattr(self, "_w_key", None) != key:
             w2 = w.detach().reshape(w.shape[0], -1)  # (cout, cin * k); depthwise: (C, k)
             self._w_rows, self._w_cols, self._w_key = w2.contiguous(), w2.t().contiguous(), key
+            self._bias = c.bias.detach() if c.bias is not None else w.new_zeros(w.shape[0])
         cols = full.unfold(2, (k - 1) * d + 1, s)[..., ::d]  # (B, cin, T_out, k)
         B, C, T, _ = cols.shape
         if c.groups == 1 and B == 1 and T >= 64:  # many output steps: (cout, cin k) @ (cin k, T)
-            return torch.addmm(c.bias[:, None], self._w_rows, cols[0].transpose(1, 2).reshape(C * k, T))[None]
+            return torch.addmm(self._bias[:, None], self._w_rows, cols[0].transpose(1, 2).reshape(C * k, T))[None]
         if c.groups == 1:  # few output steps: (B T, cin k) @ (cin k, cout)
-            y = torch.addmm(c.bias, cols.permute(0, 2, 1, 3).reshape(B * T, C * k), self._w_cols)
+            y = torch.addmm(self._bias, cols.permute(0, 2, 1, 3).reshape(B * T, C * k), self._w_cols)
             return y.view(B, T, -1).transpose(1, 2)
-        if c.groups != C or w.shape[0] != C:
+        if c.groups != C or w.shape[0] != C:  # grouped but not depthwise: not used by these models
             return c(full)
-        return (cols * self._w_rows[None, :, None, :]).sum(-1) + c.bias[None, :, None]
+        return (cols * self._w_rows[None, :, None, :]).sum(-1) + self._bias[None, :, None]
 
 
 class ResUnit(nn.Module):

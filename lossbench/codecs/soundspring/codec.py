@@ -59,7 +59,7 @@ def load_mlm(path: str | None = None):
     meta, tensors = read_weights(p, "masked-LM", "lossbench train soundspring")
     model = MaskedTokenLM(MLMConfig(**json.loads(meta["model_cfg"])))
     load_state(model, tensors, p)
-    model.eval()
+    model.freeze()
     model.codec_sha = meta.get("codec_sha", "")
     return model
 

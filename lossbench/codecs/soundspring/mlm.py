@@ -33,10 +33,10 @@ class MLMConfig:
     num_quantizers: int = 24
     vocab: int = 1024
     n_coarse: int = 3
-    dim: int = 192
-    depth: int = 4
+    dim: int = 128  # the shipped model's size; the first model (mlm_large) had 192 / 4 blocks / 768
+    depth: int = 3
     heads: int = 4
-    ff: int = 768
+    ff: int = 512
     max_frames: int = 256
 
     def to_dict(self) -> dict:
@@ -81,10 +81,42 @@ class MaskedTokenLM(nn.Module):
         if frames is None or self.training or torch.is_grad_enabled():
             h = self.norm(self.transformer(e))
             return h if frames is None else h[:, frames]
+        frozen = self._frozen_body()
+        if frozen is not None:
+            return frozen(e, frames)
         layers = self.transformer.layers
-        for layer in layers[:-1]:
-            e = layer(e)
-        return self.norm(_block_at(layers[-1], e, frames))
+        for i in range(len(layers) - 1):
+            e = layers[i](e)
+        return self.norm(_LastBlockAt(layers[-1])(e, frames))
+
+    def freeze(self) -> "MaskedTokenLM":
+        """Compile the inference path (eval mode): a frozen TorchScript graph of the blocks, the last at the coded frames.
+
+        Freezing pre-packs the linear layers' weights for the CPU's matrix
+        kernels and drops the per-call Python work: a pass over a 15-frame
+        window takes about half the eager time. Used by :meth:`hidden` with
+        ``frames`` outside training and autograd, while the weights are the
+        ones frozen (any change to them falls back to the eager path). The
+        graph is fixed at freezing, so every call of the same shapes computes
+        the same floating-point results, at the sender and at the receiver.
+        """
+        import warnings
+
+        self.eval()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            body = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.script(_Body(self).eval())))
+        self._frozen = (body, self._weights_key())
+        return self
+
+    def _weights_key(self) -> tuple:
+        return tuple((p.data_ptr(), p._version) for p in self.parameters())
+
+    def _frozen_body(self):
+        fz = getattr(self, "_frozen", None)
+        if fz is None or fz[1] != self._weights_key():
+            return None
+        return fz[0]
 
     def logits_at(self, h: torch.Tensor, layer: torch.Tensor) -> torch.Tensor:
         """Logits (n, vocab) of n hidden vectors (n, dim), each for its own layer (n,)."""
@@ -141,18 +173,44 @@ class MaskedTokenLM(nn.Module):
         return out.permute(1, 2, 0, 3) + self.head_bias[lay]
 
 
-def _block_at(layer: nn.TransformerEncoderLayer, x: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
-    """A pre-norm encoder block's output at ``frames`` only: (B, T, d) -> (B, len(frames), d)."""
-    att = layer.self_attn
-    B, T, d = x.shape
-    H = att.num_heads
-    h = layer.norm1(x)
-    W, b = att.in_proj_weight, att.in_proj_bias
-    q = F.linear(h[:, frames], W[:d], b[:d]).view(B, -1, H, d // H).transpose(1, 2)
-    k, v = F.linear(h, W[d:], b[d:]).view(B, T, 2, H, d // H).permute(2, 0, 3, 1, 4)
-    o = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(B, -1, d)
-    y = x[:, frames] + att.out_proj(o)
-    return y + layer.linear2(F.gelu(layer.linear1(layer.norm2(y))))
+class _LastBlockAt(nn.Module):
+    """A pre-norm encoder block's output at ``frames`` only: (B, T, d) -> (B, len(frames), d).
+
+    Every frame serves as key and value; queries, attention output and the
+    feed-forward are computed at ``frames``. Shares the block's parameters.
+    """
+
+    def __init__(self, layer: nn.TransformerEncoderLayer):
+        super().__init__()
+        self.norm1, self.norm2, self.linear1, self.linear2 = layer.norm1, layer.norm2, layer.linear1, layer.linear2
+        self.out_proj = layer.self_attn.out_proj
+        self.in_w, self.in_b = layer.self_attn.in_proj_weight, layer.self_attn.in_proj_bias
+        self.heads = layer.self_attn.num_heads
+
+    def forward(self, x: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+        B, T, d = x.shape
+        H = self.heads
+        h = self.norm1(x)
+        q = F.linear(h[:, frames], self.in_w[:d], self.in_b[:d]).view(B, -1, H, d // H).transpose(1, 2)
+        kv = F.linear(h, self.in_w[d:], self.in_b[d:]).view(B, T, 2, H, d // H).permute(2, 0, 3, 1, 4)
+        o = F.scaled_dot_product_attention(q, kv[0], kv[1]).transpose(1, 2).reshape(B, -1, d)
+        y = x[:, frames] + self.out_proj(o)
+        return y + self.linear2(F.gelu(self.linear1(self.norm2(y))))
+
+
+class _Body(nn.Module):
+    """The Transformer blocks and final norm of a model, the last block at ``frames`` only (for freezing)."""
+
+    def __init__(self, m: MaskedTokenLM):
+        super().__init__()
+        self.layers = nn.ModuleList(list(m.transformer.layers[:-1]))
+        self.last = _LastBlockAt(m.transformer.layers[-1])
+        self.norm = m.norm
+
+    def forward(self, e: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            e = layer(e)
+        return self.norm(self.last(e, frames))
 
 
 def beta(tau: float) -> float:
