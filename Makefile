@@ -54,8 +54,10 @@ train: setup
 	$(VENV)/bin/lossbench train codec --data data/speech --out checkpoints/codec
 
 # the transceivers' models on the shipped codec's tokens (resume from checkpoints/<name>)
+# the shipped masked LM: 6000 steps at lr 3e-4, then on to STEPS at lr 1e-4 (3 h of training audio)
 train-soundspring: setup
-	$(VENV)/bin/lossbench train soundspring --data data/speech --out checkpoints/soundspring
+	$(VENV)/bin/lossbench train soundspring --data data/speech --out checkpoints/soundspring --max-hours 3 --threads 2 --steps 6000
+	$(VENV)/bin/lossbench train soundspring --data data/speech --out checkpoints/soundspring --max-hours 3 --threads 2 --steps $(or $(STEPS),12000) --lr 1e-4
 
 train-glaris: setup
 	$(VENV)/bin/lossbench train glaris --data data/speech --out checkpoints/glaris

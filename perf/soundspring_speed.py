@@ -18,9 +18,12 @@ the documented ~5 kbit/s sweeps).
 
 The reference measured in the same run is the bare backbone (the same
 chunked streaming encoder + RVQ + decoder, no MLM): the ratio column says
-what SoundSpring adds to it. The issue's target: RTF (dual) <= 0.3.
+what SoundSpring adds to it. The issue's target: RTF (dual) <= 0.3 with the
+shipped (default) MLM; ``--mlm-weights`` measures another one, e.g. the
+first, larger model ``lossbench/codecs/soundspring/weights/mlm_large.safetensors``.
+``--settings 3,15 5,20`` limits the run to some (stride, T_C) pairs.
 
-Run: ``python perf/soundspring_speed.py [--mlm-weights PATH]``.
+Run: ``python perf/soundspring_speed.py [--mlm-weights PATH] [--settings T_S,T_C ...]``.
 """
 
 from __future__ import annotations
@@ -63,6 +66,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--mlm-weights", default=None)
     ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--settings", nargs="*", default=["3,15", "3,20", "5,20", "10,30"],
+                    help="(stride T_S, context T_C) pairs in frames, e.g. 3,15")
     args = ap.parse_args()
     torch.set_num_threads(1)
     x = np.concatenate([r.load(16000).samples for r in default_corpus()[:3]])[: int(args.seconds * 16000)]
@@ -73,7 +78,8 @@ def main() -> None:
           f"MLM: {mc.depth} blocks, width {mc.dim}, feed-forward {mc.ff}")
     print(f"{'stride':>8} {'T_C':>4} {'slices':>6} | {'sender':>7} {'recv':>7} {'conceal':>8} | {'RTF entropy':>11} {'RTF dual':>9} | "
           f"{'backbone RTF':>12} {'dual / backbone':>15}")
-    for (T_S, T_C), S in itertools.product(((3, 15), (3, 20), (5, 20), (10, 30)), ("frame", 1)):
+    settings = [tuple(int(v) for v in a.split(",")) for a in args.settings]
+    for (T_S, T_C), S in itertools.product(settings, ("frame", 1)):
         extra = f",mlm_weights={args.mlm_weights}" if args.mlm_weights else ""
         slices = f",slices={S},pack=frame" if S == 1 else ""
         c = make_codec(f"soundspring:stride={T_S},context={T_C},lookahead=2,layers=12,fec=next{slices}{extra}")

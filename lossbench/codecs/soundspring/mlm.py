@@ -106,11 +106,12 @@ class MaskedTokenLM(nn.Module):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             body = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.script(_Body(self).eval())))
+        self._params = list(self.parameters())
         self._frozen = (body, self._weights_key())
         return self
 
     def _weights_key(self) -> tuple:
-        return tuple((p.data_ptr(), p._version) for p in self.parameters())
+        return tuple((p.data_ptr(), p._version) for p in self._params)
 
     def _frozen_body(self):
         fz = getattr(self, "_frozen", None)
