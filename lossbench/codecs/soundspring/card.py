@@ -65,7 +65,9 @@ def write_card(data: Path, ckpt_dir: Path, count: int = 16) -> Path:
 
     logs = read_jsonl(ckpt_dir / "log.jsonl")
     evals = read_jsonl(ckpt_dir / "eval.jsonl")
-    wall_h = max((r["time_s"] for r in logs), default=0.0) / 3600
+    # a resumed run restarts its clock: sum the last time of every segment
+    times = [r["time_s"] for r in logs]
+    wall_h = sum(a for a, b in zip(times, times[1:] + [0.0]) if b < a) / 3600
     secs = sum(len(x) for _, x in clips) / 16000
     lines = [
         "# Model card: lossbench SoundSpring masked token LM",
