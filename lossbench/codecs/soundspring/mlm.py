@@ -90,7 +90,7 @@ class MaskedTokenLM(nn.Module):
         return self.norm(_LastBlockAt(layers[-1])(e, frames))
 
     def freeze(self) -> "MaskedTokenLM":
-        """Compile the inference path (eval mode): a frozen TorchScript graph of the blocks, the last at the coded frames.
+        """Compile the inference path: a frozen TorchScript graph of the blocks (the last at the coded frames).
 
         Freezing pre-packs the linear layers' weights for the CPU's matrix
         kernels and drops the per-call Python work: a pass over a 15-frame
