@@ -11,6 +11,7 @@ trace, unknown metric) is found here, before anything runs.
 
 from __future__ import annotations
 
+import functools
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +77,7 @@ class Plan:
     clips: list[ClipRef]
     channels: list[ChannelInstance]
     skipped_pairs: list[tuple[str, str]] = field(default_factory=list)
+    models: dict[str, dict[str, str]] = field(default_factory=dict)  # codec spec -> {role: sha256[:16] of the file}
 
     @property
     def num_tasks(self) -> int:
@@ -162,6 +164,7 @@ def plan_sweep(spec: SweepSpec, run_dir: str | Path) -> Plan:
     skipped: list[tuple[str, str]] = []
     all_names: set[str] = set(CONCEALMENTS.names())
     built = []
+    models: dict[str, dict[str, str]] = {}
     for ce in spec.codecs:
         try:
             cod = make_codec(ce.spec)
@@ -195,6 +198,8 @@ def plan_sweep(spec: SweepSpec, run_dir: str | Path) -> Plan:
             raise ConfigError(f"codec {ce.spec!r} gets no concealment from {spec.concealments}; "
                               f"valid for it: {choices(cod.concealments)}")
         codecs.append((cod.describe(), ce.label or cod.describe(), names))
+        if files := cod.model_files():
+            models[cod.describe()] = {role: file_hash(path) for role, path in files.items()}
     jobs = [
         Job(clip=c, clip_index=i, codec_spec=cs, codec_label=cl, concealments=names, channels=channels,
             seeds=list(range(spec.seeds)), base_seed=spec.seed, metrics=list(spec.metrics),
@@ -202,7 +207,26 @@ def plan_sweep(spec: SweepSpec, run_dir: str | Path) -> Plan:
         for i, c in enumerate(clips)
         for cs, cl, names in codecs
     ]
-    return Plan(spec, jobs, clips, channels, skipped)
+    return Plan(spec, jobs, clips, channels, skipped, models)
+
+
+def file_hash(path: Path) -> str:
+    """sha256 (first 16 hex digits) of a model file; 'missing' if it cannot be read."""
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return "missing"
+    return _hash_file(str(Path(path).resolve()), st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _hash_file(path: str, mtime_ns: int, size: int) -> str:
+    import hashlib
+
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    except OSError:
+        return "missing"
 
 
 def describe_plan(plan: Plan) -> dict[str, Any]:

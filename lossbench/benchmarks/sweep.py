@@ -55,6 +55,7 @@ def write_spec(spec: SweepSpec, plan: Plan, run_dir: Path) -> Path:
         "codecs": sorted({j.codec_spec for j in plan.jobs}),
         "skipped_pairs": [list(p) for p in plan.skipped_pairs],
         "tasks": plan.num_tasks,
+        "models": plan.models,
     }
     d["environment"] = environment()
     d["environment"]["written_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -73,6 +74,30 @@ def _clean(x: Any) -> Any:
     return x
 
 
+def check_models(plan: Plan, run_dir: Path) -> None:
+    """Refuse to resume a run whose finished rows came from other model files than the plan's.
+
+    Task keys name the codec spec, not the weights behind it: after a model is
+    retrained, resuming would silently keep the old model's results. Runs
+    recorded before model hashes were kept carry none and are not checked.
+    """
+    import tomllib
+
+    from lossbench.errors import ConfigError
+
+    p = run_dir / "spec.toml"
+    if not p.exists():
+        return
+    old = tomllib.loads(p.read_text()).get("resolved", {}).get("models", {})
+    for codec, files in plan.models.items():
+        for role, h in files.items():
+            was = old.get(codec, {}).get(role)
+            if was is not None and was != h:
+                raise ConfigError(
+                    f"{run_dir} holds results of {codec!r} made with another {role} model file (sha256 {was}, "
+                    f"now {h}); resuming would mix the two: sweep into a new --out directory, or delete {run_dir}")
+
+
 @dataclass
 class SweepResult:
     run_dir: Path
@@ -87,9 +112,11 @@ def run_sweep(spec: SweepSpec, run_dir: str | Path, progress: bool = True) -> Sw
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     plan = plan_sweep(spec, run_dir)
-    write_spec(spec, plan, run_dir)
     store = ResultStore(run_dir)
     done = store.done_keys()
+    if done:
+        check_models(plan, run_dir)
+    write_spec(spec, plan, run_dir)
     todo_jobs = [j for j in plan.jobs if set(j.task_keys()) - done]
     n_todo = sum(len(set(j.task_keys()) - done) for j in todo_jobs)
     executor = DaskExecutor(spec.scheduler) if spec.scheduler else LocalExecutor(spec.workers)

@@ -20,6 +20,8 @@ compare sample-aligned signals.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import abc
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -95,6 +97,14 @@ class Codec(abc.ABC):
 
     def codec_params(self) -> dict[str, Any]:
         """The backend's own parameters (override)."""
+        return {}
+
+    def model_files(self) -> dict[str, Path]:
+        """Files whose contents decide this codec's output, by role (override; e.g. trained weights).
+
+        A sweep records their hashes and refuses to resume a run made with
+        other contents: the task keys name the codec spec, not the weights.
+        """
         return {}
 
     def config(self) -> dict[str, Any]:

@@ -9,6 +9,8 @@ received latent, decaying toward zero), and the waveform strategies.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from typing import Any
 
 import numpy as np
@@ -63,6 +65,11 @@ class RVQCodec(Codec):
         self.delay_samples = self.model.delay_samples
         self.conceal_offset_samples = self.model.delay_samples  # frame i is decoded one hop late
         self.frame_bytes = -(-self.layers * 10 // 8)
+
+    def model_files(self) -> dict[str, Path]:
+        from lossbench.codecs.neural import DEFAULT_WEIGHTS
+
+        return {"codec": Path(self.weights) if self.weights else DEFAULT_WEIGHTS}
 
     def codec_params(self) -> dict[str, Any]:
         p: dict[str, Any] = {"layers": self.layers}

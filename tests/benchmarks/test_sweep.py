@@ -114,6 +114,26 @@ def test_rerun_skips_and_resume_recomputes_identically(local_run, tmp_path):
     pd.testing.assert_frame_equal(before[METRIC_COLS], after[METRIC_COLS])
 
 
+def test_resume_refuses_results_of_other_model_weights(tmp_path):
+    """Task keys name the codec spec, not its weights: a retrained model must not inherit the old rows."""
+    import tomllib
+
+    import tomli_w
+
+    sp = spec(clips=1, metrics=["si_snr"], concealments=["native"], codec=[{"spec": "rvq:layers=3"}],
+              channel=[{"model": "bernoulli", "loss": [0.1]}])
+    d = tmp_path / "run"
+    first = run_sweep(sp, d, progress=False)
+    rec = tomllib.loads((d / "spec.toml").read_text())
+    files = rec["resolved"]["models"]["rvq:layers=3"]
+    assert set(files) == {"codec"} and len(files["codec"]) == 16
+    assert run_sweep(sp, d, progress=False).skipped == first.tasks  # same weights: resumes
+    rec["resolved"]["models"]["rvq:layers=3"]["codec"] = "0" * 16  # as if made with other weights
+    (d / "spec.toml").write_text(tomli_w.dumps(rec))
+    with pytest.raises(ConfigError, match=r"another codec model file \(sha256 0{16}, now [0-9a-f]{16}\)"):
+        run_sweep(sp, d, progress=False)
+
+
 def test_failures_are_rows_not_crashes(tmp_path):
     corpus = tmp_path / "c"
     corpus.mkdir()

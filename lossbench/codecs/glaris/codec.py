@@ -113,6 +113,12 @@ class GlarisCodec(Codec):
         self.conceal_offset_samples = self.backbone.delay_samples
         self._info: dict[str, Any] = {}
 
+    def model_files(self) -> dict[str, Path]:
+        from lossbench.codecs.neural import DEFAULT_WEIGHTS
+
+        return {"codec": Path(self.weights) if self.weights else DEFAULT_WEIGHTS,
+                "glaris": Path(self.glaris_weights) if self.glaris_weights else GLARIS_WEIGHTS}
+
     def codec_params(self) -> dict[str, Any]:
         p: dict[str, Any] = {"q": self.q, "side": self.side, "offsets": "/".join(map(str, self.offsets)) or "none"}
         for k in ("weights", "glaris_weights"):

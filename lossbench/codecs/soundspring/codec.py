@@ -161,6 +161,12 @@ class SoundSpringCodec(Codec):
 
     # ------------------------------------------------------------------ description
 
+    def model_files(self) -> dict[str, Path]:
+        from lossbench.codecs.neural import DEFAULT_WEIGHTS
+
+        return {"codec": Path(self.weights) if self.weights else DEFAULT_WEIGHTS,
+                "mlm": Path(self.mlm_weights) if self.mlm_weights else MLM_WEIGHTS}
+
     def codec_params(self) -> dict[str, Any]:
         p: dict[str, Any] = {"layers": self.layers, "mode": self.mode}
         if self.mode == "stream":
