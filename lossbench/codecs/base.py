@@ -20,10 +20,9 @@ compare sample-aligned signals.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import abc
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np

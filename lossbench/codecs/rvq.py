@@ -10,7 +10,6 @@ received latent, decaying toward zero), and the waveform strategies.
 from __future__ import annotations
 
 from pathlib import Path
-
 from typing import Any
 
 import numpy as np
@@ -67,9 +66,9 @@ class RVQCodec(Codec):
         self.frame_bytes = -(-self.layers * 10 // 8)
 
     def model_files(self) -> dict[str, Path]:
-        from lossbench.codecs.neural import DEFAULT_WEIGHTS
+        from lossbench.codecs.neural import weights_path
 
-        return {"codec": Path(self.weights) if self.weights else DEFAULT_WEIGHTS}
+        return {"codec": weights_path(self.weights)}
 
     def codec_params(self) -> dict[str, Any]:
         p: dict[str, Any] = {"layers": self.layers}

@@ -114,9 +114,9 @@ class GlarisCodec(Codec):
         self._info: dict[str, Any] = {}
 
     def model_files(self) -> dict[str, Path]:
-        from lossbench.codecs.neural import DEFAULT_WEIGHTS
+        from lossbench.codecs.neural import weights_path
 
-        return {"codec": Path(self.weights) if self.weights else DEFAULT_WEIGHTS,
+        return {"codec": weights_path(self.weights),
                 "glaris": Path(self.glaris_weights) if self.glaris_weights else GLARIS_WEIGHTS}
 
     def codec_params(self) -> dict[str, Any]:

@@ -15,6 +15,11 @@ WEIGHTS_DIR = Path(__file__).parent / "weights"
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "rvq_codec.safetensors"
 
 
+def weights_path(path: str | Path | None) -> Path:
+    """The codec weights a ``weights=`` option names: the given file, or the shipped one."""
+    return Path(path) if path else DEFAULT_WEIGHTS
+
+
 def read_weights(p: Path, what: str, train_cmd: str) -> tuple[dict, dict]:
     """(metadata, tensors) of a safetensors file: no pickle, no network."""
     from safetensors import safe_open
@@ -46,7 +51,7 @@ def load_model(path: str | None = None):
 
     from lossbench.codecs.neural.model import CodecConfig, NeuralCodec
 
-    p = Path(path) if path else DEFAULT_WEIGHTS
+    p = weights_path(path)
     meta, tensors = read_weights(p, "codec", "lossbench train codec")
     model = NeuralCodec(CodecConfig.from_dict(json.loads(meta["model_cfg"])))
     load_state(model, tensors, p)

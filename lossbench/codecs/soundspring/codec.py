@@ -162,9 +162,9 @@ class SoundSpringCodec(Codec):
     # ------------------------------------------------------------------ description
 
     def model_files(self) -> dict[str, Path]:
-        from lossbench.codecs.neural import DEFAULT_WEIGHTS
+        from lossbench.codecs.neural import weights_path
 
-        return {"codec": Path(self.weights) if self.weights else DEFAULT_WEIGHTS,
+        return {"codec": weights_path(self.weights),
                 "mlm": Path(self.mlm_weights) if self.mlm_weights else MLM_WEIGHTS}
 
     def codec_params(self) -> dict[str, Any]:
