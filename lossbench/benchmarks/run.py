@@ -101,8 +101,9 @@ def run_job(job: Job, skip: frozenset[str] | set[str] = frozenset()) -> list[dic
         "encode_rtf": t_enc / dur,
         "clip_resampled": bool(clip.meta.get("resampled", False)),
     }
-    if "lbrr_fraction" in stream.meta:
-        stream_cols["lbrr_fraction"] = stream.meta["lbrr_fraction"]
+    for k in ("lbrr_fraction", "dred_fraction", "dred_kbps", "libopus"):  # what the packets really carry
+        if k in stream.meta:
+            stream_cols[k] = stream.meta[k]
     audio_dir = Path(job.run_dir) / "audio"
     if job.keep_audio:
         from lossbench.audio import save_audio

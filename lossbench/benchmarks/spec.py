@@ -41,7 +41,7 @@ from typing import Any
 from lossbench.errors import ConfigError, choices
 
 #: loss models whose loss_rate the ``--loss`` flag sweeps
-SWEEPABLE_MODELS = ("bernoulli", "gilbert", "gilbert-elliott")
+SWEEPABLE_MODELS = ("bernoulli", "gilbert", "gilbert-elliott", "lossgen")
 SWEEPABLE = (*SWEEPABLE_MODELS, "random", "iid", "ge")  # with aliases
 NET_KEYS = ("delay", "jitter", "playout")
 TOP_KEYS = ("name", "corpus", "clips", "seeds", "seed", "metrics", "concealments", "examples", "codec", "channel",

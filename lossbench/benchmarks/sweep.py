@@ -38,7 +38,13 @@ def environment() -> dict[str, Any]:
     try:
         from lossbench.codecs.opus import opus_version
 
-        vers["libopus"] = opus_version()
+        vers["libopus"] = opus_version("build")
+    except Exception:
+        pass
+    try:
+        from lossbench.codecs.opus import opus_version
+
+        vers["libopus_system"] = opus_version("system")
     except Exception:
         pass
     return {"python": platform.python_version(), "platform": platform.platform(), "packages": vers,

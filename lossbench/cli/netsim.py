@@ -56,6 +56,22 @@ def _stats_table(spec: str, packets: int, seed: int) -> None:
     for name, a, b in rows:
         t.add_row(name, "-" if a is None else f"{a:.4f}", f"{b:.4f}" if isinstance(b, float) else str(b))
     console.print(t)
+    if st is None:
+        console.print(f"{m.name} has no closed form: every statistic above is empirical, over {packets} packets")
+        for title, hist in (("burst length (lost in a row)", s.bursts), ("gap length (received in a row)", s.gaps)):
+            h = Table(title=f"{title}: histogram")
+            for c in ("length", "count", "share %"):
+                h.add_column(c, justify="right")
+            total = sum(hist.values()) or 1
+            keys = sorted(hist)
+            shown = [k for k in keys if k <= 10]
+            for k in shown:
+                h.add_row(str(k), str(hist[k]), f"{100 * hist[k] / total:.2f}")
+            rest = [k for k in keys if k > 10]
+            if rest:
+                n_rest = sum(hist[k] for k in rest)
+                h.add_row(f"11..{rest[-1]}", str(n_rest), f"{100 * n_rest / total:.2f}")
+            console.print(h)
 
 
 @app.command()

@@ -12,6 +12,7 @@ from lossbench.netsim.markov import ChainStats
 from lossbench.netsim.models import (
     Bernoulli,
     GilbertElliott,
+    LossGen,
     LossModel,
     LossProcess,
     Netem4State,
@@ -42,6 +43,7 @@ __all__ = [
     "GilbertElliott",
     "Jitter",
     "Link",
+    "LossGen",
     "LossModel",
     "LossProcess",
     "Netem4State",

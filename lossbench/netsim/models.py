@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import abc
 import bisect
+import ctypes
 import math
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -591,3 +592,75 @@ class _ScheduleProcess:
         if p is None:
             p = self._procs[i] = self.model.models[i].process(self.rng)
         return p.step(t_s)
+
+
+# --------------------------------------------------------------------------- LossGen
+
+
+@dataclass(frozen=True)
+class LossGen(LossModel):
+    """Opus 1.5's LossGen: a small GRU network trained on real VoIP loss traces.
+
+    ``loss_rate`` is the rate asked of the network (its conditioning input),
+    not a guarantee: the delivered rate differs a little, and has no closed
+    form (see ``docs/opus.md`` for the measured mapping). Each packet's
+    loss is drawn from the network's probability with a uniform number taken
+    from ``rng``, never from the C library's global ``rand()``, so a
+    sequence is reproducible for a seed and safe in threads. As upstream,
+    the first 100 steps of a fresh state warm the GRUs up and are dropped.
+    Runs the C model of the project's Opus 1.5.2 build (``make setup``).
+    """
+
+    loss_rate: float
+    name = "lossgen"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "loss_rate", _prob("loss_rate", self.loss_rate, what="lossgen"))
+
+    def sample(self, n: int, rng: np.random.Generator, slot_s: float = 0.02) -> LossTrace:
+        n = _check_n(n)
+        proc = _LossGenProcess(self.loss_rate, rng)
+        return self._trace(proc.draw(n), slot_s)
+
+    def process(self, rng: np.random.Generator) -> LossProcess:
+        return _LossGenProcess(self.loss_rate, rng)
+
+    def params(self) -> dict[str, Any]:
+        return {"loss_rate": self.loss_rate}
+
+
+class _LossGenProcess:
+    """A LossGen state; ``step`` serves packets from blocks drawn ahead (same draws as ``draw``)."""
+
+    __slots__ = ("_lib", "_state", "_p", "_rng", "_warm", "_buf", "_pos")
+
+    def __init__(self, loss_rate: float, rng: np.random.Generator) -> None:
+        from lossbench.native import lossgen_lib
+
+        self._lib = lossgen_lib()
+        self._state = ctypes.create_string_buffer(self._lib.lb_lossgen_state_size())
+        self._lib.lb_lossgen_init(self._state)
+        self._p = float(loss_rate)
+        self._rng = rng
+        self._warm = False
+        self._buf = np.zeros(0, dtype=bool)
+        self._pos = 0
+
+    def draw(self, n: int) -> np.ndarray:
+        """The next ``n`` losses of this state (the first call also draws the 100 warm-up steps)."""
+        extra = 0 if self._warm else 100
+        u = self._rng.random(n + extra, dtype=np.float32)
+        out = np.zeros(n, dtype=np.uint8)
+        used = self._lib.lb_lossgen_sample(self._state, ctypes.c_float(self._p), n, u.ctypes.data, out.ctypes.data)
+        if used != n + extra:
+            raise RuntimeError(f"lossgen shim consumed {used} draws, expected {n + extra}")
+        self._warm = True
+        return out.astype(bool)
+
+    def step(self, t_s: float) -> bool:
+        if self._pos >= self._buf.size:
+            self._buf = self.draw(256)
+            self._pos = 0
+        v = bool(self._buf[self._pos])
+        self._pos += 1
+        return v

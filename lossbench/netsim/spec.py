@@ -7,6 +7,7 @@ A loss-model spec is a string a user can type::
     gilbert-elliott:p=0.05,r=0.4,loss_good=0.01,loss_bad=0.8
     markov3                         (the WLAN setting)
     markov3:loss_rate=0.2,mean_burst=2.5
+    lossgen:loss_rate=0.1              (Opus 1.5's learned model of real VoIP loss)
     netem:loss state 1% 30% 10% 40% 0.5%
     trace:file=traces/x.txt,offset=100
     schedule:0=bernoulli(p=0);5=bernoulli(p=0.3);10=bernoulli(p=0)
@@ -25,6 +26,7 @@ from lossbench.errors import ConfigError
 from lossbench.netsim.models import (
     Bernoulli,
     GilbertElliott,
+    LossGen,
     LossModel,
     Netem4State,
     Schedule,
@@ -102,6 +104,12 @@ def make_markov3(
         kw["exit_to_1"] = exit_to_1
     default_burst = 1.0 / (1.0 - ThreeStateMarkov().p22)
     return ThreeStateMarkov.from_rate_burst(loss_rate, default_burst if mean_burst is None else mean_burst, **kw)
+
+
+@LOSS_MODELS.register("lossgen")
+def make_lossgen(loss_rate: float = 0.1) -> LossModel:
+    """Opus 1.5's LossGen, a GRU trained on real VoIP traces. Parameter: loss_rate (asked, not delivered)."""
+    return LossGen(loss_rate)
 
 
 @LOSS_MODELS.register("netem-state", "netem4")

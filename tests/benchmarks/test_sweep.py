@@ -30,8 +30,8 @@ def spec(**over):
 
 def test_plan_counts_and_pairs(tmp_path):
     p = plan_sweep(spec(), tmp_path)
-    # pcm: zeros only (no native); opus: opus-plc, opus-fec, zeros; 3 channels; 2 clips
-    assert p.num_tasks == 2 * 3 * (1 + 3)
+    # pcm: zeros only (no native); opus: opus-plc, opus-deep-plc, opus-fec, opus-dred, zeros; 3 channels; 2 clips
+    assert p.num_tasks == 2 * 3 * (1 + 5)
     assert {j.codec_label for j in p.jobs} == {"PCM", "Opus 12k"}
     assert len({c.key for c in p.channels}) == 3
 
@@ -81,7 +81,7 @@ def local_run(tmp_path_factory):
 def test_local_sweep_writes_rows_and_spec(local_run):
     d, res = local_run
     df = pd.read_parquet(d / "results.parquet")
-    assert res.errors == 0 and len(df) == res.tasks == 24
+    assert res.errors == 0 and len(df) == res.tasks == 36
     assert (df["status"] == "ok").all() and df["task"].is_unique
     clean = df[(df["loss_param"] == 0) & (df["codec"] == "pcm")]
     assert (clean["pesq_wb"] > 4.4).all()
@@ -93,7 +93,7 @@ def test_local_sweep_writes_rows_and_spec(local_run):
     import tomllib
 
     recorded = tomllib.loads((d / "spec.toml").read_text())
-    assert recorded["resolved"]["tasks"] == 24 and len(recorded["codec"]) == 2
+    assert recorded["resolved"]["tasks"] == 36 and len(recorded["codec"]) == 2
     assert recorded["environment"]["git_revision"] and "numpy" in recorded["environment"]["packages"]
     assert spec_from_dict({k: v for k, v in recorded.items() if k not in ("resolved", "environment")}).codecs
     assert (d / "audio").is_dir() and df["audio_file"].notna().any()
@@ -103,7 +103,7 @@ def test_rerun_skips_and_resume_recomputes_identically(local_run, tmp_path):
     d, _ = local_run
     before = pd.read_parquet(d / "results.parquet").set_index("task").sort_index()
     again = run_sweep(spec(), d, progress=False)
-    assert again.ran == 0 and again.skipped == 24
+    assert again.ran == 0 and again.skipped == 36
     # lose one part (as an interrupted sweep would) and resume
     parts = sorted((d / "parts").glob("part-*.parquet"))
     lost = pd.read_parquet(parts[0])["task"].tolist()
@@ -222,7 +222,7 @@ def test_cli_sweep_errors_and_dry_run(tmp_path):
     r = CliRunner().invoke(app, ["sweep", "--codec", "pcm", "--channel", "markov3", "--loss", "0.1", "--out", str(tmp_path)])
     assert r.exit_code == 2 and "--loss was given but no --channel takes it" in r.output
     r = CliRunner().invoke(app, ["sweep", "--dry-run", "--out", str(tmp_path)])
-    assert r.exit_code == 0 and "tasks: 1224" in r.output
+    assert r.exit_code == 0 and "tasks: 1188" in r.output
 
 
 def test_bad_network_settings_fail_at_plan_time(tmp_path):
