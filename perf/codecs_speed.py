@@ -59,6 +59,36 @@ def main() -> None:
         td = best_of(lambda: cod.decode(s, None, conc))
         print(f"{spec:36s} {dur / te:10.0f} {dur / td:10.0f} {te / t_ref:8.0f} {td / t_ref:8.0f}")
 
+    print("\nOpus 1.5.2 decoder settings, 16 kbit/s (24 kbit/s with DRED), clean and at 20 % Bernoulli loss;")
+    print("ratios are against classic decoding (opus-plc) of the same stream in this run:")
+    print(f"  {'setting':44s} {'enc xRT':>8s} {'clean xRT':>10s} {'lossy xRT':>10s} {'clean/classic':>14s} {'lossy/classic':>14s}")
+    settings = [
+        ("classic PLC", "opus:bitrate=16000", "opus-plc"),
+        ("deep PLC", "opus:bitrate=16000", "opus-deep-plc"),
+        ("LACE + deep PLC", "opus:bitrate=16000,osce=lace", "opus-deep-plc"),
+        ("NoLACE + deep PLC", "opus:bitrate=16000,osce=nolace", "opus-deep-plc"),
+        ("LBRR (classic PLC)", "opus:bitrate=16000,fec=1,loss_perc=20", "opus-fec"),
+        ("DRED 500 ms at 24 kbit/s", "opus:bitrate=24000,dred_ms=500,loss_perc=20", "opus-dred"),
+        ("DRED 1 s at 24 kbit/s", "opus:bitrate=24000,dred_ms=1000,loss_perc=20", "opus-dred"),
+    ]
+    classic: dict[str, tuple[float, float]] = {}
+    for label, spec, conc in settings:
+        cod = make_codec(spec)
+        s = cod.encode(clip)
+        rec = Reception.from_lost(Bernoulli(0.2).sample(s.num_packets, np.random.default_rng(0)).lost)
+        te = best_of(lambda: cod.encode(clip), 2)
+        tc = best_of(lambda: cod.decode(s, None, conc), 2)
+        tl = best_of(lambda: cod.decode(s, rec, conc), 2)
+        key = spec.split(",")[0]
+        if key not in classic:  # classic decoding of this bitrate's plain stream, same run
+            plain = make_codec(key)
+            ps = plain.encode(clip)
+            prec = Reception.from_lost(Bernoulli(0.2).sample(ps.num_packets, np.random.default_rng(0)).lost)
+            classic[key] = (best_of(lambda: plain.decode(ps, None, "opus-plc"), 2),
+                            best_of(lambda: plain.decode(ps, prec, "opus-plc"), 2))
+        c0, l0 = classic[key]
+        print(f"  {label:44s} {dur / te:8.0f} {dur / tc:10.0f} {dur / tl:10.0f} {tc / c0:14.2f} {tl / l0:14.2f}")
+
     print("\nconcealment cost at 20 % Bernoulli loss (decode + conceal, Opus 16 kbps / RVQ where native):")
     cod = make_codec("opus:bitrate=16000,fec=1")
     s = cod.encode(clip)

@@ -25,6 +25,7 @@ from lossbench.netsim import (
     Channel,
     GilbertElliott,
     Jitter,
+    LossGen,
     Link,
     OnOffTraffic,
     PoissonTraffic,
@@ -74,6 +75,14 @@ def main() -> None:
             f"  {name:32s} {n / t / 1e6:8.1f} M/s   x{(n / t) * ts:7.0f} vs per-packet step   "
             f"{t / t_uniform:5.2f}x the time of numpy uniforms"
         )
+
+    # LossGen runs a GRU per packet in C (Opus 1.5's model through our shim): its own target
+    m = LossGen(0.1)
+    nl = min(n, 1_000_000)
+    t = best_of(lambda: m.sample(nl, rng), 2)
+    t_bern = best_of(lambda: Bernoulli(0.1).sample(nl, rng), 2)
+    print(f"\nlossgen(0.1), {nl:,} packets through the Python API (target >= 500 k packets/s):")
+    print(f"  lossgen                          {nl / t / 1e3:8.1f} k/s   {t / t_bern:7.0f}x the time of bernoulli(0.1)")
 
     k = args.sim_packets
     send = np.arange(k) * 0.02

@@ -6,7 +6,7 @@
 # lists directory are made under build/apt/, with a deb-src line on the mirror
 # that the machine's own apt sources already name. dpkg-source verifies the
 # checksums of what it unpacks. A finished build is cached: a second run does
-# nothing. Called by `make setup`.
+# nothing. Called by `make setup`. LOSSBENCH_NO_APT=1 forbids every apt-get call.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -55,7 +55,7 @@ command -v cc >/dev/null || need_pkgs+=(gcc libc6-dev)
 command -v make >/dev/null || need_pkgs+=(make)
 command -v dpkg-source >/dev/null || need_pkgs+=(dpkg-dev)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
-  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+  if [ "$(id -u)" -eq 0 ] && [ -z "${LOSSBENCH_NO_APT:-}" ] && command -v apt-get >/dev/null; then
     echo "installing build tools: ${need_pkgs[*]}"
     DEBIAN_FRONTEND=noninteractive apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}"
@@ -67,7 +67,7 @@ fi
 mkdir -p "$SRC"
 srcdir="$(find "$SRC" -maxdepth 1 -type d -name "opus-$VERSION*" | head -n1)"
 if [ -z "$srcdir" ] || [ ! -f "$srcdir/configure.ac" ]; then
-  command -v apt-get >/dev/null || die "no apt-get to fetch Debian's source package 'opus' and no unpacked source in $SRC"
+  { [ -z "${LOSSBENCH_NO_APT:-}" ] && command -v apt-get >/dev/null; } || die "no apt-get to fetch Debian's source package 'opus' and no unpacked source in $SRC"
   # the mirror and keyring from the machine's own apt sources (deb822 or one-line form)
   mirror=""; keyring=""
   for f in /etc/apt/sources.list.d/*.sources; do

@@ -27,8 +27,29 @@ def train_codec_cmd(
     ckpt_every: Annotated[int, typer.Option()] = 500,
     threads: Annotated[Optional[int], typer.Option(help="torch CPU threads")] = None,
     init_weights: Annotated[Optional[Path], typer.Option(help="warm-start a new run from safetensors weights (e.g. the shipped ones)")] = None,
+    backbone: Annotated[str, typer.Option(help="fargan (a quantiser of LPCNet features, voiced by FARGAN) or waveform")] = "waveform",
+    max_hours: Annotated[Optional[float], typer.Option(help="stop after this much wall time (resume later)")] = None,
+    hidden: Annotated[int, typer.Option(help="fargan: width of the encoder and decoder (a new run only)")] = 256,
+    latent_dim: Annotated[int, typer.Option(help="fargan: dimension the RVQ quantises (a new run only)")] = 64,
 ) -> None:
-    """Train the RVQ speech codec (GPU when present, else CPU)."""
+    """Train the RVQ speech codec: the fargan feature quantiser, or the waveform codec (GPU when present)."""
+    if backbone == "fargan":
+        from lossbench.codecs.neural.fargan import FarganConfig
+        from lossbench.codecs.neural.train_fargan import FarganTrainConfig, train_fargan
+
+        if out == Path("checkpoints/codec"):
+            out = Path("checkpoints/codec_fargan")
+        fcfg = FarganTrainConfig(steps=steps if steps != 200_000 else FarganTrainConfig.steps, batch=batch if batch != 16
+                                 else FarganTrainConfig.batch, lr=lr if lr != 5e-4 else FarganTrainConfig.lr,
+                                 seed=seed, eval_every=eval_every, ckpt_every=ckpt_every)
+        ck = train_fargan(data, out, fcfg, FarganConfig(hidden=hidden, latent_dim=latent_dim), threads=threads,
+                          max_hours=max_hours)
+        console.print(f"checkpoint: {ck}")
+        return
+    if backbone != "waveform":
+        from lossbench.errors import ConfigError
+
+        raise ConfigError(f"--backbone must be 'fargan' or 'waveform', got {backbone!r}")
     from lossbench.codecs.neural.train import TrainConfig, train_codec
 
     cfg = TrainConfig(steps=steps, batch=batch, seconds=seconds, lr=lr, seed=seed, adv_start=adv_start,

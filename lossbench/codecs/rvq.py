@@ -2,9 +2,15 @@
 
 Each packet carries, per frame, the first K layer indices of the residual
 VQ, bit-packed at 10 bits each (K = 12: 15 bytes per 20 ms frame, 6 kbit/s).
+Two backbones turn the tokens into sound (``backbone=``): ``waveform``, the
+project's conv encoder and iSTFT decoder, and ``fargan``, a quantiser of
+LPCNet features voiced by Opus 1.5's pretrained FARGAN.
+
 Concealments: ``zero-latent`` (a lost frame's latent is zero: the naive
 baseline in both SoundSpring and Glaris), ``repeat-latent`` (the last
-received latent, decaying toward zero), and the waveform strategies.
+received latent, decaying toward zero), on ``fargan`` also ``fargan-plc``
+(Opus 1.5's deep-PLC network predicts the features of lost frames from the
+past), and the waveform strategies.
 """
 
 from __future__ import annotations
@@ -44,13 +50,15 @@ class RVQCodec(Codec):
     """
 
     name = "rvq"
-    native_concealments = ("zero-latent", "repeat-latent")
+    native_concealments = ("zero-latent", "repeat-latent", "fargan-plc")
 
-    def __init__(self, layers: int = 12, weights: str | None = None, decay: float = 0.8, **packet_kw: Any) -> None:
+    def __init__(self, layers: int = 12, weights: str | None = None, decay: float = 0.8, backbone: str = "waveform",
+                 **packet_kw: Any) -> None:
         super().__init__(**packet_kw)
         from lossbench.codecs.neural import load_model
 
-        self.model = load_model(weights)
+        self.backbone = backbone
+        self.model = load_model(weights, backbone)
         nq = self.model.cfg.num_quantizers
         if int(layers) != layers or not 1 <= layers <= nq:
             raise ConfigError(f"rvq: layers must be an integer 1..{nq}, got {layers!r}")
@@ -62,16 +70,32 @@ class RVQCodec(Codec):
         self.sample_rate_hz = self.model.cfg.sample_rate_hz
         self.frame_samples = self.model.cfg.hop
         self.delay_samples = self.model.delay_samples
-        self.conceal_offset_samples = self.model.delay_samples  # frame i is decoded one hop late
+        # where frame i's samples start in the decoder output: the waveform decoder is one hop late
+        self.conceal_offset_samples = 0 if backbone == "fargan" else self.model.delay_samples
         self.frame_bytes = -(-self.layers * 10 // 8)
+
+    @property
+    def concealments(self) -> list[str]:
+        names = super().concealments
+        return names if self.backbone == "fargan" else [c for c in names if c != "fargan-plc"]
+
+    def check_concealment(self, concealment: str) -> str:
+        if concealment == "fargan-plc" and self.backbone != "fargan":
+            from lossbench.errors import choices
+
+            raise ConfigError(f"rvq: 'fargan-plc' conceals features, so it needs backbone=fargan; valid with "
+                              f"backbone={self.backbone}: {choices(self.concealments)}")
+        return super().check_concealment(concealment)
 
     def model_files(self) -> dict[str, Path]:
         from lossbench.codecs.neural import weights_path
 
-        return {"codec": weights_path(self.weights)}
+        return {"codec": weights_path(self.weights, self.backbone)}
 
     def codec_params(self) -> dict[str, Any]:
         p: dict[str, Any] = {"layers": self.layers}
+        if self.backbone != "waveform":
+            p["backbone"] = self.backbone
         if self.weights:
             p["weights"] = self.weights
         return p
@@ -120,11 +144,18 @@ class RVQCodec(Codec):
                 elif last is not None:
                     g *= self.decay
                     lat[i] = last * g
-        out = self.decode_latents(lat)
+        if concealment == "fargan-plc":
+            from lossbench.codecs.neural.fargan_plc import conceal_features
+
+            with torch.no_grad():
+                feats = self.model.net.denormalise(self.model.net.decode_latent(torch.from_numpy(lat.T.copy())[None]))[0]
+            out = conceal_features(self.model, feats.numpy(), np.repeat(bad, 2))
+        else:
+            out = self.decode_latents(lat)
         if concealment is None:
             # without concealment the samples a lost frame produces are silenced, frame-aligned
-            # with the input timeline (the decoder output is one hop late)
-            F = self.frame_samples
+            # with the input timeline
+            F, o = self.frame_samples, self.conceal_offset_samples
             for i in np.flatnonzero(bad):
-                out[(i + 1) * F : (i + 2) * F] = 0.0
+                out[i * F + o : (i + 1) * F + o] = 0.0
         return out, bad

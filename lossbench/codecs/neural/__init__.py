@@ -13,11 +13,20 @@ from lossbench.errors import CodecError
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "rvq_codec.safetensors"
+FARGAN_WEIGHTS = WEIGHTS_DIR / "fargan_codec.safetensors"
+BACKBONES = ("fargan", "waveform")
 
 
-def weights_path(path: str | Path | None) -> Path:
-    """The codec weights a ``weights=`` option names: the given file, or the shipped one."""
-    return Path(path) if path else DEFAULT_WEIGHTS
+def weights_path(path: str | Path | None, backbone: str = "waveform") -> Path:
+    """The codec weights a ``weights=`` option names: the given file, or the backbone's shipped one."""
+    if path:
+        return Path(path)
+    return FARGAN_WEIGHTS if backbone == "fargan" else DEFAULT_WEIGHTS
+
+
+def weights_backbone(meta: dict) -> str:
+    """The backbone a weights file was trained for (files from before backbones existed are waveform)."""
+    return meta.get("backbone", "waveform")
 
 
 def read_weights(p: Path, what: str, train_cmd: str) -> tuple[dict, dict]:
@@ -40,19 +49,36 @@ def load_state(model, tensors: dict, p: Path) -> None:
     model.load_state_dict(state)
 
 
-@functools.lru_cache(maxsize=4)
-def load_model(path: str | None = None):
-    """The codec model with shipped (or given) safetensors weights, in eval mode, on the CPU.
+@functools.lru_cache(maxsize=8)
+def load_model(path: str | None = None, backbone: str = "waveform"):
+    """The codec model of ``backbone`` with shipped (or given) safetensors weights, in eval mode, on the CPU.
 
     No network and no pickle: weights are read with safetensors, the model
-    configuration from the file's metadata.
+    configuration from the file's metadata. Weights of the other backbone are
+    refused with an error naming both.
     """
     import torch
 
     from lossbench.codecs.neural.model import CodecConfig, NeuralCodec
+    from lossbench.errors import ConfigError
 
-    p = weights_path(path)
-    meta, tensors = read_weights(p, "codec", "lossbench train codec")
+    if backbone not in BACKBONES:
+        raise ConfigError(f"backbone must be one of {', '.join(BACKBONES)}, got {backbone!r}")
+    p = weights_path(path, backbone)
+    train = "lossbench train codec --backbone fargan" if backbone == "fargan" else "lossbench train codec"
+    meta, tensors = read_weights(p, "codec", train)
+    if weights_backbone(meta) != backbone:
+        raise ConfigError(f"{p} holds weights of the {weights_backbone(meta)!r} backbone, not of the {backbone!r} "
+                          f"backbone asked for; give backbone={weights_backbone(meta)} or other weights")
+    if backbone == "fargan":
+        from lossbench.codecs.neural.fargan import FarganBackbone, FarganConfig
+
+        fb = FarganBackbone(FarganConfig.from_dict(json.loads(meta["model_cfg"])))
+        load_state(fb.net, tensors, p)
+        for layer in fb.quantizer.layers:
+            layer.initted.fill_(True)
+        fb.eval()
+        return fb
     model = NeuralCodec(CodecConfig.from_dict(json.loads(meta["model_cfg"])))
     load_state(model, tensors, p)
     for layer in model.quantizer.layers:

@@ -1,0 +1,196 @@
+"""``lossbench train codec --backbone fargan``: the feature quantiser, resumable and seeded.
+
+The training audio's LPCNet features are computed once with Opus 1.5's C
+analysis and cached next to the data (``train_features.npy``); a step draws
+random crops of feature pairs, runs encoder, residual VQ (a random depth per
+example: quantiser dropout) and decoder, and minimises a weighted squared
+error in z-scored feature units (pitch period weighted most: it is what
+FARGAN is most sensitive to). Every random choice comes from generators
+seeded by (seed, step), so a resumed run continues exactly.
+
+Evaluation decodes held-out clips through FARGAN and scores PESQ-WB / STOI at
+K = 3, 6, 12, 24 next to the unquantised ceiling (``eval.jsonl``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lossbench.codecs.neural.fargan import DEFAULT_WEIGHTS, NB_FEATURES, FarganBackbone, FarganConfig
+from lossbench.codecs.neural.train import EVAL_K, SpeechData, dropout_depths, eval_clips, save_checkpoint
+from lossbench.errors import ConfigError
+
+
+@dataclass
+class FarganTrainConfig:
+    steps: int = 60_000
+    batch: int = 64
+    pairs: int = 48  # 20 ms feature pairs per crop (0.96 s)
+    lr: float = 1e-3
+    lr_end: float = 1e-4
+    seed: int = 0
+    ckpt_every: int = 500
+    eval_every: int = 2000
+    eval_clips: int = 8
+    w_commit: float = 0.1
+    feature_weights: tuple[float, ...] = field(default=DEFAULT_WEIGHTS)
+
+
+def feature_cache(data: Path, split: str = "train") -> np.ndarray:
+    """(N, 20) LPCNet features of all ``split`` audio, computed once and cached as ``<split>_features.npy``."""
+    from lossbench.native.fargan import FeatureAnalyzer
+
+    cache = data / f"{split}_features.npy"
+    man = data / "manifest.jsonl"
+    if cache.exists() and cache.stat().st_mtime >= man.stat().st_mtime:
+        return np.load(cache)
+    audio = SpeechData(data, split).audio
+    an = FeatureAnalyzer()
+    parts = []
+    step = 160 * 6000
+    for i in range(0, audio.shape[0], step):
+        parts.append(an.push(np.asarray(audio[i : i + step], np.float32) / 32768.0))
+    f = np.concatenate(parts).astype(np.float32)
+    np.save(cache, f)
+    return f
+
+
+def evaluate_fargan(model: FarganBackbone, clips: list[np.ndarray], ks=EVAL_K, ceiling: bool = False) -> dict:
+    """Mean PESQ-WB / STOI over ``clips`` at each K (and of the unquantised features with ``ceiling``)."""
+    from lossbench.benchmarks.metrics import compute_metrics
+
+    model.eval()
+    res: dict[str, list[float]] = {}
+    d = model.delay_samples
+    for x in clips:
+        n = len(x) // 320 * 320 + 320
+        xp = np.zeros(n + 320, np.float32)
+        xp[: len(x)] = x
+        feats = model.features(xp)
+        with torch.no_grad():
+            pairs = model.net.normalise(torch.from_numpy(feats)[None])
+            z = model.net.encode_latent(pairs)
+            outs = {}
+            if ceiling:
+                outs["ceiling"] = feats
+            for k in ks:
+                codes = model.quantizer.encode(z, k)
+                outs[str(k)] = model.net.denormalise(model.net.decode_latent(model.quantizer.decode(codes)))[0].numpy()
+        for name, f in outs.items():
+            y = model.synthesize(f)[d : d + len(x)]
+            m = compute_metrics(y, x, 16000, ["pesq_wb", "stoi"])
+            for metric in ("pesq_wb", "stoi"):
+                res.setdefault(f"{metric}@{name}", []).append(m[metric])
+    model.train()
+    return {k: float(np.nanmean(v)) for k, v in res.items()}
+
+
+def train_fargan(data: Path, out: Path, cfg: FarganTrainConfig, model_cfg: FarganConfig = FarganConfig(),
+                 threads: int | None = None, progress: bool = True, max_hours: float | None = None) -> Path:
+    """Train (or resume) the feature quantiser; returns the checkpoint path."""
+    if threads:
+        torch.set_num_threads(threads)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    model = FarganBackbone(model_cfg)
+    net = model.net
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=0.0)
+    feats = feature_cache(data, "train")
+    step = 0
+    ckpt = out / "ckpt.pt"
+    if ckpt.exists():
+        st = torch.load(ckpt, map_location="cpu", weights_only=False)
+        if st["model_cfg"] != model_cfg.to_dict():
+            raise ConfigError(f"{ckpt} was trained with another model configuration: {st['model_cfg']}")
+        net.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        step = int(st["step"])
+    else:
+        net.feat_mean.copy_(torch.from_numpy(feats.mean(0)))
+        net.feat_std.copy_(torch.from_numpy(feats.std(0) + 1e-3))
+    (out / "config.json").write_text(json.dumps({"train": {**cfg.__dict__}, "model": model_cfg.to_dict(),
+                                                 "backbone": "fargan", "train_frames": int(feats.shape[0])}, indent=1))
+    evals = eval_clips(data, cfg.eval_clips, real_only=True, min_s=2.0)
+    w = torch.tensor(list(cfg.feature_weights) * model_cfg.frames_per_hop, dtype=torch.float32).view(1, -1, 1)
+    if w.shape[1] != model_cfg.in_dim:
+        raise ConfigError(f"feature_weights needs {NB_FEATURES} values, got {len(cfg.feature_weights)}")
+    w = w / w.mean()
+    T = cfg.pairs
+    n_frames = feats.shape[0]
+    log = open(out / "log.jsonl", "a")
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=cfg.steps, initial=step, desc="train fargan codec", unit="step", mininterval=5.0)
+    t0 = time.time()
+    net.train()
+    while step < cfg.steps:
+        if max_hours is not None and time.time() - t0 > max_hours * 3600:
+            break
+        rng = np.random.default_rng([cfg.seed, step, 1])
+        starts = rng.integers(0, (n_frames - 2 * T) // 2, cfg.batch) * 2
+        x = torch.from_numpy(np.stack([feats[s : s + 2 * T] for s in starts]))
+        pairs = net.normalise(x)
+        depths = dropout_depths(step, cfg.seed, cfg.batch, model_cfg.num_quantizers)
+        gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+        frac = step / max(cfg.steps, 1)
+        lr = cfg.lr * min(1.0, (step + 1) / 500) * (cfg.lr_end / cfg.lr) ** frac
+        for g in opt.param_groups:
+            g["lr"] = lr
+        z = net.encode_latent(pairs)
+        zq, commit = net.quantizer(z, depths, gen)
+        y = net.decode_latent(zq)
+        err = ((y - pairs) ** 2 * w).mean()
+        loss = err + cfg.w_commit * commit
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+        opt.step()
+        step += 1
+        if bar is not None:
+            bar.update(1)
+        if step % 50 == 0:
+            with torch.no_grad():
+                per = ((y - pairs) ** 2).mean((0, 2)).view(model_cfg.frames_per_hop, NB_FEATURES).mean(0)
+            rec = {"step": step, "time_s": round(time.time() - t0, 1), "loss": err.item(), "commit": commit.item(),
+                   "ceps_mse": per[:18].mean().item(), "pitch_mse": per[18].item(), "corr_mse": per[19].item(), "lr": lr}
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
+            if bar is not None:
+                bar.set_postfix(loss=f"{rec['loss']:.4f}", pitch=f"{rec['pitch_mse']:.4f}")
+        if step % cfg.ckpt_every == 0 or step == cfg.steps:
+            save_checkpoint({"model": net.state_dict(), "opt": opt.state_dict(), "step": step,
+                             "model_cfg": model_cfg.to_dict(), "train_cfg": cfg.__dict__}, ckpt)
+        if step % cfg.eval_every == 0 or step == cfg.steps:
+            m = evaluate_fargan(model, evals, ceiling=not (out / "eval.jsonl").exists())
+            with open(out / "eval.jsonl", "a") as f:
+                f.write(json.dumps({"step": step, **{k: round(v, 4) for k, v in m.items()}}) + "\n")
+    save_checkpoint({"model": net.state_dict(), "opt": opt.state_dict(), "step": step,
+                     "model_cfg": model_cfg.to_dict(), "train_cfg": cfg.__dict__}, ckpt)
+    if bar is not None:
+        bar.close()
+    log.close()
+    return ckpt
+
+
+def export_fargan(ckpt: Path, dest: Path) -> Path:
+    """Write the quantiser's weights (float32: the features need the precision) as safetensors."""
+    from safetensors.torch import save_file
+
+    st = torch.load(ckpt, map_location="cpu", weights_only=False)
+    tensors = {}
+    for k, v in st["model"].items():
+        if k.endswith(("cluster_size", "embed_sum", "initted")):
+            continue
+        tensors[k] = v.contiguous()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(dest), metadata={"model_cfg": json.dumps(st["model_cfg"]), "step": str(st["step"]),
+                                             "backbone": "fargan"})
+    return dest
