@@ -64,10 +64,20 @@ def export_codec_cmd(
     ckpt: Annotated[Path, typer.Option(help="training checkpoint")] = Path("checkpoints/codec/ckpt.pt"),
     out: Annotated[Optional[Path], typer.Option(help="safetensors path (default: the shipped weights)")] = None,
 ) -> None:
-    """Export weights only (float16 safetensors) for shipping."""
-    from lossbench.codecs.neural import DEFAULT_WEIGHTS
+    """Export weights only (safetensors: float16 for the waveform backbone, float32 for fargan) for shipping."""
+    import torch
+
+    from lossbench.codecs.neural import DEFAULT_WEIGHTS, FARGAN_WEIGHTS
     from lossbench.codecs.neural.train import export_weights
 
+    if ckpt == Path("checkpoints/codec/ckpt.pt") and not ckpt.exists() and Path("checkpoints/codec_fargan/ckpt.pt").exists():
+        ckpt = Path("checkpoints/codec_fargan/ckpt.pt")
+    if torch.load(ckpt, map_location="cpu", weights_only=False)["model_cfg"].get("backbone") == "fargan":
+        from lossbench.codecs.neural.train_fargan import export_fargan
+
+        p = export_fargan(ckpt, out or FARGAN_WEIGHTS)
+        console.print(f"wrote {p} ({p.stat().st_size / 1e6:.1f} MB)")
+        return
     p = export_weights(ckpt, out or DEFAULT_WEIGHTS)
     console.print(f"wrote {p} ({p.stat().st_size / 1e6:.1f} MB)")
 
@@ -78,8 +88,16 @@ def codec_card_cmd(
     data: Annotated[Path, typer.Option(help="directory made by 'lossbench data prepare-speech'")] = Path("data/speech"),
     ckpt_dir: Annotated[Path, typer.Option(help="the training run (for its eval history)")] = Path("checkpoints/codec"),
     clips: Annotated[int, typer.Option(help="held-out clips to score")] = 24,
+    backbone: Annotated[str, typer.Option(help="fargan (writes MODEL_CARD_fargan.md) or waveform")] = "waveform",
 ) -> None:
-    """Measure the shipped weights on held-out real speech (and Opus alongside) and write MODEL_CARD.md."""
+    """Measure the shipped weights on held-out real speech (and Opus alongside) and write the model card."""
+    if backbone == "fargan":
+        from lossbench.codecs.neural.card import write_fargan_card
+
+        if ckpt_dir == Path("checkpoints/codec"):
+            ckpt_dir = Path("checkpoints/codec_fargan")
+        console.print(f"wrote {write_fargan_card(data, ckpt_dir, count=clips)}")
+        return
     from lossbench.codecs.neural.card import write_card
 
     console.print(f"wrote {write_card(data, ckpt_dir, count=clips)}")

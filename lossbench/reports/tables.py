@@ -26,7 +26,8 @@ def summary_table(df: pd.DataFrame, metric: str) -> pd.DataFrame:
 
 def rate_table(df: pd.DataFrame) -> pd.DataFrame:
     d = df[df["status"] == "ok"]
-    cols = [c for c in ("bitrate_kbps", "payload_kbps", "header_kbps", "fec_kbps", "lbrr_fraction", "encode_rtf",
+    cols = [c for c in ("bitrate_kbps", "payload_kbps", "header_kbps", "fec_kbps", "lbrr_fraction", "dred_fraction",
+                        "dred_kbps", "encode_rtf",
                         "decode_rtf") if c in d.columns]
     t = d.groupby(["system"], sort=False)[cols].mean().round(3)
     return t
