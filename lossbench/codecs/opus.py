@@ -490,15 +490,12 @@ class Opus(Codec):
         self.version = opus_version(lib)
         self.delay_samples = self._new_encoder().get(GET_LOOKAHEAD)
         self._last_info: dict[str, Any] = {}
-
-    @property
-    def concealments(self) -> list[str]:
-        names = super().concealments
-        if self.lib_name == "system":
-            names = [c for c in names if c not in NEURAL_CONCEALMENTS]
-        if self.osce != "off":
-            names = [c for c in names if c not in ("opus-plc", "opus-fec")]
-        return names
+        # what "native" means for this instance: no neural tools in the system's library, and OSCE's
+        # decoder complexity always runs deep PLC
+        if lib == "system":
+            self.native_concealments = ("opus-plc", "opus-fec")
+        elif osce != "off":
+            self.native_concealments = NEURAL_CONCEALMENTS
 
     def check_concealment(self, concealment: str) -> str:
         if concealment in NEURAL_CONCEALMENTS and self.lib_name == "system":

@@ -59,6 +59,8 @@ class RVQCodec(Codec):
 
         self.backbone = backbone
         self.model = load_model(weights, backbone)
+        if backbone != "fargan":  # what "native" means for this instance
+            self.native_concealments = ("zero-latent", "repeat-latent")
         nq = self.model.cfg.num_quantizers
         if int(layers) != layers or not 1 <= layers <= nq:
             raise ConfigError(f"rvq: layers must be an integer 1..{nq}, got {layers!r}")
@@ -73,11 +75,6 @@ class RVQCodec(Codec):
         # where frame i's samples start in the decoder output: the waveform decoder is one hop late
         self.conceal_offset_samples = 0 if backbone == "fargan" else self.model.delay_samples
         self.frame_bytes = -(-self.layers * 10 // 8)
-
-    @property
-    def concealments(self) -> list[str]:
-        names = super().concealments
-        return names if self.backbone == "fargan" else [c for c in names if c != "fargan-plc"]
 
     def check_concealment(self, concealment: str) -> str:
         if concealment == "fargan-plc" and self.backbone != "fargan":

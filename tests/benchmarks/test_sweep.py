@@ -68,7 +68,11 @@ def test_toml_spec_file(tmp_path):
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_spec(f)
     default = load_spec(Path(__file__).parents[2] / "lossbench" / "benchmarks" / "default_spec.toml")
-    assert plan_sweep(default, tmp_path / "d").num_tasks > 1000
+    p = plan_sweep(default, tmp_path / "d")
+    # 10 clips x (3 + 2 + 2 + 2 + 2 concealments) x (4 Bernoulli + WLAN + 2 LossGen channels)
+    assert p.num_tasks == 10 * 11 * 7
+    assert {c.key for c in p.channels} >= {"markov3", "lossgen:loss_rate=0.1", "lossgen:loss_rate=0.2"}
+    assert {"opus-deep-plc", "opus-dred", "opus-fec"} <= {c for j in p.jobs for c in j.concealments}
 
 
 @pytest.fixture(scope="module")
