@@ -35,8 +35,8 @@ from lossbench.codecs.neural.rvq import ResidualVQ
 
 NB_FEATURES = 20
 PRE_PAD = 640
-#: feature weights of the training loss, per LPCNet feature (18 cepstral bands, pitch period, pitch correlation)
-DEFAULT_WEIGHTS = (2.0,) + (1.0,) * 17 + (8.0, 0.5)
+#: squared-error weights in z units per LPCNet feature (18 cepstral bands, pitch period, pitch correlation)
+DEFAULT_WEIGHTS = (2.0,) + (1.0,) * 17 + (0.0, 0.5)  # the pitch period has its own loss, in samples
 
 
 @dataclass(frozen=True)

@@ -57,10 +57,10 @@ class EMACodebook(nn.Module):
             self.cluster_size.fill_(1.0)
             self.initted.fill_(True)
             return
-        onehot = torch.zeros(x.shape[0], size, device=x.device, dtype=x.dtype)
-        onehot.scatter_(1, codes[:, None], 1.0)
-        self.cluster_size.mul_(self.decay).add_(onehot.sum(0), alpha=1 - self.decay)
-        self.embed_sum.mul_(self.decay).add_(onehot.t() @ x, alpha=1 - self.decay)
+        counts = torch.bincount(codes, minlength=size).to(x.dtype)
+        sums = torch.zeros(size, x.shape[1], device=x.device, dtype=x.dtype).index_add_(0, codes, x)
+        self.cluster_size.mul_(self.decay).add_(counts, alpha=1 - self.decay)
+        self.embed_sum.mul_(self.decay).add_(sums, alpha=1 - self.decay)
         n = self.cluster_size.sum()
         size_smoothed = (self.cluster_size + self.eps) / (n + size * self.eps) * n
         self.embed.copy_(self.embed_sum / size_smoothed[:, None])
@@ -118,19 +118,18 @@ class ResidualVQ(nn.Module):
         q_sum = torch.zeros_like(r)
         commit = x.new_zeros(())
         for l, layer in enumerate(self.layers):
-            act = active_rows > l
-            if not bool(act.any()):
+            idx = torch.nonzero(active_rows > l).squeeze(1)  # only the rows that use this layer
+            if idx.numel() == 0:
                 break
-            rd = r.detach()
+            ra = r[idx]
+            rd = ra.detach()
             c = layer.nearest(rd)
-            q = layer.embed[c]
             if self.training:
-                layer.update(rd[act], c[act], generator)
-                q = layer.embed[c]
-            m = act[:, None].to(r.dtype)
-            commit = commit + (((r - q.detach()) ** 2).sum(1) * m[:, 0]).sum() / (m.sum() * D).clamp(min=1)
-            q_sum = q_sum + q * m
-            r = r - q * m
+                layer.update(rd, c, generator)
+            q = layer.embed[c]
+            commit = commit + ((ra - q.detach()) ** 2).sum() / (idx.numel() * D)
+            q_sum = q_sum.index_add(0, idx, q)
+            r = r.index_add(0, idx, -q)
         xq = x.permute(0, 2, 1).reshape(-1, D)
         out = xq + (q_sum - xq).detach()
         return out.view(B, T, D).permute(0, 2, 1), commit / self.num_layers

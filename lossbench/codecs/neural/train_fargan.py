@@ -30,8 +30,8 @@ from lossbench.errors import ConfigError
 @dataclass
 class FarganTrainConfig:
     steps: int = 60_000
-    batch: int = 64
-    pairs: int = 48  # 20 ms feature pairs per crop (0.96 s)
+    batch: int = 32
+    pairs: int = 32  # 20 ms feature pairs per crop (0.64 s)
     lr: float = 1e-3
     lr_end: float = 1e-4
     seed: int = 0
@@ -39,7 +39,41 @@ class FarganTrainConfig:
     eval_every: int = 2000
     eval_clips: int = 8
     w_commit: float = 0.1
+    w_pitch: float = 0.05  # per squared sample of pitch-period error on voiced frames
     feature_weights: tuple[float, ...] = field(default=DEFAULT_WEIGHTS)
+
+
+def period_samples(pitch_feature: torch.Tensor) -> torch.Tensor:
+    """FARGAN's pitch period in samples for LPCNet's pitch feature (dnn/fargan.c, before rounding)."""
+    return 256.0 / torch.pow(2.0, pitch_feature + 1.5)
+
+
+def feature_loss(y: torch.Tensor, pairs: torch.Tensor, net, w: torch.Tensor, w_pitch: float) -> tuple:
+    """Weighted error of decoded pairs ``y`` against ``pairs`` (both (B, 40, T), z-scored).
+
+    Cepstrum and correlation: weighted squared error in z units. Pitch: the error of the period
+    in samples (what FARGAN hears; it rounds the period to an integer), on voiced frames only,
+    Huber beyond 2 samples so early, wild errors do not dominate. Returns (loss, period error in
+    samples on voiced frames (B, 2, T), voicing weights).
+    """
+    B, _, T = y.shape
+    err = (y - pairs) ** 2 * w
+    k = NB_FEATURES
+    pitch_idx = [18, k + 18]
+    corr_idx = [19, k + 19]
+    mask = torch.ones(2 * k, dtype=torch.bool)
+    mask[pitch_idx] = False
+    base = err[:, mask].mean()
+    std, mean = net.feat_std[18], net.feat_mean[18]
+    f_true = pairs[:, pitch_idx] * std + mean
+    f_hat = (y[:, pitch_idx] * std + mean).clamp(-1.5, 3.0)  # periods 11..256 samples: no overflow
+    dp = period_samples(f_hat) - period_samples(f_true.clamp(-1.5, 3.0))
+    corr = pairs[:, corr_idx] * net.feat_std[19] + net.feat_mean[19]
+    voiced = ((corr - 0.0) / 0.3).clamp(0.0, 1.0)
+    a = dp.abs()
+    huber = torch.where(a < 2.0, a**2, 4.0 * a - 4.0)
+    lp = (voiced * huber).sum() / voiced.sum().clamp(min=1.0)
+    return base + w_pitch * lp, dp.detach(), voiced.detach()
 
 
 def feature_cache(data: Path, split: str = "train") -> np.ndarray:
@@ -147,7 +181,7 @@ def train_fargan(data: Path, out: Path, cfg: FarganTrainConfig, model_cfg: Farga
         z = net.encode_latent(pairs)
         zq, commit = net.quantizer(z, depths, gen)
         y = net.decode_latent(zq)
-        err = ((y - pairs) ** 2 * w).mean()
+        err, dp, voiced = feature_loss(y, pairs, net, w, cfg.w_pitch)
         loss = err + cfg.w_commit * commit
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -159,12 +193,16 @@ def train_fargan(data: Path, out: Path, cfg: FarganTrainConfig, model_cfg: Farga
         if step % 50 == 0:
             with torch.no_grad():
                 per = ((y - pairs) ** 2).mean((0, 2)).view(model_cfg.frames_per_hop, NB_FEATURES).mean(0)
+            v = voiced > 0.5
+            pe = dp.abs()[v]
             rec = {"step": step, "time_s": round(time.time() - t0, 1), "loss": err.item(), "commit": commit.item(),
-                   "ceps_mse": per[:18].mean().item(), "pitch_mse": per[18].item(), "corr_mse": per[19].item(), "lr": lr}
+                   "ceps_mse": per[:18].mean().item(), "pitch_mse": per[18].item(), "corr_mse": per[19].item(),
+                   "pitch_err_samples": float(pe.median()) if pe.numel() else float("nan"),
+                   "pitch_over_1": float((pe > 1.0).float().mean()) if pe.numel() else float("nan"), "lr": lr}
             log.write(json.dumps(rec) + "\n")
             log.flush()
             if bar is not None:
-                bar.set_postfix(loss=f"{rec['loss']:.4f}", pitch=f"{rec['pitch_mse']:.4f}")
+                bar.set_postfix(loss=f"{rec['loss']:.4f}", ceps=f"{rec['ceps_mse']:.4f}", p1=f"{rec['pitch_over_1']:.3f}")
         if step % cfg.ckpt_every == 0 or step == cfg.steps:
             save_checkpoint({"model": net.state_dict(), "opt": opt.state_dict(), "step": step,
                              "model_cfg": model_cfg.to_dict(), "train_cfg": cfg.__dict__}, ckpt)
