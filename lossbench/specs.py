@@ -8,9 +8,12 @@ so an unknown key gets an error that lists the valid ones.
 from __future__ import annotations
 
 import inspect
+import math
 import re
+import types
+import typing
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Union
 
 from lossbench.errors import ConfigError, choices
 
@@ -90,17 +93,22 @@ def _split_top(body: str) -> list[str]:
     return out
 
 
+def _functions(factory: Callable[..., Any]) -> list[Callable[..., Any]]:
+    """The functions whose parameters a factory accepts: itself, or a class's ``__init__`` chain."""
+    if inspect.isclass(factory):
+        return [c.__dict__["__init__"] for c in inspect.getmro(factory) if "__init__" in c.__dict__]
+    return [factory]
+
+
 def _accepted(factory: Callable[..., Any]) -> tuple[list[str], list[str]]:
     """(accepted keyword names, required names) of a function or a class.
 
     For a class whose ``__init__`` forwards ``**kwargs`` to its bases, the
     bases' parameters count too.
     """
-    funcs = [c.__dict__["__init__"] for c in inspect.getmro(factory) if "__init__" in c.__dict__] \
-        if inspect.isclass(factory) else [factory]
     allowed: list[str] = []
     required: list[str] = []
-    for i, f in enumerate(funcs):
+    for i, f in enumerate(_functions(factory)):
         sig = inspect.signature(f)
         var_kw = False
         for name, p in sig.parameters.items():
@@ -118,8 +126,91 @@ def _accepted(factory: Callable[..., Any]) -> tuple[list[str], list[str]]:
     return allowed, required
 
 
+def _annotations(factory: Callable[..., Any]) -> dict[str, Any]:
+    """Parameter name -> declared type, over the same ``__init__`` chain as :func:`_accepted`."""
+    out: dict[str, Any] = {}
+    for f in _functions(factory):
+        try:
+            hints = typing.get_type_hints(f)
+        except Exception:  # an annotation that does not resolve: no conversion for that function
+            hints = {}
+        for k, v in hints.items():
+            if k != "return":
+                out.setdefault(k, v)
+    return out
+
+
+BOOL_WORDS = {"1": True, "0": False, "true": True, "false": False, "yes": True, "no": False, "on": True, "off": False}
+_FORMS = {bool: "a boolean (1/0/true/false/yes/no/on/off)", int: "an integer", float: "a number", str: "a string"}
+
+
+def _to(value: Any, typ: type) -> Any:
+    """``value`` as ``typ`` (bool, int, float, str), or raise ValueError."""
+    if typ is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        if isinstance(value, str) and value.strip().lower() in BOOL_WORDS:
+            return BOOL_WORDS[value.strip().lower()]
+        raise ValueError
+    if typ is int:
+        if isinstance(value, bool):
+            raise ValueError
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            return int(value.strip())
+        raise ValueError
+    if typ is float:
+        if isinstance(value, bool):
+            raise ValueError
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
+            return float(value.strip())
+        raise ValueError
+    if typ is str:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, (int, float, str)):
+            return str(value)
+        raise ValueError
+    return value
+
+
+def convert_param(value: Any, annotation: Any, key: str, what: str) -> Any:
+    """Check and convert one spec value against its declared type; a bad one is a ConfigError
+    naming the key, the value and the allowed form."""
+    origin = typing.get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        options = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if value is None and len(options) < len(typing.get_args(annotation)):
+            return None
+    else:
+        options = [annotation]
+    simple = [o for o in options if o in _FORMS]
+    if not simple or len(simple) < len(options):
+        return value  # a type we do not convert (a model object, a mapping): the factory checks it
+    if isinstance(value, str) and str in simple:
+        return value  # text where text is allowed
+    for t in simple:  # in the declared order
+        try:
+            return _to(value, t)
+        except (ValueError, TypeError, OverflowError):
+            continue
+    forms = " or ".join(_FORMS[t] for t in simple)
+    raise ConfigError(f"{what}: {key} must be {forms}, got {value!r}")
+
+
 def call_factory(factory: Callable[..., Any], params: Mapping[str, Any], what: str) -> Any:
-    """Call ``factory(**params)`` after checking the keys against its signature."""
+    """Call ``factory(**params)`` after checking the keys against its signature and converting
+    each value to its declared type. Whatever the factory raises on a bad value becomes a
+    ConfigError naming ``what``: a user's spec never ends in another exception type."""
+    from lossbench.errors import LossbenchError
+
     allowed, required = _accepted(factory)
     unknown = [k for k in params if k not in allowed]
     if unknown:
@@ -127,9 +218,13 @@ def call_factory(factory: Callable[..., Any], params: Mapping[str, Any], what: s
     missing = [p for p in required if p not in params]
     if missing:
         raise ConfigError(f"{what}: missing parameter {missing[0]!r}; parameters: {choices(allowed)}")
+    hints = _annotations(factory)
+    kw = {k: convert_param(v, hints[k], k, what) if k in hints else v for k, v in params.items()}
     try:
-        return factory(**params)
-    except TypeError as exc:  # e.g. a string where a number belongs
+        return factory(**kw)
+    except LossbenchError:
+        raise
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError) as exc:  # a value the factory refused
         raise ConfigError(f"{what}: {exc}") from None
 
 
