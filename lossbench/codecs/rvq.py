@@ -118,7 +118,7 @@ class RVQCodec(Codec):
         import torch
 
         n = len(frames)
-        D = self.model.cfg.latent_dim
+        D = self.model.latent_size
         lat = np.zeros((n, D), dtype=np.float32)
         bad = np.zeros(n, dtype=bool)
         codes = np.zeros((n, self.layers), dtype=np.int64)

@@ -127,3 +127,21 @@ def test_non_finite_features_are_concealed_not_voiced(weights):
     f[50, 3] = np.inf
     y = m.synthesize(f)
     assert np.isfinite(y).all() and y.size == 320 * (f.shape[0] // 2)
+
+
+def test_pitch_tokens_carry_fargans_period_exactly(weights):
+    from lossbench.codecs.neural.fargan import CORR_LEVELS, period_of
+
+    m = make_codec(f"rvq:backbone=fargan,weights={weights}").model
+    x = default_corpus()[2].load(16000).samples
+    f = torch.from_numpy(m.features(x[: x.size // 320 * 320]))[None]
+    tok = m.net.pitch_tokens(f)
+    assert tok.shape == (1, 2, f.shape[1] // 2) and int(tok.max()) < 1024
+    pv = m.net.pitch_values(tok)
+    pitch = pv[:, [0, 2]].permute(0, 2, 1).reshape(1, -1) * m.net.feat_std[18] + m.net.feat_mean[18]
+    assert torch.equal(period_of(pitch), period_of(f[..., 18]))
+    corr = pv[:, [1, 3]].permute(0, 2, 1).reshape(1, -1) * m.net.feat_std[19] + m.net.feat_mean[19]
+    levels = m.net.corr_levels
+    nearest = levels[(f[..., 19:20] - levels).abs().argmin(-1)]
+    torch.testing.assert_close(corr, nearest, rtol=0, atol=1e-5)
+    assert len(levels) == CORR_LEVELS

@@ -75,7 +75,7 @@ def load_model(path: str | None = None, backbone: str = "waveform"):
 
         fb = FarganBackbone(FarganConfig.from_dict(json.loads(meta["model_cfg"])))
         load_state(fb.net, tensors, p)
-        for layer in fb.quantizer.layers:
+        for layer in fb.net.quantizer.layers:
             layer.initted.fill_(True)
         fb.eval()
         return fb

@@ -3,16 +3,22 @@
 ::
 
     16 kHz audio --LPCNet analysis (C, Opus 1.5.2)--> 20 features per 10 ms
+        --pitch tokens: layers 0 and 1 carry each 10 ms frame's integer pitch period
+          (the period FARGAN uses, exactly: 224 values) and a 2-bit pitch correlation
         --pairs of frames (40 values per 20 ms), z-scored--> causal conv encoder --> latent (D, 50 Hz)
-        --residual VQ (24 x 1024 codes: the same tokens as the waveform backbone)--> codes
-        --sum of the first K code vectors--> causal conv decoder --> 40 features
+        --residual VQ on layers 2..23 (1024-entry codebooks)--> codes
+        --sum of the code vectors + the decoded pitch--> causal conv decoder --> 36 cepstral values
         --FARGAN (C, pretrained, speaker-independent)--> audio
 
-What is trained is the quantiser (encoder, codebooks, decoder) for a
-weighted feature-domain error: the vocoder is fixed, so two CPU cores learn
-it well (../shared/DATA.md). Pitch period errors cost far more than cepstral
-ones (a 0.05-sd error drops PESQ-WB by about 0.36 against 0.06), so the loss
-weighs them accordingly.
+The token format is the waveform backbone's (24 layers of 10-bit tokens per
+20 ms frame, 0.5 kbit/s each), so SoundSpring's and Glaris's machinery runs
+on it. Why the pitch has layers of its own: FARGAN rounds the period to an
+integer and is very sensitive to it (a 0.05-sd pitch error drops PESQ-WB by
+about 0.36, the same error on the cepstrum by 0.06), and a learned RVQ spends
+its first layers on the cepstrum's larger variance. Two tokens code the
+period losslessly; the cepstrum is what is learned: the quantiser (encoder,
+codebooks, decoder) for a weighted feature-domain error, with the vocoder
+fixed, which two CPU cores learn well (../shared/DATA.md).
 
 Alignment: the encoder analyses the input after ``PRE_PAD`` = 640 samples of
 silence (four feature frames, which the decoder knows and never receives);
@@ -36,7 +42,9 @@ from lossbench.codecs.neural.rvq import ResidualVQ
 NB_FEATURES = 20
 PRE_PAD = 640
 #: squared-error weights in z units per LPCNet feature (18 cepstral bands, pitch period, pitch correlation)
-DEFAULT_WEIGHTS = (2.0,) + (1.0,) * 17 + (0.0, 0.5)  # the pitch period has its own loss, in samples
+DEFAULT_WEIGHTS = (2.0,) + (1.0,) * 17  # cepstrum; the pitch travels in tokens of its own
+PERIOD_MIN, PERIOD_LEVELS = 32, 224  # FARGAN clamps the period to 32..255 (dnn/fargan.c)
+CORR_LEVELS = 4
 
 
 @dataclass(frozen=True)
@@ -52,10 +60,19 @@ class FarganConfig:
     kernel: int = 3
     num_quantizers: int = 24
     codebook_size: int = 1024
+    pitch_layers: int = 2
 
     @property
     def in_dim(self) -> int:
         return NB_FEATURES * self.frames_per_hop
+
+    @property
+    def ceps_dim(self) -> int:
+        return 18 * self.frames_per_hop
+
+    @property
+    def rvq_layers(self) -> int:
+        return self.num_quantizers - self.pitch_layers
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -96,17 +113,43 @@ class _Stack(nn.Module):
         return self.outp(F.gelu(h))
 
 
+def period_of(pitch_feature: np.ndarray | torch.Tensor):
+    """FARGAN's integer pitch period for LPCNet's pitch feature (dnn/fargan.c), clamped to 32..255."""
+    if isinstance(pitch_feature, torch.Tensor):
+        p = torch.floor(0.5 + 256.0 / torch.pow(2.0, pitch_feature + 1.5))
+        return p.clamp(PERIOD_MIN, PERIOD_MIN + PERIOD_LEVELS - 1)
+    p = np.floor(0.5 + 256.0 / np.power(2.0, np.asarray(pitch_feature, np.float64) + 1.5))
+    return np.clip(p, PERIOD_MIN, PERIOD_MIN + PERIOD_LEVELS - 1)
+
+
+def pitch_feature_of(period):
+    """The pitch feature whose period is exactly ``period`` (the inverse of :func:`period_of`)."""
+    if isinstance(period, torch.Tensor):
+        return torch.log2(256.0 / period) - 1.5
+    return np.log2(256.0 / np.asarray(period, np.float64)) - 1.5
+
+
 class FeatureQuantizer(nn.Module):
-    """Encoder + residual VQ + decoder over z-scored feature pairs (B, 40, T) at 50 Hz."""
+    """Pitch tokens + encoder + residual VQ + decoder over z-scored feature pairs (B, 40, T) at 50 Hz."""
 
     def __init__(self, cfg: FarganConfig = FarganConfig()):
         super().__init__()
+        if cfg.pitch_layers != cfg.frames_per_hop:
+            raise ValueError("one pitch token per 10 ms frame: pitch_layers must equal frames_per_hop")
         self.cfg = cfg
         self.encoder_net = _Stack(cfg.in_dim, cfg.hidden, cfg.latent_dim, cfg.kernel, cfg.enc_dilations)
-        self.quantizer = ResidualVQ(cfg.num_quantizers, cfg.codebook_size, cfg.latent_dim)
-        self.decoder_net = _Stack(cfg.latent_dim, cfg.hidden, cfg.in_dim, cfg.kernel, cfg.dec_dilations)
+        self.quantizer = ResidualVQ(cfg.rvq_layers, cfg.codebook_size, cfg.latent_dim)
+        self.decoder_net = _Stack(cfg.latent_dim + 2 * cfg.pitch_layers, cfg.hidden, cfg.ceps_dim, cfg.kernel,
+                                  cfg.dec_dilations)
         self.register_buffer("feat_mean", torch.zeros(NB_FEATURES))
         self.register_buffer("feat_std", torch.ones(NB_FEATURES))
+        # pitch correlation: CORR_LEVELS reconstruction levels and the thresholds between them (from training data)
+        self.register_buffer("corr_levels", torch.linspace(-0.3, 0.45, CORR_LEVELS))
+
+    @property
+    def latent_size(self) -> int:
+        """Size of a frame's decodable latent: the RVQ latent and four z-scored pitch values."""
+        return self.cfg.latent_dim + 2 * self.cfg.pitch_layers
 
     # ---------------------------------------------------------------- feature <-> normalised pairs
 
@@ -122,12 +165,68 @@ class FeatureQuantizer(nn.Module):
         z = pairs.permute(0, 2, 1).reshape(B, 2 * T, NB_FEATURES)
         return z * self.feat_std + self.feat_mean
 
+    # ---------------------------------------------------------------- pitch tokens
+
+    def pitch_tokens(self, feats: torch.Tensor) -> torch.Tensor:
+        """(B, 2T, 20) features -> (B, 2, T) tokens: (period - 32) * 4 + correlation level."""
+        B, T2, _ = feats.shape
+        per = period_of(feats[..., 18]).long() - PERIOD_MIN
+        lv = self.corr_levels
+        corr = (feats[..., 19:20] - lv).abs().argmin(-1)
+        tok = per * CORR_LEVELS + corr
+        return tok.reshape(B, T2 // 2, 2).permute(0, 2, 1)
+
+    def pitch_values(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, k, T) pitch tokens (k = 1 or 2; with 1 the second frame repeats the first) ->
+        (B, 4, T) z-scored [pitch A, corr A, pitch B, corr B]."""
+        if tokens.shape[1] == 1:
+            tokens = tokens.repeat(1, 2, 1)
+        tok = tokens.clamp(0, PERIOD_LEVELS * CORR_LEVELS - 1)
+        per = (tok // CORR_LEVELS + PERIOD_MIN).float()
+        corr = self.corr_levels[tok % CORR_LEVELS]
+        f = (pitch_feature_of(per) - self.feat_mean[18]) / self.feat_std[18]
+        c = (corr - self.feat_mean[19]) / self.feat_std[19]
+        return torch.stack([f[:, 0], c[:, 0], f[:, 1], c[:, 1]], 1)
+
+    # ---------------------------------------------------------------- the learned path
+
     def encode_latent(self, pairs: torch.Tensor) -> torch.Tensor:
         return self.encoder_net(pairs)
 
     def decode_latent(self, latent: torch.Tensor) -> torch.Tensor:
-        """(B, D, T) -> (B, 40, T) z-scored pairs."""
-        return self.decoder_net(latent)
+        """(B, D + 4, T) latent (RVQ part, then z-scored pitch values) -> (B, 40, T) z-scored pairs."""
+        D = self.cfg.latent_dim
+        pv = latent[:, D:]
+        ceps = self.decoder_net(latent)
+        B, _, T = ceps.shape
+        a = torch.cat([ceps[:, :18], pv[:, 0:2]], 1)
+        b = torch.cat([ceps[:, 18:], pv[:, 2:4]], 1)
+        return torch.cat([a, b], 1)
+
+
+class FarganQuantizer:
+    """The token interface over pitch tokens (layers 0, 1) and the residual VQ (layers 2..23)."""
+
+    def __init__(self, net: FeatureQuantizer):
+        self.net = net
+        self.rvq = net.quantizer
+        self.num_layers = net.cfg.num_quantizers
+
+    def encode_parts(self, pitch_tokens: torch.Tensor, z: torch.Tensor, k: int | None = None) -> torch.Tensor:
+        k = self.num_layers if k is None else k
+        P = self.net.cfg.pitch_layers
+        parts = [pitch_tokens[:, : min(k, P)]]
+        if k > P:
+            parts.append(self.rvq.encode(z, k - P))
+        return torch.cat(parts, 1)
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """(B, k, T) codes -> (B, D + 4, T) latent (k >= 1)."""
+        P = self.net.cfg.pitch_layers
+        B, k, T = codes.shape
+        pv = self.net.pitch_values(codes[:, : min(k, P)])
+        zq = self.rvq.decode(codes[:, P:]) if k > P else torch.zeros(B, self.net.cfg.latent_dim, T)
+        return torch.cat([zq, pv], 1)
 
 
 # --------------------------------------------------------------------------- the codec-facing backbone
@@ -162,8 +261,12 @@ class FarganBackbone(nn.Module):
         self._silence: np.ndarray | None = None
 
     @property
-    def quantizer(self) -> ResidualVQ:
-        return self.net.quantizer
+    def quantizer(self) -> FarganQuantizer:
+        return FarganQuantizer(self.net)
+
+    @property
+    def latent_size(self) -> int:
+        return self.net.latent_size
 
     @property
     def delay_samples(self) -> int:
@@ -203,16 +306,11 @@ class FarganBackbone(nn.Module):
         return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
 
     def encode(self, x: torch.Tensor, k: int | None = None) -> torch.Tensor:
-        """(B, 1, n) audio -> (B, k, n / 320) codes."""
-        feats = np.stack([self.features(a) for a in x[:, 0].numpy()])
+        """(B, 1, n) audio -> (B, k, n / 320) codes (pitch tokens first)."""
+        feats = torch.from_numpy(np.stack([self.features(a) for a in x[:, 0].numpy()]))
         with torch.no_grad():
-            z = self.net.encode_latent(self.net.normalise(torch.from_numpy(feats)))
-        return self.quantizer.encode(z, k)
-
-    def latents(self, x: torch.Tensor) -> torch.Tensor:
-        feats = np.stack([self.features(a) for a in x[:, 0].numpy()])
-        with torch.no_grad():
-            return self.net.encode_latent(self.net.normalise(torch.from_numpy(feats)))
+            z = self.net.encode_latent(self.net.normalise(feats))
+            return self.quantizer.encode_parts(self.net.pitch_tokens(feats), z, k)
 
     def decode_codes(self, codes: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.quantizer.decode(codes))

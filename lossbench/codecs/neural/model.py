@@ -240,6 +240,11 @@ class NeuralCodec(nn.Module):
     def delay_samples(self) -> int:
         return self.cfg.hop
 
+    @property
+    def latent_size(self) -> int:
+        """Size of a frame's decodable latent (what ``quantizer.decode`` gives per frame)."""
+        return self.cfg.latent_dim
+
     def encode(self, x: torch.Tensor, k: int | None = None) -> torch.Tensor:
         """(B, 1, n) -> codes (B, k, n / hop)."""
         return self.quantizer.encode(self.encoder(x), k)

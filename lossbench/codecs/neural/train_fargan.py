@@ -39,41 +39,7 @@ class FarganTrainConfig:
     eval_every: int = 2000
     eval_clips: int = 8
     w_commit: float = 0.1
-    w_pitch: float = 0.05  # per squared sample of pitch-period error on voiced frames
     feature_weights: tuple[float, ...] = field(default=DEFAULT_WEIGHTS)
-
-
-def period_samples(pitch_feature: torch.Tensor) -> torch.Tensor:
-    """FARGAN's pitch period in samples for LPCNet's pitch feature (dnn/fargan.c, before rounding)."""
-    return 256.0 / torch.pow(2.0, pitch_feature + 1.5)
-
-
-def feature_loss(y: torch.Tensor, pairs: torch.Tensor, net, w: torch.Tensor, w_pitch: float) -> tuple:
-    """Weighted error of decoded pairs ``y`` against ``pairs`` (both (B, 40, T), z-scored).
-
-    Cepstrum and correlation: weighted squared error in z units. Pitch: the error of the period
-    in samples (what FARGAN hears; it rounds the period to an integer), on voiced frames only,
-    Huber beyond 2 samples so early, wild errors do not dominate. Returns (loss, period error in
-    samples on voiced frames (B, 2, T), voicing weights).
-    """
-    B, _, T = y.shape
-    err = (y - pairs) ** 2 * w
-    k = NB_FEATURES
-    pitch_idx = [18, k + 18]
-    corr_idx = [19, k + 19]
-    mask = torch.ones(2 * k, dtype=torch.bool)
-    mask[pitch_idx] = False
-    base = err[:, mask].mean()
-    std, mean = net.feat_std[18], net.feat_mean[18]
-    f_true = pairs[:, pitch_idx] * std + mean
-    f_hat = (y[:, pitch_idx] * std + mean).clamp(-1.5, 3.0)  # periods 11..256 samples: no overflow
-    dp = period_samples(f_hat) - period_samples(f_true.clamp(-1.5, 3.0))
-    corr = pairs[:, corr_idx] * net.feat_std[19] + net.feat_mean[19]
-    voiced = ((corr - 0.0) / 0.3).clamp(0.0, 1.0)
-    a = dp.abs()
-    huber = torch.where(a < 2.0, a**2, 4.0 * a - 4.0)
-    lp = (voiced * huber).sum() / voiced.sum().clamp(min=1.0)
-    return base + w_pitch * lp, dp.detach(), voiced.detach()
 
 
 def feature_cache(data: Path, split: str = "train") -> np.ndarray:
@@ -95,6 +61,16 @@ def feature_cache(data: Path, split: str = "train") -> np.ndarray:
     return f
 
 
+def lloyd_levels(x: np.ndarray, n: int, iters: int = 30) -> np.ndarray:
+    """``n`` scalar-quantiser levels for the values ``x`` (Lloyd's algorithm from quantiles)."""
+    x = np.asarray(x, np.float64)
+    lv = np.quantile(x, (np.arange(n) + 0.5) / n)
+    for _ in range(iters):
+        idx = np.abs(x[:, None] - lv[None]).argmin(1)
+        lv = np.array([x[idx == i].mean() if np.any(idx == i) else lv[i] for i in range(n)])
+    return np.sort(lv).astype(np.float32)
+
+
 def evaluate_fargan(model: FarganBackbone, clips: list[np.ndarray], ks=EVAL_K, ceiling: bool = False) -> dict:
     """Mean PESQ-WB / STOI over ``clips`` at each K (and of the unquantised features with ``ceiling``)."""
     from lossbench.benchmarks.metrics import compute_metrics
@@ -108,13 +84,19 @@ def evaluate_fargan(model: FarganBackbone, clips: list[np.ndarray], ks=EVAL_K, c
         xp[: len(x)] = x
         feats = model.features(xp)
         with torch.no_grad():
-            pairs = model.net.normalise(torch.from_numpy(feats)[None])
+            ft = torch.from_numpy(feats)[None]
+            pairs = model.net.normalise(ft)
             z = model.net.encode_latent(pairs)
+            tokens = model.net.pitch_tokens(ft)
             outs = {}
             if ceiling:
                 outs["ceiling"] = feats
+                # the pitch tokens alone, cepstrum exact: what coding the pitch costs
+                pv = model.net.pitch_values(tokens)
+                pf = model.net.denormalise(torch.cat([pairs[:, :18], pv[:, :2], pairs[:, 20:38], pv[:, 2:]], 1))
+                outs["pitch_tokens_only"] = pf[0].numpy()
             for k in ks:
-                codes = model.quantizer.encode(z, k)
+                codes = model.quantizer.encode_parts(tokens, z, k)
                 outs[str(k)] = model.net.denormalise(model.net.decode_latent(model.quantizer.decode(codes)))[0].numpy()
         for name, f in outs.items():
             y = model.synthesize(f)[d : d + len(x)]
@@ -148,13 +130,15 @@ def train_fargan(data: Path, out: Path, cfg: FarganTrainConfig, model_cfg: Farga
     else:
         net.feat_mean.copy_(torch.from_numpy(feats.mean(0)))
         net.feat_std.copy_(torch.from_numpy(feats.std(0) + 1e-3))
+        net.corr_levels.copy_(torch.from_numpy(lloyd_levels(feats[:, 19], net.corr_levels.numel())))
     (out / "config.json").write_text(json.dumps({"train": {**cfg.__dict__}, "model": model_cfg.to_dict(),
                                                  "backbone": "fargan", "train_frames": int(feats.shape[0])}, indent=1))
     evals = eval_clips(data, cfg.eval_clips, real_only=True, min_s=2.0)
-    w = torch.tensor(list(cfg.feature_weights) * model_cfg.frames_per_hop, dtype=torch.float32).view(1, -1, 1)
-    if w.shape[1] != model_cfg.in_dim:
-        raise ConfigError(f"feature_weights needs {NB_FEATURES} values, got {len(cfg.feature_weights)}")
-    w = w / w.mean()
+    if len(cfg.feature_weights) != 18:
+        raise ConfigError(f"feature_weights needs 18 values (the cepstrum), got {len(cfg.feature_weights)}")
+    w = torch.tensor(list(cfg.feature_weights), dtype=torch.float32)
+    w = (w / w.mean()).view(1, -1, 1)
+    ceps = [i for f in range(model_cfg.frames_per_hop) for i in range(f * NB_FEATURES, f * NB_FEATURES + 18)]
     T = cfg.pairs
     n_frames = feats.shape[0]
     log = open(out / "log.jsonl", "a")
@@ -172,7 +156,8 @@ def train_fargan(data: Path, out: Path, cfg: FarganTrainConfig, model_cfg: Farga
         starts = rng.integers(0, (n_frames - 2 * T) // 2, cfg.batch) * 2
         x = torch.from_numpy(np.stack([feats[s : s + 2 * T] for s in starts]))
         pairs = net.normalise(x)
-        depths = dropout_depths(step, cfg.seed, cfg.batch, model_cfg.num_quantizers)
+        pv = net.pitch_values(net.pitch_tokens(x))
+        depths = (dropout_depths(step, cfg.seed, cfg.batch, model_cfg.num_quantizers) - model_cfg.pitch_layers).clamp(min=0)
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
         frac = step / max(cfg.steps, 1)
         lr = cfg.lr * min(1.0, (step + 1) / 500) * (cfg.lr_end / cfg.lr) ** frac
@@ -180,8 +165,9 @@ def train_fargan(data: Path, out: Path, cfg: FarganTrainConfig, model_cfg: Farga
             g["lr"] = lr
         z = net.encode_latent(pairs)
         zq, commit = net.quantizer(z, depths, gen)
-        y = net.decode_latent(zq)
-        err, dp, voiced = feature_loss(y, pairs, net, w, cfg.w_pitch)
+        y = net.decode_latent(torch.cat([zq, pv], 1))
+        yc, pc = y[:, ceps], pairs[:, ceps]
+        err = ((yc - pc) ** 2 * w.repeat(1, model_cfg.frames_per_hop, 1)).mean()
         loss = err + cfg.w_commit * commit
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -193,16 +179,15 @@ def train_fargan(data: Path, out: Path, cfg: FarganTrainConfig, model_cfg: Farga
         if step % 50 == 0:
             with torch.no_grad():
                 per = ((y - pairs) ** 2).mean((0, 2)).view(model_cfg.frames_per_hop, NB_FEATURES).mean(0)
-            v = voiced > 0.5
-            pe = dp.abs()[v]
+                full = depths >= model_cfg.rvq_layers - 12  # examples at K >= 12
+                c12 = ((yc - pc) ** 2)[full].mean().item() if bool(full.any()) else float("nan")
             rec = {"step": step, "time_s": round(time.time() - t0, 1), "loss": err.item(), "commit": commit.item(),
-                   "ceps_mse": per[:18].mean().item(), "pitch_mse": per[18].item(), "corr_mse": per[19].item(),
-                   "pitch_err_samples": float(pe.median()) if pe.numel() else float("nan"),
-                   "pitch_over_1": float((pe > 1.0).float().mean()) if pe.numel() else float("nan"), "lr": lr}
+                   "ceps_mse": per[:18].mean().item(), "ceps_mse_k12plus": c12, "c0_mse": per[0].item(),
+                   "corr_mse": per[19].item(), "lr": lr}
             log.write(json.dumps(rec) + "\n")
             log.flush()
             if bar is not None:
-                bar.set_postfix(loss=f"{rec['loss']:.4f}", ceps=f"{rec['ceps_mse']:.4f}", p1=f"{rec['pitch_over_1']:.3f}")
+                bar.set_postfix(loss=f"{rec['loss']:.4f}", ceps=f"{rec['ceps_mse']:.4f}", k12=f"{c12:.4f}")
         if step % cfg.ckpt_every == 0 or step == cfg.steps:
             save_checkpoint({"model": net.state_dict(), "opt": opt.state_dict(), "step": step,
                              "model_cfg": model_cfg.to_dict(), "train_cfg": cfg.__dict__}, ckpt)
