@@ -130,6 +130,8 @@ class ResidualVQ(nn.Module):
             commit = commit + ((ra - q.detach()) ** 2).sum() / (idx.numel() * D)
             q_sum = q_sum.index_add(0, idx, q)
             r = r.index_add(0, idx, -q)
-        xq = x.permute(0, 2, 1).reshape(-1, D)
+        # straight-through: the gradient reaches x only for rows that were quantised (an example
+        # with no layers decodes from zeros, so its latent must get no gradient from the decoder)
+        xq = x.permute(0, 2, 1).reshape(-1, D) * (active_rows > 0)[:, None].to(x.dtype)
         out = xq + (q_sum - xq).detach()
         return out.view(B, T, D).permute(0, 2, 1), commit / self.num_layers
