@@ -119,6 +119,7 @@ def train_soundspring_cmd(
     depth: Annotated[int, typer.Option(help="Transformer blocks (a new run only)")] = 3,
     heads: Annotated[int, typer.Option(help="attention heads (a new run only)")] = 4,
     ff: Annotated[int, typer.Option(help="feed-forward width (a new run only)")] = 512,
+    backbone: Annotated[str, typer.Option(help="whose tokens: waveform or fargan")] = "waveform",
 ) -> None:
     """Train SoundSpring's masked token LM on the shipped codec's tokens (paper's masking schedule).
 
@@ -128,8 +129,10 @@ def train_soundspring_cmd(
     from lossbench.codecs.soundspring.mlm import MLMConfig
     from lossbench.codecs.soundspring.train import MLMTrainConfig, train_mlm
 
+    if backbone == "fargan" and out == Path("checkpoints/soundspring"):
+        out = Path("checkpoints/soundspring_fargan")
     ck = train_mlm(data, out, MLMTrainConfig(steps=steps, batch=batch, frames=frames, seed=seed, lr=lr,
-                                             max_hours=max_hours),
+                                             max_hours=max_hours, backbone=backbone),
                    MLMConfig(dim=dim, depth=depth, heads=heads, ff=ff), threads=threads)
     console.print(f"checkpoint: {ck}")
 
@@ -140,11 +143,14 @@ def export_soundspring_cmd(
     ckpt: Annotated[Path, typer.Option(help="training checkpoint")] = Path("checkpoints/soundspring/ckpt.pt"),
     out: Annotated[Optional[Path], typer.Option(help="safetensors path (default: the shipped weights)")] = None,
 ) -> None:
-    """Export the masked LM (float16 safetensors) for shipping."""
-    from lossbench.codecs.soundspring.codec import MLM_WEIGHTS
+    """Export the masked LM (float16 safetensors) for shipping (to the shipped file of its backbone)."""
+    import torch
+
+    from lossbench.codecs.soundspring.codec import mlm_path
     from lossbench.codecs.soundspring.train import export_mlm
 
-    p = export_mlm(ckpt, out or MLM_WEIGHTS)
+    backbone = torch.load(ckpt, map_location="cpu", weights_only=False).get("backbone", "waveform")
+    p = export_mlm(ckpt, out or mlm_path(None, backbone))
     console.print(f"wrote {p} ({p.stat().st_size / 1e6:.1f} MB)")
 
 

@@ -145,3 +145,14 @@ def test_pitch_tokens_carry_fargans_period_exactly(weights):
     nearest = levels[(f[..., 19:20] - levels).abs().argmin(-1)]
     torch.testing.assert_close(corr, nearest, rtol=0, atol=1e-5)
     assert len(levels) == CORR_LEVELS
+
+
+@pytest.mark.parametrize("k", [2, 3, 12, 24])
+def test_layer_tables_add_up_to_the_decoded_latent(weights, k):
+    """SoundSpring builds latents by summing per-layer tables: the sum must equal the quantiser's decode."""
+    m = make_codec(f"rvq:backbone=fargan,weights={weights}").model
+    x = default_corpus()[3].load(16000).samples
+    codes = m.encode(torch.from_numpy(x[: x.size // 320 * 320]).view(1, 1, -1), k)
+    tabs = m.layer_tables()
+    summed = sum(tabs[l][codes[0, l]] for l in range(k)).T
+    torch.testing.assert_close(summed, m.quantizer.decode(codes)[0], rtol=0, atol=1e-5)

@@ -268,6 +268,25 @@ class FarganBackbone(nn.Module):
     def latent_size(self) -> int:
         return self.net.latent_size
 
+    def layer_tables(self) -> list[torch.Tensor]:
+        """Per layer, what each token adds to the latent, (V, D + 4): the pitch layers write their
+        frame's z-scored pitch and correlation (zeros for ids past the 896 used), the RVQ layers
+        their code vectors; a frame's latent is the sum over its layers."""
+        D, V = self.cfg.latent_dim, self.cfg.codebook_size
+        tabs = []
+        ids = torch.arange(V)
+        for layer in range(self.cfg.pitch_layers):
+            tok = torch.stack([ids, ids], 0)[None]  # both frames' values for every id
+            pv = self.net.pitch_values(tok)[0]  # (4, V)
+            t = torch.zeros(V, D + 4)
+            t[:, D + 2 * layer] = pv[2 * layer]
+            t[:, D + 2 * layer + 1] = pv[2 * layer + 1]
+            t[ids >= PERIOD_LEVELS * CORR_LEVELS] = 0.0
+            tabs.append(t)
+        for layer in self.net.quantizer.layers:
+            tabs.append(torch.cat([layer.embed, torch.zeros(V, 4)], 1))
+        return tabs
+
     @property
     def delay_samples(self) -> int:
         from lossbench.native.fargan import CONT_FRAMES, FRAME, SYNTH_ADVANCE

@@ -245,6 +245,11 @@ class NeuralCodec(nn.Module):
         """Size of a frame's decodable latent (what ``quantizer.decode`` gives per frame)."""
         return self.cfg.latent_dim
 
+    def layer_tables(self) -> list[torch.Tensor]:
+        """Per layer, what each token adds to the latent: (V, latent_size); a frame's latent is the sum
+        over its layers (here the RVQ code vectors themselves)."""
+        return [layer.embed for layer in self.quantizer.layers]
+
     def encode(self, x: torch.Tensor, k: int | None = None) -> torch.Tensor:
         """(B, 1, n) -> codes (B, k, n / hop)."""
         return self.quantizer.encode(self.encoder(x), k)

@@ -46,17 +46,29 @@ from lossbench.core import DEFAULT_HEADER_BYTES, Clip, EncodedStream, Packet, Pa
 from lossbench.errors import ConfigError
 
 MLM_WEIGHTS = Path(__file__).parent / "weights" / "mlm.safetensors"
+MLM_FARGAN_WEIGHTS = Path(__file__).parent / "weights" / "mlm_fargan.safetensors"
+
+
+def mlm_path(path: str | None, backbone: str = "waveform") -> Path:
+    """The masked-LM weights an ``mlm_weights=`` option names, or the backbone's shipped ones."""
+    if path:
+        return Path(path)
+    return MLM_FARGAN_WEIGHTS if backbone == "fargan" else MLM_WEIGHTS
 MODES = ("stream", "gos")
 
 
 @functools.lru_cache(maxsize=4)
-def load_mlm(path: str | None = None):
+def load_mlm(path: str | None = None, backbone: str = "waveform"):
     """The masked LM with shipped (or given) safetensors weights, eval mode, CPU; no pickle."""
     from lossbench.codecs.neural import load_state, read_weights
     from lossbench.codecs.soundspring.mlm import MaskedTokenLM, MLMConfig
 
-    p = Path(path) if path else MLM_WEIGHTS
-    meta, tensors = read_weights(p, "masked-LM", "lossbench train soundspring")
+    p = mlm_path(path, backbone)
+    train = "lossbench train soundspring" + (" --backbone fargan" if backbone == "fargan" else "")
+    meta, tensors = read_weights(p, "masked-LM", train)
+    if meta.get("backbone", "waveform") != backbone:
+        raise ConfigError(f"{p} is a masked LM of the {meta.get('backbone', 'waveform')!r} backbone's tokens, not "
+                          f"of the {backbone!r} backbone's")
     model = MaskedTokenLM(MLMConfig(**json.loads(meta["model_cfg"])))
     load_state(model, tensors, p)
     model.freeze()
@@ -102,14 +114,15 @@ class SoundSpringCodec(Codec):
                  lookahead: int = 2, gos: int = 100, slices: int | None = None, bounds: Any = "3/6/12/24",
                  pack: str = "slice", fec: str = "next", conceal_layers: int = 6, vbr: Any = "",
                  vbr_db: Any = "-50/-40/-30", weights: str | None = None, mlm_weights: str | None = None,
-                 header_bytes: int = DEFAULT_HEADER_BYTES) -> None:
+                 backbone: str = "waveform", header_bytes: int = DEFAULT_HEADER_BYTES) -> None:
         super().__init__(header_bytes=header_bytes)
         from lossbench.codecs.neural import load_model
 
         if mode not in MODES:
             raise ConfigError(f"soundspring: mode must be one of {', '.join(MODES)}; got {mode!r}")
-        self.model = load_model(weights)
-        self.mlm = load_mlm(mlm_weights)
+        self.backbone = backbone
+        self.model = load_model(weights, backbone)
+        self.mlm = load_mlm(mlm_weights, backbone)
         nq = self.model.cfg.num_quantizers
         bnd = _int_list(bounds, "bounds")
         nc = bnd[0]
@@ -156,7 +169,7 @@ class SoundSpringCodec(Codec):
         self.sample_rate_hz = self.model.cfg.sample_rate_hz
         self.frame_samples = self.model.cfg.hop
         self.delay_samples = self.model.delay_samples
-        self.conceal_offset_samples = self.model.delay_samples
+        self.conceal_offset_samples = 0 if backbone == "fargan" else self.model.delay_samples
         self._last_info: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ description
@@ -164,8 +177,7 @@ class SoundSpringCodec(Codec):
     def model_files(self) -> dict[str, Path]:
         from lossbench.codecs.neural import weights_path
 
-        return {"codec": weights_path(self.weights),
-                "mlm": Path(self.mlm_weights) if self.mlm_weights else MLM_WEIGHTS}
+        return {"codec": weights_path(self.weights, self.backbone), "mlm": mlm_path(self.mlm_weights, self.backbone)}
 
     def codec_params(self) -> dict[str, Any]:
         p: dict[str, Any] = {"layers": self.layers, "mode": self.mode}
@@ -174,6 +186,8 @@ class SoundSpringCodec(Codec):
         else:
             p |= {"gos": self.gos, "context": self.context}
         p |= {"slices": self.slices, "pack": self.pack, "fec": self.fec}
+        if self.backbone != "waveform":
+            p["backbone"] = self.backbone
         if self.conceal_layers != 6:
             p["conceal_layers"] = self.conceal_layers
         if self.bounds != (3, 6, 12, 24):
@@ -253,16 +267,20 @@ class SoundSpringCodec(Codec):
 
     @functools.cached_property
     def _codebooks(self) -> list[np.ndarray]:
-        """The backbone's code vectors per layer, float64 (V, D): what mlm-soft takes expectations over."""
-        return [layer.embed.numpy().astype(np.float64) for layer in self.model.quantizer.layers]
+        """What each token adds to the latent per layer, float64 (V, D): what mlm-soft takes expectations over."""
+        return [t.numpy().astype(np.float64) for t in self.model.layer_tables()]
+
+    @functools.cached_property
+    def _tables(self) -> list:
+        return self.model.layer_tables()
 
     def latents(self, tokens: np.ndarray, depth: np.ndarray) -> np.ndarray:
-        """(frames, D): sum of each frame's first ``depth[t]`` code vectors."""
+        """(frames, D): sum over each frame's first ``depth[t]`` layers of what its tokens add."""
         import torch
 
-        cbs = [layer.embed for layer in self.model.quantizer.layers]
+        cbs = self._tables
         N = tokens.shape[0]
-        out = torch.zeros(N, self.model.cfg.latent_dim)
+        out = torch.zeros(N, self.model.latent_size)
         idx = torch.from_numpy(tokens.astype(np.int64))
         d = torch.from_numpy(depth.astype(np.int64))
         for k in range(int(depth.max(initial=0))):

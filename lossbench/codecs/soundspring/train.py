@@ -36,9 +36,11 @@ class MLMTrainConfig:
     ckpt_every: int = 500
     eval_every: int = 2000
     max_hours: float | None = None  # tokenize at most this much training audio
+    backbone: str = "waveform"  # whose tokens: the waveform codec's or the fargan quantiser's
 
 
-def tokenize(data: Path, split: str, weights: Path | None = None, max_hours: float | None = None) -> np.ndarray:
+def tokenize(data: Path, split: str, weights: Path | None = None, max_hours: float | None = None,
+             backbone: str = "waveform") -> np.ndarray:
     """``split`` audio as RVQ tokens (frames, N_q) int16, cached per codec weights.
 
     With ``max_hours``, a seeded random subset of the files of about that
@@ -46,14 +48,14 @@ def tokenize(data: Path, split: str, weights: Path | None = None, max_hours: flo
     """
     import soundfile as sf
 
-    from lossbench.codecs.neural import DEFAULT_WEIGHTS, load_model
+    from lossbench.codecs.neural import load_model, weights_path
 
-    w = Path(weights) if weights else DEFAULT_WEIGHTS
+    w = weights_path(weights, backbone)
     h = hashlib.sha256(w.read_bytes()).hexdigest()[:12]
     cache = data / (f"tokens_{split}_{h}.npy" if max_hours is None else f"tokens_{split}_{h}_{max_hours:g}h.npy")
     if cache.exists():
         return np.load(cache)
-    model = load_model(str(w) if weights else None)
+    model = load_model(str(w) if weights else None, backbone)
     ents = [e for e in map(json.loads, (data / "manifest.jsonl").read_text().splitlines()) if e["split"] == split]
     if max_hours is not None:
         order = np.random.default_rng(1234).permutation(len(ents))
@@ -122,12 +124,15 @@ def train_mlm(data: Path, out: Path, cfg: MLMTrainConfig, model_cfg: MLMConfig =
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["opt"])
         step = int(st["step"])
-    sha = codec_sha()
+    sha = codec_sha(backbone=cfg.backbone)
+    if st is not None and st.get("backbone", "waveform") != cfg.backbone:
+        raise ConfigError(f"{ckpt} was trained on the {st.get('backbone', 'waveform')!r} backbone's tokens, not the "
+                          f"{cfg.backbone!r} backbone's: use another --out directory")
     if st is not None and st.get("codec_sha", sha) != sha:
         raise ConfigError(f"{ckpt} was trained on the tokens of codec weights {st['codec_sha']}, but the codec "
                           f"weights now are {sha}: start a new run in another --out directory")
-    train = tokens if tokens is not None else tokenize(data, "train", max_hours=cfg.max_hours)
-    val = valid if valid is not None else tokenize(data, "valid")
+    train = tokens if tokens is not None else tokenize(data, "train", max_hours=cfg.max_hours, backbone=cfg.backbone)
+    val = valid if valid is not None else tokenize(data, "valid", backbone=cfg.backbone)
     log = open(out / "log.jsonl", "a")
     bar = None
     if progress:
@@ -154,7 +159,7 @@ def train_mlm(data: Path, out: Path, cfg: MLMTrainConfig, model_cfg: MLMConfig =
             log.flush()
         if step % cfg.ckpt_every == 0 or step == cfg.steps:
             save_checkpoint({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
-                             "model_cfg": model_cfg.to_dict(), "codec_sha": sha}, ckpt)
+                             "model_cfg": model_cfg.to_dict(), "codec_sha": sha, "backbone": cfg.backbone}, ckpt)
         if step % cfg.eval_every == 0 or step == cfg.steps:
             ev = bits_per_fine_token(model, val, min(cfg.frames, val.shape[0]))
             with open(out / "eval.jsonl", "a") as f:
@@ -165,10 +170,10 @@ def train_mlm(data: Path, out: Path, cfg: MLMTrainConfig, model_cfg: MLMConfig =
     return ckpt
 
 
-def codec_sha(weights: Path | None = None) -> str:
-    from lossbench.codecs.neural import DEFAULT_WEIGHTS
+def codec_sha(weights: Path | None = None, backbone: str = "waveform") -> str:
+    from lossbench.codecs.neural import weights_path
 
-    return hashlib.sha256(Path(weights or DEFAULT_WEIGHTS).read_bytes()).hexdigest()[:12]
+    return hashlib.sha256(weights_path(weights, backbone).read_bytes()).hexdigest()[:12]
 
 
 def export_mlm(ckpt: Path, dest: Path, codec_weights: Path | None = None) -> Path:
@@ -178,8 +183,10 @@ def export_mlm(ckpt: Path, dest: Path, codec_weights: Path | None = None) -> Pat
     st = torch.load(ckpt, map_location="cpu", weights_only=False)
     tensors = {k: v.detach().to(torch.float16).contiguous() for k, v in st["model"].items()}
     dest.parent.mkdir(parents=True, exist_ok=True)
+    backbone = st.get("backbone", "waveform")
     save_file(tensors, str(dest), metadata={"model_cfg": json.dumps(st["model_cfg"]), "step": str(st["step"]),
-                                            "codec_sha": st.get("codec_sha", codec_sha(codec_weights))})
+                                            "codec_sha": st.get("codec_sha", codec_sha(codec_weights, backbone)),
+                                            "backbone": backbone})
     return dest
 
 
