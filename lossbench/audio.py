@@ -62,10 +62,16 @@ def save_audio(path: str | Path, samples: np.ndarray, sample_rate_hz: int) -> Pa
     """Write mono float audio as 16-bit WAV or FLAC (by extension)."""
     import soundfile as sf
 
+    from lossbench.errors import writing
+
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
     x = np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0)
-    sf.write(str(p), x, int(sample_rate_hz), subtype="PCM_16")
+    with writing(p):
+        p.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            sf.write(str(p), x, int(sample_rate_hz), subtype="PCM_16")
+        except sf.LibsndfileError as exc:  # libsndfile reports a failed open as its own error type
+            raise OSError(str(exc)) from exc
     return p
 
 

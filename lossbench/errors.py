@@ -37,6 +37,32 @@ class CodecError(LossbenchError):
     """A codec backend failed or is not available on this machine."""
 
 
+class OutputError(LossbenchError, OSError):
+    """A file or directory could not be written (permissions, full disk, read-only file system)."""
+
+
+class writing:
+    """Context manager: an OSError while writing ``path`` becomes an OutputError naming it.
+
+    Example::
+
+        with writing(path):
+            path.write_text(text)
+    """
+
+    def __init__(self, path: object, what: str = "write") -> None:
+        self.path, self.what = path, what
+
+    def __enter__(self) -> "writing":
+        return self
+
+    def __exit__(self, typ, exc, tb) -> bool:
+        if exc is not None and isinstance(exc, OSError) and not isinstance(exc, LossbenchError):
+            reason = exc.strerror or str(exc)
+            raise OutputError(f"cannot {self.what} {self.path}: {reason}") from exc
+        return False
+
+
 def choices(values: Iterable[object]) -> str:
     """Format a list of allowed values for an error message."""
     return ", ".join(repr(v) for v in sorted(values, key=str))

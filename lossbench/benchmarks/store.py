@@ -17,12 +17,15 @@ from typing import Any
 
 import pandas as pd
 
+from lossbench.errors import writing
+
 
 class ResultStore:
     def __init__(self, run_dir: str | Path):
         self.dir = Path(run_dir)
         self.parts = self.dir / "parts"
-        self.parts.mkdir(parents=True, exist_ok=True)
+        with writing(self.parts, "create"):
+            self.parts.mkdir(parents=True, exist_ok=True)
         self._n = len(list(self.parts.glob("part-*.parquet")))
         self._last_consolidate = 0.0
 
@@ -40,8 +43,9 @@ class ResultStore:
             if not path.exists():
                 break
         tmp = path.with_name(path.name + ".tmp")
-        df.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
+        with writing(path):
+            df.to_parquet(tmp, index=False)
+            os.replace(tmp, path)
 
     def read(self) -> pd.DataFrame:
         files = sorted(self.parts.glob("part-*.parquet"))
@@ -68,6 +72,7 @@ class ResultStore:
         if df.empty:
             return None
         tmp = self.results_path.with_name("results.parquet.tmp")
-        df.to_parquet(tmp, index=False)
-        os.replace(tmp, self.results_path)
+        with writing(self.results_path):
+            df.to_parquet(tmp, index=False)
+            os.replace(tmp, self.results_path)
         return self.results_path

@@ -89,7 +89,7 @@ def check_models(plan: Plan, run_dir: Path) -> None:
     """
     import tomllib
 
-    from lossbench.errors import ConfigError
+    from lossbench.errors import ConfigError, OutputError
 
     p = run_dir / "spec.toml"
     if not p.exists():
@@ -147,6 +147,11 @@ def run_sweep(spec: SweepSpec, run_dir: str | Path, progress: bool = True) -> Sw
             bar.close()
         if isinstance(executor, DaskExecutor):
             executor.close()
+        try:
+            res = store.consolidate()
+        except OutputError:
+            res = None  # the finished rows stay in parts/; the error that stopped the sweep is the one raised
+    if res is None:
         res = store.consolidate()
     return SweepResult(run_dir, res, plan.num_tasks, ran, plan.num_tasks - n_todo, errors)
 
@@ -159,7 +164,7 @@ def recompute_task(run_dir: str | Path, task: str) -> dict[str, Any]:
     import tomllib
 
     from lossbench.benchmarks.spec import spec_from_dict
-    from lossbench.errors import ConfigError
+    from lossbench.errors import ConfigError, OutputError
 
     run_dir = Path(run_dir)
     p = run_dir / "spec.toml"

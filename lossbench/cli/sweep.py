@@ -121,6 +121,10 @@ def rerun_cmd(
 
     from lossbench.benchmarks.sweep import recompute_task
 
+    from lossbench.errors import ConfigError
+
+    if not (run_dir / "results.parquet").exists():
+        raise ConfigError(f"{run_dir / 'results.parquet'} does not exist: is {run_dir} a run directory of a sweep?")
     row = recompute_task(run_dir, task)
     stored = pd.read_parquet(run_dir / "results.parquet").set_index("task")
     old = stored.loc[task] if task in stored.index else None

@@ -107,6 +107,7 @@ def prepare_speech(out: Path, synthetic_hours: float = 2.0, seed: int = 0, inclu
     out.mkdir(parents=True, exist_ok=True)
     corpus_prompts = {s for r in default_corpus() for s in r.meta.get("sources", [])}
     totals: dict[str, float] = {}
+    skipped: dict[str, list[str]] = {}  # reason -> files that could not be read
     with open(out / "manifest.jsonl", "w") as man:
 
         def add(split: str, source: str, rel: str, x: np.ndarray, **meta) -> None:
@@ -132,7 +133,8 @@ def prepare_speech(out: Path, synthetic_hours: float = 2.0, seed: int = 0, inclu
                 lang = m.group(1)
                 try:
                     c = load_audio(f, SR)
-                except Exception:
+                except Exception as exc:  # an unreadable file is skipped, and counted with its reason
+                    skipped.setdefault(f"{type(exc).__name__}: {exc}"[:120], []).append(str(f))
                     continue
                 split = "valid" if lang in HELDOUT_TUXPAINT else "train"
                 add(split, "tuxpaint", f"tux_{lang}__{f.parent.name}__{f.stem}.flac", c.samples,
@@ -159,7 +161,16 @@ def prepare_speech(out: Path, synthetic_hours: float = 2.0, seed: int = 0, inclu
                     made += totals["train/synthetic"] - before
                     k += 1
     summary = {k: round(v / 3600, 3) for k, v in sorted(totals.items())}
-    (out / "summary.json").write_text(json.dumps({"hours": summary, "seed": seed}, indent=1) + "\n")
+    n_skipped = sum(len(v) for v in skipped.values())
+    (out / "summary.json").write_text(json.dumps({"hours": summary, "seed": seed, "skipped_files": n_skipped,
+                                                  "skipped_reasons": {k: len(v) for k, v in skipped.items()}},
+                                                 indent=1) + "\n")
+    if n_skipped:
+        import sys
+
+        print(f"prepare-speech: skipped {n_skipped} unreadable file(s):", file=sys.stderr)
+        for reason, files in skipped.items():
+            print(f"  {len(files)} x {reason} (e.g. {files[0]})", file=sys.stderr)
     return summary
 
 

@@ -37,7 +37,13 @@ def write_plots(df: pd.DataFrame, plot_dir: Path) -> list[Path]:
 
 
 def write_report(run_dir: str | Path) -> Path:
-    run_dir = Path(run_dir)
+    from lossbench.errors import writing
+
+    with writing(run_dir, "write the report into"):
+        return _write_report(Path(run_dir))
+
+
+def _write_report(run_dir: Path) -> Path:
     df = load_results(run_dir)
     metrics = metric_columns(df)
     figs = write_plots(df, run_dir / "plots")

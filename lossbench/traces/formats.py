@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from lossbench.core import LossTrace
-from lossbench.errors import ConfigError, TraceFormatError, choices
+from lossbench.errors import ConfigError, TraceFormatError, choices, writing
 
 G192_GOOD, G192_BAD = 0x6B21, 0x6B20
 G191_GOOD, G191_BAD = 0x21, 0x20
@@ -278,12 +278,15 @@ def write_trace(
     fmt = fmt or format_for_path(p)
     if len(trace) == 0:
         raise ConfigError("refusing to write an empty trace")
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".tmp")
-    tmp.write_bytes(encode_trace(trace, fmt, time_column=time_column))
-    tmp.replace(p)
+    data = encode_trace(trace, fmt, time_column=time_column)
+    with writing(p):
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_name(p.name + ".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(p)
     if sidecar:
         meta = {k: v for k, v in trace.meta.items() if k not in ("source", "format")}
         meta = {"slot_s": trace.slot_s, "packets": len(trace), **meta}
-        sidecar_path(p).write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
+        with writing(sidecar_path(p)):
+            sidecar_path(p).write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
     return p

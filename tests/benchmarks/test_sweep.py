@@ -235,3 +235,47 @@ def test_bad_network_settings_fail_at_plan_time(tmp_path):
         plan_sweep(spec(channel=bad), tmp_path)
     with pytest.raises(ConfigError, match="unknown playout buffer 'magic'"):
         plan_sweep(spec(channel=[{"model": "markov3", "playout": "magic"}]), tmp_path)
+
+
+def test_a_write_error_stops_the_sweep_naming_the_path_and_keeps_finished_rows(tmp_path, monkeypatch):
+    """An output directory that turns read-only after a few parts (simulated: as root, chmod cannot refuse)."""
+    import errno
+
+    from lossbench.benchmarks import store as store_mod
+    from lossbench.errors import OutputError
+
+    real = pd.DataFrame.to_parquet
+    calls = {"n": 0}
+
+    def flaky(self, path, *a, **k):
+        if "parts" in str(path):
+            calls["n"] += 1
+            if calls["n"] > 2:
+                raise OSError(errno.EROFS, "Read-only file system", str(path))
+        return real(self, path, *a, **k)
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", flaky)
+    s = spec(codec=[{"spec": "pcm"}], concealments=["zeros"], clips=4, metrics=["si_snr"], workers=1)
+    with pytest.raises(OutputError, match=r"cannot write .*parts/part-.*Read-only file system"):
+        run_sweep(s, tmp_path / "run", progress=False)
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", real)
+    kept = store_mod.ResultStore(tmp_path / "run").read()
+    assert len(kept) == 2 * 3  # the two parts written before the error: 2 clips x 3 channels
+    res = run_sweep(s, tmp_path / "run", progress=False)
+    assert res.skipped == 6 and res.ran == 6 and res.errors == 0
+
+
+def test_missing_inputs_name_the_path(tmp_path):
+    from typer.testing import CliRunner
+
+    from lossbench.cli import app
+    from lossbench.codecs.neural.train import heldout_clips
+    from lossbench.codecs.soundspring.train import tokenize
+
+    with pytest.raises(ConfigError, match="manifest.jsonl does not exist"):
+        heldout_clips(tmp_path, 4)
+    with pytest.raises(ConfigError, match="manifest.jsonl does not exist"):
+        tokenize(tmp_path, "train")
+    (tmp_path / "spec.toml").write_text("")
+    r = CliRunner().invoke(app, ["rerun", str(tmp_path), "some-task"])
+    assert r.exit_code == 2 and "results.parquet does not exist" in " ".join(r.output.split())

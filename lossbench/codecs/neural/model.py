@@ -230,7 +230,11 @@ class NeuralCodec(nn.Module):
 
     def __init__(self, cfg: CodecConfig = CodecConfig()):
         super().__init__()
-        assert cfg.n_fft == 2 * cfg.hop, "the decoder's overlap-add assumes n_fft = 2 * hop"
+        if cfg.n_fft != 2 * cfg.hop:
+            from lossbench.errors import ConfigError
+
+            raise ConfigError(f"codec config: the decoder's overlap-add needs n_fft = 2 * hop, got n_fft {cfg.n_fft} "
+                              f"and hop {cfg.hop}")
         self.cfg = cfg
         self.encoder = Encoder(cfg)
         self.quantizer = ResidualVQ(cfg.num_quantizers, cfg.codebook_size, cfg.latent_dim)

@@ -126,7 +126,10 @@ def eval_clips(root: Path, count: int, real_only: bool = False, min_s: float = 0
 def heldout_clips(root: Path, count: int, real_only: bool = False, min_s: float = 0.0) -> list[tuple[str, np.ndarray]]:
     import soundfile as sf
 
-    entries = [e for e in map(json.loads, (root / "manifest.jsonl").read_text().splitlines())
+    man = root / "manifest.jsonl"
+    if not man.exists():
+        raise ConfigError(f"{man} does not exist; build the data with 'lossbench data prepare-speech {root}' (make data)")
+    entries = [e for e in map(json.loads, man.read_text().splitlines())
                if e["split"] == "valid" and e["duration_s"] >= min_s and not (real_only and e["source"] == "synthetic")]
     entries.sort(key=lambda e: (-e["duration_s"], e["file"]))
     by_speaker: dict[str, list[dict]] = {}

@@ -55,8 +55,11 @@ def tokenize(data: Path, split: str, weights: Path | None = None, max_hours: flo
     cache = data / (f"tokens_{split}_{h}.npy" if max_hours is None else f"tokens_{split}_{h}_{max_hours:g}h.npy")
     if cache.exists():
         return np.load(cache)
+    man = data / "manifest.jsonl"
+    if not man.exists():
+        raise ConfigError(f"{man} does not exist; build the data with 'lossbench data prepare-speech {data}' (make data)")
     model = load_model(str(w) if weights else None, backbone)
-    ents = [e for e in map(json.loads, (data / "manifest.jsonl").read_text().splitlines()) if e["split"] == split]
+    ents = [e for e in map(json.loads, man.read_text().splitlines()) if e["split"] == split]
     if max_hours is not None:
         order = np.random.default_rng(1234).permutation(len(ents))
         picked, total = [], 0.0
