@@ -8,6 +8,7 @@
         --pairs of frames (40 values per 20 ms), z-scored--> causal conv encoder --> latent (D, 50 Hz)
         --residual VQ on layers 2..23 (1024-entry codebooks)--> codes
         --sum of the code vectors + the decoded pitch--> causal conv decoder --> 36 cepstral values
+          and a refinement of the two correlations
         --FARGAN (C, pretrained, speaker-independent)--> audio
 
 The token format is the waveform backbone's (24 layers of 10-bit tokens per
@@ -139,8 +140,9 @@ class FeatureQuantizer(nn.Module):
         self.cfg = cfg
         self.encoder_net = _Stack(cfg.in_dim, cfg.hidden, cfg.latent_dim, cfg.kernel, cfg.enc_dilations)
         self.quantizer = ResidualVQ(cfg.rvq_layers, cfg.codebook_size, cfg.latent_dim)
-        self.decoder_net = _Stack(cfg.latent_dim + 2 * cfg.pitch_layers, cfg.hidden, cfg.ceps_dim, cfg.kernel,
-                                  cfg.dec_dilations)
+        # the decoder gives the cepstrum and a refinement of each frame's 2-bit pitch correlation
+        self.decoder_net = _Stack(cfg.latent_dim + 2 * cfg.pitch_layers, cfg.hidden, cfg.ceps_dim + cfg.pitch_layers,
+                                  cfg.kernel, cfg.dec_dilations)
         self.register_buffer("feat_mean", torch.zeros(NB_FEATURES))
         self.register_buffer("feat_std", torch.ones(NB_FEATURES))
         # pitch correlation: CORR_LEVELS reconstruction levels and the thresholds between them (from training data)
@@ -197,10 +199,11 @@ class FeatureQuantizer(nn.Module):
         """(B, D + 4, T) latent (RVQ part, then z-scored pitch values) -> (B, 40, T) z-scored pairs."""
         D = self.cfg.latent_dim
         pv = latent[:, D:]
-        ceps = self.decoder_net(latent)
-        B, _, T = ceps.shape
-        a = torch.cat([ceps[:, :18], pv[:, 0:2]], 1)
-        b = torch.cat([ceps[:, 18:], pv[:, 2:4]], 1)
+        out = self.decoder_net(latent)
+        ceps, dcorr = out[:, :36], out[:, 36:38]
+        # the exact period; the correlation level refined by the decoder (its residual learns from the RVQ layers)
+        a = torch.cat([ceps[:, :18], pv[:, 0:1], pv[:, 1:2] + dcorr[:, 0:1]], 1)
+        b = torch.cat([ceps[:, 18:], pv[:, 2:3], pv[:, 3:4] + dcorr[:, 1:2]], 1)
         return torch.cat([a, b], 1)
 
 

@@ -39,6 +39,7 @@ class FarganTrainConfig:
     eval_every: int = 2000
     eval_clips: int = 8
     w_commit: float = 0.1
+    w_corr: float = 0.5  # the pitch correlation's weight next to a cepstral value's (mean 1)
     feature_weights: tuple[float, ...] = field(default=DEFAULT_WEIGHTS)
 
 
@@ -138,7 +139,11 @@ def train_fargan(data: Path, out: Path, cfg: FarganTrainConfig, model_cfg: Farga
         raise ConfigError(f"feature_weights needs 18 values (the cepstrum), got {len(cfg.feature_weights)}")
     w = torch.tensor(list(cfg.feature_weights), dtype=torch.float32)
     w = (w / w.mean()).view(1, -1, 1)
+    # cepstrum and pitch correlation are learned (the period is exact in its tokens)
     ceps = [i for f in range(model_cfg.frames_per_hop) for i in range(f * NB_FEATURES, f * NB_FEATURES + 18)]
+    learned = [i for f in range(model_cfg.frames_per_hop) for i in list(range(f * NB_FEATURES, f * NB_FEATURES + 18))
+               + [f * NB_FEATURES + 19]]
+    wl = torch.cat([w.view(-1), torch.tensor([cfg.w_corr])]).repeat(model_cfg.frames_per_hop).view(1, -1, 1)
     T = cfg.pairs
     n_frames = feats.shape[0]
     log = open(out / "log.jsonl", "a")
@@ -167,7 +172,7 @@ def train_fargan(data: Path, out: Path, cfg: FarganTrainConfig, model_cfg: Farga
         zq, commit = net.quantizer(z, depths, gen)
         y = net.decode_latent(torch.cat([zq, pv], 1))
         yc, pc = y[:, ceps], pairs[:, ceps]
-        err = ((yc - pc) ** 2 * w.repeat(1, model_cfg.frames_per_hop, 1)).mean()
+        err = ((y[:, learned] - pairs[:, learned]) ** 2 * wl).mean()
         loss = err + cfg.w_commit * commit
         opt.zero_grad(set_to_none=True)
         loss.backward()
