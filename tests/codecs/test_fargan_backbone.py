@@ -10,7 +10,6 @@ import torch
 
 from lossbench.codecs import make_codec
 from lossbench.codecs.neural import DEFAULT_WEIGHTS, FARGAN_WEIGHTS
-from lossbench.codecs.neural.fargan import FarganBackbone, FarganConfig
 from lossbench.core import Reception
 from lossbench.corpus import default_corpus
 from lossbench.errors import ConfigError
@@ -21,16 +20,9 @@ def weights(tmp_path_factory) -> Path:
     """The shipped fargan weights when present, else a small untrained model with real feature statistics."""
     if FARGAN_WEIGHTS.exists():
         return FARGAN_WEIGHTS
-    from lossbench.codecs.neural.train_fargan import export_fargan
+    from tests.conftest import make_tiny_fargan_weights
 
-    fb = FarganBackbone(FarganConfig(hidden=32, latent_dim=16))
-    x = default_corpus()[0].load(16000).samples
-    f = fb.features(x[: x.size // 320 * 320])
-    fb.net.feat_mean.copy_(torch.from_numpy(f.mean(0)))
-    fb.net.feat_std.copy_(torch.from_numpy(f.std(0) + 1e-3))
-    d = tmp_path_factory.mktemp("fargan")
-    torch.save({"model": fb.net.state_dict(), "step": 0, "model_cfg": fb.cfg.to_dict()}, d / "ckpt.pt")
-    return export_fargan(d / "ckpt.pt", d / "fargan.safetensors")
+    return make_tiny_fargan_weights(tmp_path_factory.mktemp("fargan"))
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +144,7 @@ def test_layer_tables_add_up_to_the_decoded_latent(weights, k):
     """SoundSpring builds latents by summing per-layer tables: the sum must equal the quantiser's decode."""
     m = make_codec(f"rvq:backbone=fargan,weights={weights}").model
     x = default_corpus()[3].load(16000).samples
-    codes = m.encode(torch.from_numpy(x[: x.size // 320 * 320]).view(1, 1, -1), k)
+    codes = m.encode(torch.from_numpy(x[: x.size // 320 * 320].copy()).view(1, 1, -1), k)
     tabs = m.layer_tables()
     summed = sum(tabs[l][codes[0, l]] for l in range(k)).T
     torch.testing.assert_close(summed, m.quantizer.decode(codes)[0], rtol=0, atol=1e-5)
