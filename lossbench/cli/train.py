@@ -31,6 +31,8 @@ def train_codec_cmd(
     max_hours: Annotated[Optional[float], typer.Option(help="stop after this much wall time (resume later)")] = None,
     hidden: Annotated[int, typer.Option(help="fargan: width of the encoder and decoder (a new run only)")] = 256,
     latent_dim: Annotated[int, typer.Option(help="fargan: dimension the RVQ quantises (a new run only)")] = 64,
+    skip: Annotated[bool, typer.Option(help="fargan: linear paths around the conv stacks (a new run only)")] = False,
+    ae_warmup: Annotated[int, typer.Option(help="fargan: steps on the unquantised latent before the RVQ joins")] = 0,
 ) -> None:
     """Train the RVQ speech codec: the fargan feature quantiser, or the waveform codec (GPU when present)."""
     if backbone == "fargan":
@@ -41,8 +43,8 @@ def train_codec_cmd(
             out = Path("checkpoints/codec_fargan")
         fcfg = FarganTrainConfig(steps=steps if steps != 200_000 else FarganTrainConfig.steps, batch=batch if batch != 16
                                  else FarganTrainConfig.batch, lr=lr if lr != 5e-4 else FarganTrainConfig.lr,
-                                 seed=seed, eval_every=eval_every, ckpt_every=ckpt_every)
-        ck = train_fargan(data, out, fcfg, FarganConfig(hidden=hidden, latent_dim=latent_dim), threads=threads,
+                                 seed=seed, eval_every=eval_every, ckpt_every=ckpt_every, ae_warmup=ae_warmup)
+        ck = train_fargan(data, out, fcfg, FarganConfig(hidden=hidden, latent_dim=latent_dim, skip=skip), threads=threads,
                           max_hours=max_hours)
         console.print(f"checkpoint: {ck}")
         return

@@ -62,6 +62,7 @@ class FarganConfig:
     num_quantizers: int = 24
     codebook_size: int = 1024
     pitch_layers: int = 2
+    skip: bool = False  # a linear path around each conv stack (eases the near-identity the transform must learn)
 
     @property
     def in_dim(self) -> int:
@@ -97,11 +98,12 @@ class _CausalRes(nn.Module):
 
 
 class _Stack(nn.Module):
-    def __init__(self, cin: int, ch: int, cout: int, k: int, dilations: tuple[int, ...]):
+    def __init__(self, cin: int, ch: int, cout: int, k: int, dilations: tuple[int, ...], skip: bool = False):
         super().__init__()
         self.inp = nn.Conv1d(cin, ch, 1)
         self.blocks = nn.ModuleList(_CausalRes(ch, k, d) for d in dilations)
         self.outp = nn.Conv1d(ch, cout, 1)
+        self.skip = nn.Conv1d(cin, cout, 1) if skip else None
 
     @property
     def receptive_field(self) -> int:
@@ -111,7 +113,8 @@ class _Stack(nn.Module):
         h = F.gelu(self.inp(x))
         for b in self.blocks:
             h = b(h)
-        return self.outp(F.gelu(h))
+        y = self.outp(F.gelu(h))
+        return y if self.skip is None else y + self.skip(x)
 
 
 def period_of(pitch_feature: np.ndarray | torch.Tensor):
@@ -138,11 +141,11 @@ class FeatureQuantizer(nn.Module):
         if cfg.pitch_layers != cfg.frames_per_hop:
             raise ValueError("one pitch token per 10 ms frame: pitch_layers must equal frames_per_hop")
         self.cfg = cfg
-        self.encoder_net = _Stack(cfg.in_dim, cfg.hidden, cfg.latent_dim, cfg.kernel, cfg.enc_dilations)
+        self.encoder_net = _Stack(cfg.in_dim, cfg.hidden, cfg.latent_dim, cfg.kernel, cfg.enc_dilations, cfg.skip)
         self.quantizer = ResidualVQ(cfg.rvq_layers, cfg.codebook_size, cfg.latent_dim)
         # the decoder gives the cepstrum and a refinement of each frame's 2-bit pitch correlation
         self.decoder_net = _Stack(cfg.latent_dim + 2 * cfg.pitch_layers, cfg.hidden, cfg.ceps_dim + cfg.pitch_layers,
-                                  cfg.kernel, cfg.dec_dilations)
+                                  cfg.kernel, cfg.dec_dilations, cfg.skip)
         self.register_buffer("feat_mean", torch.zeros(NB_FEATURES))
         self.register_buffer("feat_std", torch.ones(NB_FEATURES))
         # pitch correlation: CORR_LEVELS reconstruction levels and the thresholds between them (from training data)

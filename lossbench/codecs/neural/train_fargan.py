@@ -40,6 +40,7 @@ class FarganTrainConfig:
     eval_clips: int = 8
     w_commit: float = 0.1
     w_corr: float = 0.5  # the pitch correlation's weight next to a cepstral value's (mean 1)
+    ae_warmup: int = 0  # steps that train the transform on the unquantised latent before the RVQ joins
     feature_weights: tuple[float, ...] = field(default=DEFAULT_WEIGHTS)
 
 
@@ -169,7 +170,10 @@ def train_fargan(data: Path, out: Path, cfg: FarganTrainConfig, model_cfg: Farga
         for g in opt.param_groups:
             g["lr"] = lr
         z = net.encode_latent(pairs)
-        zq, commit = net.quantizer(z, depths, gen)
+        if step < cfg.ae_warmup:
+            zq, commit = z, z.new_zeros(())
+        else:
+            zq, commit = net.quantizer(z, depths, gen)
         y = net.decode_latent(torch.cat([zq, pv], 1))
         yc, pc = y[:, ceps], pairs[:, ceps]
         err = ((y[:, learned] - pairs[:, learned]) ** 2 * wl).mean()
