@@ -278,4 +278,4 @@ def test_missing_inputs_name_the_path(tmp_path):
         tokenize(tmp_path, "train")
     (tmp_path / "spec.toml").write_text("")
     r = CliRunner().invoke(app, ["rerun", str(tmp_path), "some-task"])
-    assert r.exit_code == 2 and "results.parquet does not exist" in " ".join(r.output.split())
+    assert r.exit_code == 2 and "results.parquetdoesnotexist" in "".join(r.output.split())
