@@ -66,7 +66,15 @@ def test_gilbert_closed_form():
 @given(p=st.floats(0.0, 0.6), seed=st.integers(0, 2**31))
 def test_bernoulli_samples_match(p, seed):
     check_sample_matches(Bernoulli(p), seed) if p > 0 else None
-    assert Bernoulli(p).stats().loss_rate == p
+    if 0.0 < p < 1.0:
+        # independent closed form: the general Markov-chain statistics of a Gilbert chain whose next
+        # state ignores the current one (P(G->B) = p, P(B->G) = 1 - p) describe the same process
+        ref = GilbertElliott.gilbert(p, 1.0 - p).stats()
+        got = Bernoulli(p).stats()
+        assert got.loss_rate == pytest.approx(ref.loss_rate)
+        assert got.mean_burst == pytest.approx(ref.mean_burst)
+        assert got.mean_gap == pytest.approx(ref.mean_gap)
+        assert got.p_loss_given_loss == pytest.approx(ref.p_loss_given_loss)
 
 
 @PROP
