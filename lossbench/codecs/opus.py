@@ -593,7 +593,7 @@ class Opus(Codec):
                 m = min(y.size, F)
                 out[i * F : i * F + m] = y[:m] / 32768.0
 
-        def conceal(i: int) -> np.ndarray | None:
+        def conceal() -> np.ndarray | None:
             if concealment is None:
                 return None
             return dec.decode(None, dec.last_duration() or F)
@@ -630,7 +630,7 @@ class Opus(Codec):
                         y = dec.dred_decode(dred.dred, (k - j) * dur, dur)
                         info["dred_recovered_frames"] += y is not None and (k - j) * dur <= have_dred
                     if y is None:
-                        y = conceal(idx)
+                        y = conceal()
                     put(idx, y)
             elif pending:
                 for idx in pending:
@@ -640,7 +640,7 @@ class Opus(Codec):
             y = dec.decode(fr, 5760)
             if y is None:  # parsed but did not decode: conceal it
                 bad[i] = True
-                y = conceal(i)
+                y = conceal()
             put(i, y)
         for idx in pending:  # lost at the end: no packet follows, so plain concealment
             if concealment is not None or not bad[idx]:

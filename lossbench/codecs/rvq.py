@@ -73,7 +73,7 @@ class RVQCodec(Codec):
         self.frame_samples = self.model.cfg.hop
         self.delay_samples = self.model.delay_samples
         # where frame i's samples start in the decoder output: the waveform decoder is one hop late
-        self.conceal_offset_samples = 0 if backbone == "fargan" else self.model.delay_samples
+        self.conceal_offset_samples = self.model.frame_offset_samples
         self.frame_bytes = -(-self.layers * 10 // 8)
 
     def check_concealment(self, concealment: str) -> str:

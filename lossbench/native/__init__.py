@@ -59,36 +59,27 @@ def opus_demo_path() -> Path:
 _LIBS: dict[str, ctypes.CDLL] = {}
 
 
-def _load(name: str) -> ctypes.CDLL:
+def _load(name: str, declare) -> ctypes.CDLL:
+    """Load a library of the build once, declaring its functions' ctypes signatures with ``declare``."""
     lib = _LIBS.get(name)
     if lib is None:
         try:
             lib = ctypes.CDLL(str(_path(f"lib/{name}")))
         except OSError as exc:
             raise NativeBuildMissing(f"cannot load {name} from {build_dir()}: {exc}; run `make setup` again") from None
+        declare(lib, ctypes.c_void_p, ctypes.c_int)
         _LIBS[name] = lib
     return lib
 
 
-def lossgen_lib() -> ctypes.CDLL:
-    lib = _LIBS.get("liblossbench_lossgen.so")
-    if lib is not None:
-        return lib
-    lib = _load("liblossbench_lossgen.so")
-    vp, c_int = ctypes.c_void_p, ctypes.c_int
+def _declare_lossgen(lib: ctypes.CDLL, vp, c_int) -> None:
     lib.lb_lossgen_state_size.restype = c_int
     lib.lb_lossgen_init.argtypes = [vp]
     lib.lb_lossgen_sample.argtypes = [vp, ctypes.c_float, c_int, vp, vp]
     lib.lb_lossgen_sample.restype = c_int
-    return lib
 
 
-def fargan_lib() -> ctypes.CDLL:
-    lib = _LIBS.get("liblossbench_fargan.so")
-    if lib is not None:
-        return lib
-    lib = _load("liblossbench_fargan.so")
-    vp, c_int = ctypes.c_void_p, ctypes.c_int
+def _declare_fargan(lib: ctypes.CDLL, vp, c_int) -> None:
     for f in ("lb_analysis_create", "lb_fargan_create", "lb_plc_create"):
         getattr(lib, f).restype = vp
     for f in ("lb_analysis_destroy", "lb_fargan_destroy", "lb_plc_destroy", "lb_plc_reset"):
@@ -98,4 +89,11 @@ def fargan_lib() -> ctypes.CDLL:
     lib.lb_fargan_frames.argtypes = [vp, vp, c_int, vp]
     lib.lb_plc_step.argtypes = [vp, vp, vp]
     lib.lb_burg_cepstrum.argtypes = [vp, vp]
-    return lib
+
+
+def lossgen_lib() -> ctypes.CDLL:
+    return _load("liblossbench_lossgen.so", _declare_lossgen)
+
+
+def fargan_lib() -> ctypes.CDLL:
+    return _load("liblossbench_fargan.so", _declare_fargan)

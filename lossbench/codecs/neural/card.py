@@ -188,18 +188,15 @@ def write_fargan_card(data: Path, ckpt_dir: Path, weights: Path | None = None, c
     clips = heldout_clips(data, count, real_only=True, min_s=2.0)
     import torch
 
-    from lossbench.codecs import make_codec
+    from lossbench.codecs.neural import load_model
 
-    fb = make_codec(f"rvq:backbone=fargan,weights={weights}").model
+    fb = load_model(str(weights), "fargan")
 
     def _through(kind: str):
         """Audio -> features -> (pitch tokens only | the unquantised transform) -> FARGAN, aligned."""
 
         def run(x: np.ndarray) -> np.ndarray:
-            n = len(x) // 320 * 320 + 320
-            xp = np.zeros(n + 320, np.float32)
-            xp[: len(x)] = x
-            f = fb.features(xp)
+            f = fb.clip_features(x)
             with torch.no_grad():
                 ft = torch.from_numpy(f)[None]
                 pairs = fb.net.normalise(ft)
@@ -209,7 +206,7 @@ def write_fargan_card(data: Path, ckpt_dir: Path, weights: Path | None = None, c
                 else:
                     y = fb.net.decode_latent(torch.cat([fb.net.encode_latent(pairs), pv], 1))
                 out = fb.net.denormalise(y)[0].numpy()
-            return fb.synthesize(out)[fb.delay_samples : fb.delay_samples + len(x)]
+            return fb.voice(out, len(x))
 
         return run
 

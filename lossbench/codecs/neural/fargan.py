@@ -263,16 +263,18 @@ class FarganBackbone(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.net = FeatureQuantizer(cfg)
+        self.quantizer = FarganQuantizer(self.net)
         self.decoder = FarganDecoder(self)
         self._silence: np.ndarray | None = None
 
     @property
-    def quantizer(self) -> FarganQuantizer:
-        return FarganQuantizer(self.net)
-
-    @property
     def latent_size(self) -> int:
         return self.net.latent_size
+
+    @property
+    def frame_offset_samples(self) -> int:
+        """Packet frame i's audio is output samples [320 i, 320 (i + 1)): no offset."""
+        return 0
 
     def layer_tables(self) -> list[torch.Tensor]:
         """Per layer, what each token adds to the latent, (V, D + 4): the pitch layers write their
@@ -329,6 +331,21 @@ class FarganBackbone(nn.Module):
         out = np.zeros(FRAME + y.size, np.float32)
         out[FRAME:] = y
         return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
+
+    def clip_features(self, x: np.ndarray) -> np.ndarray:
+        """Features of a clip of any length, zero-padded to whole frames plus the codec delay (as a codec pads it)."""
+        hop = self.cfg.hop
+        n = -(-(len(x) + self.delay_samples) // hop) * hop
+        xp = np.zeros(n, np.float32)
+        xp[: len(x)] = x
+        return self.features(xp)
+
+    def voice(self, feats: np.ndarray, num_samples: int) -> np.ndarray:
+        """FARGAN's audio for ``feats``, aligned with the clip they came from (the codec delay removed)."""
+        y = self.synthesize(feats)[self.delay_samples : self.delay_samples + num_samples]
+        out = np.zeros(num_samples, np.float32)
+        out[: y.size] = y
+        return out
 
     def encode(self, x: torch.Tensor, k: int | None = None) -> torch.Tensor:
         """(B, 1, n) audio -> (B, k, n / 320) codes (pitch tokens first)."""

@@ -249,6 +249,11 @@ class NeuralCodec(nn.Module):
         """Size of a frame's decodable latent (what ``quantizer.decode`` gives per frame)."""
         return self.cfg.latent_dim
 
+    @property
+    def frame_offset_samples(self) -> int:
+        """Where frame i's samples start in the decoder output, past i * hop: the decoder is one hop late."""
+        return self.cfg.hop
+
     def layer_tables(self) -> list[torch.Tensor]:
         """Per layer, what each token adds to the latent: (V, latent_size); a frame's latent is the sum
         over its layers (here the RVQ code vectors themselves)."""

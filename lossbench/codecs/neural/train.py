@@ -263,8 +263,9 @@ def train_codec(data: Path, out: Path, cfg: TrainConfig, model_cfg: CodecConfig 
     return ckpt
 
 
-def export_weights(ckpt: Path, dest: Path) -> Path:
-    """Write the model weights (float16, no optimiser state) as safetensors."""
+def export_weights(ckpt: Path, dest: Path, half: bool = True, metadata: dict[str, str] | None = None) -> Path:
+    """Write the model weights (float16 unless ``half`` is off; no optimiser state, no EMA statistics)
+    as safetensors, with the model configuration, the step and ``metadata``."""
     from safetensors.torch import save_file
 
     st = torch.load(ckpt, map_location="cpu", weights_only=False)
@@ -272,7 +273,8 @@ def export_weights(ckpt: Path, dest: Path) -> Path:
     for k, v in st["model"].items():
         if k.endswith(("cluster_size", "embed_sum", "initted")):
             continue  # EMA training statistics
-        tensors[k] = v.half().contiguous() if v.is_floating_point() else v.contiguous()
+        tensors[k] = v.half().contiguous() if half and v.is_floating_point() else v.contiguous()
     dest.parent.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(dest), metadata={"model_cfg": json.dumps(st["model_cfg"]), "step": str(st["step"])})
+    save_file(tensors, str(dest), metadata={"model_cfg": json.dumps(st["model_cfg"]), "step": str(st["step"]),
+                                             **(metadata or {})})
     return dest

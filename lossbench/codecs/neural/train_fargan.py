@@ -23,7 +23,14 @@ import numpy as np
 import torch
 
 from lossbench.codecs.neural.fargan import DEFAULT_WEIGHTS, NB_FEATURES, FarganBackbone, FarganConfig
-from lossbench.codecs.neural.train import EVAL_K, SpeechData, dropout_depths, eval_clips, save_checkpoint
+from lossbench.codecs.neural.train import (
+    EVAL_K,
+    SpeechData,
+    dropout_depths,
+    eval_clips,
+    export_weights,
+    save_checkpoint,
+)
 from lossbench.errors import ConfigError
 
 
@@ -79,12 +86,8 @@ def evaluate_fargan(model: FarganBackbone, clips: list[np.ndarray], ks=EVAL_K, c
 
     model.eval()
     res: dict[str, list[float]] = {}
-    d = model.delay_samples
     for x in clips:
-        n = len(x) // 320 * 320 + 320
-        xp = np.zeros(n + 320, np.float32)
-        xp[: len(x)] = x
-        feats = model.features(xp)
+        feats = model.clip_features(x)
         with torch.no_grad():
             ft = torch.from_numpy(feats)[None]
             pairs = model.net.normalise(ft)
@@ -101,7 +104,7 @@ def evaluate_fargan(model: FarganBackbone, clips: list[np.ndarray], ks=EVAL_K, c
                 codes = model.quantizer.encode_parts(tokens, z, k)
                 outs[str(k)] = model.net.denormalise(model.net.decode_latent(model.quantizer.decode(codes)))[0].numpy()
         for name, f in outs.items():
-            y = model.synthesize(f)[d : d + len(x)]
+            y = model.voice(f, len(x))
             m = compute_metrics(y, x, 16000, ["pesq_wb", "stoi"])
             for metric in ("pesq_wb", "stoi"):
                 res.setdefault(f"{metric}@{name}", []).append(m[metric])
@@ -213,16 +216,5 @@ def train_fargan(data: Path, out: Path, cfg: FarganTrainConfig, model_cfg: Farga
 
 
 def export_fargan(ckpt: Path, dest: Path) -> Path:
-    """Write the quantiser's weights (float32: the features need the precision) as safetensors."""
-    from safetensors.torch import save_file
-
-    st = torch.load(ckpt, map_location="cpu", weights_only=False)
-    tensors = {}
-    for k, v in st["model"].items():
-        if k.endswith(("cluster_size", "embed_sum", "initted")):
-            continue
-        tensors[k] = v.contiguous()
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(dest), metadata={"model_cfg": json.dumps(st["model_cfg"]), "step": str(st["step"]),
-                                             "backbone": "fargan"})
-    return dest
+    """Write the quantiser's weights as safetensors, float32 (the features need the precision)."""
+    return export_weights(ckpt, dest, half=False, metadata={"backbone": "fargan"})

@@ -169,7 +169,7 @@ class SoundSpringCodec(Codec):
         self.sample_rate_hz = self.model.cfg.sample_rate_hz
         self.frame_samples = self.model.cfg.hop
         self.delay_samples = self.model.delay_samples
-        self.conceal_offset_samples = 0 if backbone == "fargan" else self.model.delay_samples
+        self.conceal_offset_samples = self.model.frame_offset_samples
         self._last_info: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ description
