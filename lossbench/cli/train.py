@@ -33,6 +33,7 @@ def train_codec_cmd(
     latent_dim: Annotated[int, typer.Option(help="fargan: dimension the RVQ quantises (a new run only)")] = 64,
     skip: Annotated[bool, typer.Option(help="fargan: linear paths around the conv stacks (a new run only)")] = False,
     ae_warmup: Annotated[int, typer.Option(help="fargan: steps on the unquantised latent before the RVQ joins")] = 0,
+    dropout: Annotated[str, typer.Option(help="fargan: how quantiser dropout draws K: square (favours few layers) or mid (favours K 6-12)")] = "square",
 ) -> None:
     """Train the RVQ speech codec: the fargan feature quantiser, or the waveform codec (GPU when present)."""
     if backbone == "fargan":
@@ -43,7 +44,8 @@ def train_codec_cmd(
             out = Path("checkpoints/codec_fargan")
         fcfg = FarganTrainConfig(steps=steps if steps != 200_000 else FarganTrainConfig.steps, batch=batch if batch != 16
                                  else FarganTrainConfig.batch, lr=lr if lr != 5e-4 else FarganTrainConfig.lr,
-                                 seed=seed, eval_every=eval_every, ckpt_every=ckpt_every, ae_warmup=ae_warmup)
+                                 seed=seed, eval_every=eval_every, ckpt_every=ckpt_every, ae_warmup=ae_warmup,
+                                 dropout=dropout)
         ck = train_fargan(data, out, fcfg, FarganConfig(hidden=hidden, latent_dim=latent_dim, skip=skip), threads=threads,
                           max_hours=max_hours)
         console.print(f"checkpoint: {ck}")
@@ -185,12 +187,18 @@ def train_glaris_cmd(
     y_dim: Annotated[int, typer.Option(help="channels of y per frame (a new run only)")] = 48,
     gain_max: Annotated[float, typer.Option(help="quantisation gain at q = 0 (a new run only)")] = 4.0,
     gain_min: Annotated[float, typer.Option(help="quantisation gain at q = 63 (a new run only)")] = 0.25,
+    backbone: Annotated[str, typer.Option(help="whose latents: waveform or fargan")] = "waveform",
 ) -> None:
     """Train the Glaris transform coding (stage II) on the frozen backbone's latents."""
     from lossbench.codecs.glaris.model import GlarisConfig
     from lossbench.codecs.glaris.train import GlarisTrainConfig, train_glaris
+    from lossbench.codecs.neural import check_backbone
 
-    cfg = GlarisTrainConfig(steps=steps, batch=batch, frames=frames, lr=lr, alpha=alpha, seed=seed, max_hours=max_hours)
+    check_backbone(backbone)
+    if backbone == "fargan" and out == Path("checkpoints/glaris"):
+        out = Path("checkpoints/glaris_fargan")
+    cfg = GlarisTrainConfig(steps=steps, batch=batch, frames=frames, lr=lr, alpha=alpha, seed=seed, max_hours=max_hours,
+                            backbone=backbone)
     model_cfg = GlarisConfig(y_dim=y_dim, gain_max=gain_max, gain_min=gain_min, y_range=64)
     console.print(f"checkpoint: {train_glaris(data, out, cfg, model_cfg, threads=threads)}")
 
@@ -201,11 +209,14 @@ def export_glaris_cmd(
     ckpt: Annotated[Path, typer.Option(help="training checkpoint")] = Path("checkpoints/glaris/ckpt.pt"),
     out: Annotated[Optional[Path], typer.Option(help="safetensors path (default: the shipped weights)")] = None,
 ) -> None:
-    """Export the Glaris modules (float16 safetensors) for shipping."""
-    from lossbench.codecs.glaris.codec import GLARIS_WEIGHTS
+    """Export the Glaris modules (float16 safetensors) for shipping (to the shipped file of its backbone)."""
+    import torch
+
+    from lossbench.codecs.glaris.codec import glaris_path
     from lossbench.codecs.glaris.train import export_glaris
 
-    p = export_glaris(ckpt, out or GLARIS_WEIGHTS)
+    backbone = torch.load(ckpt, map_location="cpu", weights_only=False).get("backbone", "waveform")
+    p = export_glaris(ckpt, out or glaris_path(None, backbone))
     console.print(f"wrote {p} ({p.stat().st_size / 1e6:.1f} MB)")
 
 
@@ -215,8 +226,13 @@ def glaris_card_cmd(
     data: Annotated[Path, typer.Option(help="directory made by 'lossbench data prepare-speech'")] = Path("data/speech"),
     ckpt_dir: Annotated[Path, typer.Option(help="the training run (for its logs)")] = Path("checkpoints/glaris"),
     clips: Annotated[int, typer.Option(help="held-out clips to score")] = 12,
+    backbone: Annotated[str, typer.Option(help="waveform (MODEL_CARD.md) or fargan (MODEL_CARD_fargan.md)")] = "waveform",
 ) -> None:
-    """Measure the shipped Glaris modules on held-out speech (rvq alongside) and write their MODEL_CARD.md."""
+    """Measure the shipped Glaris modules on held-out speech (rvq alongside) and write their model card."""
     from lossbench.codecs.glaris.card import write_card
+    from lossbench.codecs.neural import check_backbone
 
-    console.print(f"wrote {write_card(data, ckpt_dir, count=clips)}")
+    check_backbone(backbone)
+    if backbone == "fargan" and ckpt_dir == Path("checkpoints/glaris"):
+        ckpt_dir = Path("checkpoints/glaris_fargan")
+    console.print(f"wrote {write_card(data, ckpt_dir, count=clips, backbone=backbone)}")

@@ -148,7 +148,7 @@ def test_training_is_deterministic_resumes_and_learns(tmp_path, monkeypatch):
     import lossbench.codecs.glaris.train as gt
 
     cbs = torch.randn(24, 32, 16)
-    monkeypatch.setattr(gt, "codebooks", lambda: cbs)
+    monkeypatch.setattr(gt, "codebooks", lambda backbone="waveform": cbs)
     rng = np.random.default_rng(0)
     toks = rng.integers(0, 32, (4000, 24))
     toks[:, 1:] = toks[:, :1]  # structure to learn

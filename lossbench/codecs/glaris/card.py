@@ -41,24 +41,29 @@ def _score(spec: str, clips, loss: float = 0.0, concealment: str = "zeros") -> d
     return {"kbps": bits / secs / 1000, **{k: float(np.nanmean(v)) for k, v in vals.items()}}
 
 
-def write_card(data: Path, ckpt_dir: Path, count: int = 12) -> Path:
+def write_card(data: Path, ckpt_dir: Path, count: int = 12, backbone: str = "waveform") -> Path:
     from safetensors import safe_open
 
-    from lossbench.codecs.glaris.codec import GLARIS_WEIGHTS
+    from lossbench.codecs.glaris.codec import glaris_path
     from lossbench.codecs.neural.train import heldout_clips
 
-    with safe_open(str(GLARIS_WEIGHTS), framework="pt") as f:
+    with safe_open(str(glaris_path(None, backbone)), framework="pt") as f:
         meta = f.metadata()
     cfg = json.loads(meta["model_cfg"])
     clips = heldout_clips(data, count, real_only=True, min_s=2.0)
-    rows = {f"glaris q={q} (Q=2, no copies)": _score(f"glaris:q={q},side=2,offsets=none", clips) for q in (0, 21, 42, 63)}
-    rows |= {f"rvq K={k}": _score(f"rvq:layers={k}", clips) for k in (3, 6, 12, 24)}
-    plc = {c: _score("glaris:q=32,side=2,offsets=1/13", clips, 0.2, c) for c in ("side-info-plc", "prior-mean", "zero-y")}
-    from lossbench.codecs.neural.card import read_jsonl
+    bb = f",backbone={backbone}"
+    rows = {f"glaris q={q} (Q=2, no copies)": _score(f"glaris:q={q},side=2,offsets=none{bb}", clips)
+            for q in (0, 21, 42, 63)}
+    rows |= {f"rvq K={k}": _score(f"rvq:layers={k}{bb}", clips) for k in (3, 6, 12, 24)}
+    plc = {c: _score(f"glaris:q=32,side=2,offsets=1/13{bb}", clips, 0.2, c)
+           for c in ("side-info-plc", "prior-mean", "zero-y")}
+    if backbone == "fargan":
+        plc["fargan-plc (rvq K=12, for reference)"] = _score(f"rvq:layers=12{bb}", clips, 0.2, "fargan-plc")
+    from lossbench.codecs.neural.card import read_jsonl, wall_hours
 
     logs = read_jsonl(ckpt_dir / "log.jsonl")
     evals = read_jsonl(ckpt_dir / "eval.jsonl")
-    wall_h = max((r["time_s"] for r in logs), default=0.0) / 3600
+    wall_h = wall_hours(logs)
     secs = sum(len(x) for _, x in clips) / 16000
     lines = [
         "# Model card: lossbench Glaris-style transform coding",
@@ -67,7 +72,9 @@ def write_card(data: Path, ckpt_dir: Path, count: int = 12) -> Path:
         "was measured by that command (reproduce: `lossbench data prepare-speech data/speech`,",
         "`lossbench train glaris`, `lossbench train export-glaris`, `lossbench train glaris-card`).",
         "",
-        "## Model (stage II over the frozen shipped RVQ backbone)",
+        f"## Model (stage II over the frozen shipped {backbone} backbone)",
+        *(["- l: the RVQ part of the fargan quantiser's latent (layers 2..23, 64-d); the two pitch tokens per "
+           "frame travel losslessly with z (and its FEC copies), 20 bits per frame;"] if backbone == "fargan" else []),
         f"- y: {cfg['y_dim']} channels per 20 ms frame, scalar-quantised with step 1 / g_q (fixed gains, log-linear "
         f"from {cfg.get('gain_max', 1.0):g} at q = 0 to {cfg.get('gain_min', 1.0):g} at q = 63), clipped to "
         f"+-{cfg['y_range']} steps, range-coded under a mean-scale Gaussian;",
@@ -105,6 +112,6 @@ def write_card(data: Path, ckpt_dir: Path, count: int = 12) -> Path:
             lines.append(f"| {e['step']} | {e['kbps@0']:.2f} | {e['kbps@32']:.2f} | {e['kbps@63']:.2f} | "
                          f"{e['mse@0']:.3f} | {e['mse@32']:.3f} | {e['mse_loss20@32']:.3f} |")
     lines.append("")
-    out = WEIGHTS_DIR / "MODEL_CARD.md"
+    out = WEIGHTS_DIR / ("MODEL_CARD_fargan.md" if backbone == "fargan" else "MODEL_CARD.md")
     out.write_text("\n".join(lines))
     return out

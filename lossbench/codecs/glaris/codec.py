@@ -4,9 +4,17 @@ Payload of frame t::
 
     byte 0     the rate index q (0..63)
     z_t        Q RVQ indices of the side information, 10 bits each
-    copies     z_{t-k} for every offset k in ``offsets`` with t - k >= 0 (in-band FEC), 10 bits each
+               (backbone=fargan: then the frame's two pitch tokens, 10 bits each: the period is
+               exact in them and FARGAN needs it to half a sample, so it is sent losslessly as
+               side information, never transform-coded)
+    copies     z_{t-k} (and its pitch tokens) for every offset k in ``offsets`` with t - k >= 0
+               (in-band FEC), 10 bits each
     y_t        range-coded under the discretised Gaussians N(mu_t, sigma_t) = f_entropy(h_s(z_{t-1}, z_t))
     CRC-16     a damaged payload is treated as lost
+
+With backbone=fargan, y codes the RVQ part of the feature quantiser's latent
+(layers 2..23); a frame whose side information never arrived holds the last
+known pitch tokens.
 
 The receiver collects every z it got (its own packet or a later packet's
 copy), entropy-decodes y_t when z_{t-1} and z_t are both known (h_s has two
@@ -38,16 +46,32 @@ from lossbench.core import Clip, EncodedStream
 from lossbench.errors import ConfigError
 
 GLARIS_WEIGHTS = Path(__file__).parent / "weights" / "glaris.safetensors"
+GLARIS_FARGAN_WEIGHTS = Path(__file__).parent / "weights" / "glaris_fargan.safetensors"
+
+
+def glaris_path(path: str | None, backbone: str = "waveform") -> Path:
+    """The Glaris weights a ``glaris_weights=`` option names, or the backbone's shipped ones."""
+    if path:
+        return Path(path)
+    return GLARIS_FARGAN_WEIGHTS if backbone == "fargan" else GLARIS_WEIGHTS
 
 
 @functools.lru_cache(maxsize=4)
-def load_glaris(path: str | None = None):
-    """The Glaris modules with shipped (or given) safetensors weights, eval mode, CPU; no pickle."""
+def load_glaris(path: str | None = None, backbone: str = "waveform"):
+    """The Glaris modules with shipped (or given) safetensors weights, eval mode, CPU; no pickle.
+
+    Weights trained on the other backbone's latents are refused, naming both.
+    """
     from lossbench.codecs.glaris.model import Glaris, GlarisConfig
     from lossbench.codecs.neural import load_state, read_weights
 
-    p = Path(path) if path else GLARIS_WEIGHTS
-    meta, tensors = read_weights(p, "Glaris", "lossbench train glaris")
+    p = glaris_path(path, backbone)
+    train = "lossbench train glaris" + (" --backbone fargan" if backbone == "fargan" else "")
+    meta, tensors = read_weights(p, "Glaris", train)
+    if meta.get("backbone", "waveform") != backbone:
+        raise ConfigError(f"{p} holds Glaris modules for the {meta.get('backbone', 'waveform')!r} backbone's latents, "
+                          f"not the {backbone!r} backbone's; give backbone={meta.get('backbone', 'waveform')} or "
+                          f"other glaris_weights")
     model = Glaris(GlarisConfig(**json.loads(meta["model_cfg"])))
     load_state(model, tensors, p)
     for layer in model.z_rvq.layers:
@@ -79,11 +103,24 @@ def _offsets(v: Any) -> tuple[int, ...]:
     return tuple(sorted(out))
 
 
+def hold_missing(values: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """Rows of ``values`` where ``ok`` is False replaced by the last good row before them (the first good row
+    for a missing start; unchanged when none is good)."""
+    out = values.copy()
+    good = np.flatnonzero(ok)
+    if good.size == 0:
+        return out
+    idx = np.maximum.accumulate(np.where(ok, np.arange(len(ok)), -1))
+    idx[idx < 0] = good[0]
+    return out[idx]
+
+
 @CODECS.register("glaris")
 class GlarisCodec(Codec):
     """Glaris-style transform coding over the shipped RVQ backbone.
 
     Args:
+        backbone: ``waveform`` (the waveform decoder) or ``fargan`` (the feature quantiser, voiced by FARGAN).
         q: rate index 0..63 (lambda log-uniform between lambda_min and lambda_max: higher q, lower rate).
         side: Q, RVQ layers of the side information z (0.5 kbit/s each), 1..the model's maximum.
         offsets: frame offsets k of the z copies each packet carries, e.g. ``1/13``; ``none`` for no copies.
@@ -94,12 +131,15 @@ class GlarisCodec(Codec):
     native_concealments = ("side-info-plc", "prior-mean", "zero-y")
 
     def __init__(self, q: int = 32, side: int = 2, offsets: Any = "1/13", weights: str | None = None,
-                 glaris_weights: str | None = None, **packet_kw: Any) -> None:
+                 glaris_weights: str | None = None, backbone: str = "waveform", **packet_kw: Any) -> None:
         super().__init__(**packet_kw)
+        from lossbench.codecs.glaris.train import token_layers
         from lossbench.codecs.neural import load_model
 
-        self.backbone = load_model(weights)
-        self.model = load_glaris(glaris_weights)
+        self.backbone_name = backbone
+        self.backbone = load_model(weights, backbone)
+        self.model = load_glaris(glaris_weights, backbone)
+        self.pitch_layers = token_layers(backbone)  # token layers sent as side information, not coded in y
         cfg = self.model.cfg
         if int(q) != q or not 0 <= q < cfg.q_num:
             raise ConfigError(f"glaris: q must be an integer 0..{cfg.q_num - 1}, got {q!r}")
@@ -110,17 +150,20 @@ class GlarisCodec(Codec):
         self.sample_rate_hz = self.backbone.cfg.sample_rate_hz
         self.frame_samples = self.backbone.cfg.hop
         self.delay_samples = self.backbone.delay_samples
-        self.conceal_offset_samples = self.backbone.delay_samples
+        self.conceal_offset_samples = self.backbone.frame_offset_samples
+        self.side_tokens = self.side + self.pitch_layers  # 10-bit indices per frame's side information
         self._info: dict[str, Any] = {}
 
     def model_files(self) -> dict[str, Path]:
         from lossbench.codecs.neural import weights_path
 
-        return {"codec": weights_path(self.weights),
-                "glaris": Path(self.glaris_weights) if self.glaris_weights else GLARIS_WEIGHTS}
+        return {"codec": weights_path(self.weights, self.backbone_name),
+                "glaris": glaris_path(self.glaris_weights, self.backbone_name)}
 
     def codec_params(self) -> dict[str, Any]:
         p: dict[str, Any] = {"q": self.q, "side": self.side, "offsets": "/".join(map(str, self.offsets)) or "none"}
+        if self.backbone_name != "waveform":
+            p["backbone"] = self.backbone_name
         for k in ("weights", "glaris_weights"):
             if getattr(self, k):
                 p[k] = getattr(self, k)
@@ -145,20 +188,33 @@ class GlarisCodec(Codec):
         return mu[0].T.double().numpy(), sigma[0].T.double().numpy(), s
 
     def analyse(self, samples: np.ndarray):
-        """Samples -> (y^Q int (T, y_dim), z codes (T, Q), z^ (1, z_dim, T))."""
+        """Samples -> (y^Q int (T, y_dim), side tokens (T, Q + pitch layers): z codes then pitch tokens,
+        z^ (1, z_dim, T))."""
         import torch
 
         from lossbench.codecs.soundspring.coding import single_thread
 
         m = self.model
+        P = self.pitch_layers
         with torch.no_grad(), single_thread():
             x = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)).view(1, 1, -1)
-            l = self.backbone.quantizer.decode(self.backbone.encode(x)) / m.cfg.latent_scale
+            tokens = self.backbone.encode(x)
+            l = self.backbone.quantizer.decode(tokens)[:, : m.cfg.latent_dim] / m.cfg.latent_scale
             y = m.analysis(l, self._q())
             yq = m.quantize(y, self._q())
             codes = m.z_rvq.encode(m.h_a(y), self.side)  # (1, Q, T)
             zq = m.z_rvq.decode(codes)
-        return yq[0].T.numpy().astype(np.int64), codes[0].T.numpy(), zq
+        side = torch.cat([codes, tokens[:, :P]], 1)[0].T.numpy()
+        return yq[0].T.numpy().astype(np.int64), side, zq
+
+    def _voice(self, l_hat, pitch: np.ndarray | None) -> np.ndarray:
+        """Decoded latent (1, D, T) (and the pitch tokens (T, P) with fargan) -> audio."""
+        import torch
+
+        if self.pitch_layers:
+            pv = self.backbone.net.pitch_values(torch.from_numpy(pitch.T.copy()).unsqueeze(0))
+            l_hat = torch.cat([l_hat, pv], 1)
+        return self.backbone.decoder(l_hat)[0, 0].numpy()
 
     # ------------------------------------------------------------------ sender
 
@@ -173,7 +229,7 @@ class GlarisCodec(Codec):
         self._fec_bits = 0
         for t in range(T):
             zs = [codes[t]] + [codes[t - k] for k in self.offsets if t - k >= 0]
-            self._fec_bits += 10 * self.side * (len(zs) - 1)
+            self._fec_bits += 10 * self.side_tokens * (len(zs) - 1)
             parts = [bytes([self.q]), pack_indices(np.concatenate(zs)),
                      CategoricalStream.encode([(yq[t] + R, gaussian_pmfs(mu[t], sigma[t], R))])]
             out.append(crc_frame(b"".join(parts)))
@@ -183,7 +239,7 @@ class GlarisCodec(Codec):
         s = super().encode(clip)
         dur = clip.num_samples / self.sample_rate_hz
         s.meta["fec_kbps"] = self._fec_bits / dur / 1000.0  # the copies' bits (they share the packet's byte padding)
-        s.meta["side_kbps"] = 0.5 * self.side * s.meta["frames"] * self.frame_duration_s / dur
+        s.meta["side_kbps"] = 0.5 * self.side_tokens * s.meta["frames"] * self.frame_duration_s / dur
         return s
 
     # ------------------------------------------------------------------ receiver
@@ -193,10 +249,10 @@ class GlarisCodec(Codec):
         if not body or body[0] != self.q:
             raise PayloadError(f"packet rate index {body[0] if body else None} is not the stream's q = {self.q}")
         src = [t] + [t - k for k in self.offsets if t - k >= 0]
-        n = -(-len(src) * self.side * 10 // 8)
+        n = -(-len(src) * self.side_tokens * 10 // 8)
         if len(body) < 1 + n:
             raise PayloadError("packet too short for its side information")
-        zs = unpack_indices(body[1 : 1 + n], len(src) * self.side).reshape(len(src), self.side)
+        zs = unpack_indices(body[1 : 1 + n], len(src) * self.side_tokens).reshape(len(src), self.side_tokens)
         return zs[0], dict(zip(src[1:], zs[1:])), body[1 + n :]
 
     def decode_frames(self, frames: list[bytes | None], concealment: str | None) -> tuple[np.ndarray, np.ndarray]:
@@ -205,7 +261,7 @@ class GlarisCodec(Codec):
         m = self.model
         T = len(frames)
         R = m.cfg.y_range
-        zc = np.zeros((T, self.side), dtype=np.int64)
+        zc = np.zeros((T, self.side_tokens), dtype=np.int64)
         z_ok = np.zeros(T, dtype=bool)
         ybytes: dict[int, bytes] = {}
         corrupt = 0
@@ -223,7 +279,7 @@ class GlarisCodec(Codec):
                 if not z_ok[u]:
                     zc[u], z_ok[u] = c, True
         with torch.no_grad():
-            zq = m.z_rvq.decode(torch.from_numpy(zc.T.copy()).unsqueeze(0))
+            zq = m.z_rvq.decode(torch.from_numpy(zc[:, : self.side].T.copy()).unsqueeze(0))
         z_missing = torch.from_numpy(~z_ok).unsqueeze(0)
         mu, sigma, s = self._entropy(zq, z_missing)
         yq = np.zeros((T, m.cfg.y_dim), dtype=np.int64)
@@ -244,7 +300,7 @@ class GlarisCodec(Codec):
                 fill = torch.zeros_like(yq_t)
             y_hat = torch.where(lost_t[:, None, :], fill, yq_t)
             l_hat = m.synthesis(y_hat, self._q()) * m.cfg.latent_scale
-            audio = self.backbone.decoder(l_hat)[0, 0].numpy()
+            audio = self._voice(l_hat, hold_missing(zc[:, self.side :], z_ok) if self.pitch_layers else None)
         self._info = {"y_lost_frames": int(lost.sum()), "z_missing_frames": int((~z_ok).sum()),
                       "z_from_copies": int((z_ok & ~np.isin(np.arange(T), list(ybytes))).sum()),
                       "corrupt_payloads": corrupt}

@@ -39,12 +39,27 @@ class GlarisTrainConfig:
     ckpt_every: int = 500
     eval_every: int = 2000
     max_hours: float | None = None
+    backbone: str = "waveform"  # whose latents: the waveform codec's or the fargan quantiser's RVQ part
 
 
-def codebooks() -> torch.Tensor:
+def token_layers(backbone: str = "waveform") -> int:
+    """How many leading token layers are not part of the latent Glaris codes (fargan: the two pitch layers,
+    which travel losslessly beside the side information)."""
+    if backbone == "fargan":
+        from lossbench.codecs.neural.fargan import FarganConfig
+
+        return FarganConfig().pitch_layers
+    return 0
+
+
+def codebooks(backbone: str = "waveform") -> torch.Tensor:
+    """The backbone's RVQ code vectors, (layers, V, D): the latent of a frame is their sum over its tokens
+    past the first ``token_layers(backbone)``."""
     from lossbench.codecs.neural import load_model
 
-    return torch.stack([layer.embed.detach().float() for layer in load_model().quantizer.layers])  # (24, V, D)
+    q = load_model(None, backbone).quantizer
+    layers = q.rvq.layers if backbone == "fargan" else q.layers
+    return torch.stack([layer.embed.detach().float() for layer in layers])
 
 
 def latents_of(tokens: np.ndarray, cbs: torch.Tensor) -> torch.Tensor:
@@ -54,6 +69,7 @@ def latents_of(tokens: np.ndarray, cbs: torch.Tensor) -> torch.Tensor:
 
 
 def _batch(tokens: np.ndarray, cbs: torch.Tensor, step: int, seed: int, batch: int, frames: int):
+    """A window batch of the RVQ tokens (the columns of ``tokens`` that make the latent)."""
     rng = np.random.default_rng([seed, step, 21])
     starts = rng.integers(0, tokens.shape[0] - frames, batch)
     tok = np.stack([tokens[s : s + frames] for s in starts])  # (B, T, 24)
@@ -101,12 +117,19 @@ def train_glaris(data: Path, out: Path, cfg: GlarisTrainConfig, model_cfg: Glari
     if threads:
         torch.set_num_threads(threads)
     out.mkdir(parents=True, exist_ok=True)
-    sha = codec_sha()
-    train = tokens if tokens is not None else tokenize(data, "train", max_hours=cfg.max_hours)
-    val = valid if valid is not None else tokenize(data, "valid")
-    cbs = codebooks()
+    sha = codec_sha(backbone=cfg.backbone)
+    P = token_layers(cfg.backbone)
+    train = tokens if tokens is not None else tokenize(data, "train", max_hours=cfg.max_hours, backbone=cfg.backbone)
+    val = valid if valid is not None else tokenize(data, "valid", backbone=cfg.backbone)
+    train, val = train[:, P:], val[:, P:]
+    cbs = codebooks(cfg.backbone)
+    if model_cfg.latent_dim != cbs.shape[-1]:
+        model_cfg = replace(model_cfg, latent_dim=int(cbs.shape[-1]))
     ckpt = out / "ckpt.pt"
     st = torch.load(ckpt, map_location="cpu", weights_only=False) if ckpt.exists() else None
+    if st is not None and st.get("backbone", "waveform") != cfg.backbone:
+        raise ConfigError(f"{ckpt} was trained on the {st.get('backbone', 'waveform')!r} backbone's latents, not the "
+                          f"{cfg.backbone!r} backbone's: use another --out directory")
     if st is not None:
         if st.get("codec_sha", sha) != sha:
             raise ConfigError(f"{ckpt} was trained on the latents of codec weights {st['codec_sha']}, but the codec "
@@ -151,7 +174,7 @@ def train_glaris(data: Path, out: Path, cfg: GlarisTrainConfig, model_cfg: Glari
             log.flush()
         if step % cfg.ckpt_every == 0 or step == cfg.steps:
             save_checkpoint({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
-                             "model_cfg": model_cfg.to_dict(), "codec_sha": sha}, ckpt)
+                             "model_cfg": model_cfg.to_dict(), "codec_sha": sha, "backbone": cfg.backbone}, ckpt)
         if step % cfg.eval_every == 0 or step == cfg.steps:
             with open(out / "eval.jsonl", "a") as f:
                 f.write(json.dumps({"step": step, **evaluate(model, val, cbs)}) + "\n")
@@ -170,5 +193,5 @@ def export_glaris(ckpt: Path, dest: Path) -> Path:
                for k, v in st["model"].items()}
     dest.parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(dest), metadata={"model_cfg": json.dumps(st["model_cfg"]), "step": str(st["step"]),
-                                            "codec_sha": st["codec_sha"]})
+                                            "codec_sha": st["codec_sha"], "backbone": st.get("backbone", "waveform")})
     return dest

@@ -17,6 +17,15 @@ FARGAN_WEIGHTS = WEIGHTS_DIR / "fargan_codec.safetensors"
 BACKBONES = ("fargan", "waveform")
 
 
+def check_backbone(backbone: str) -> str:
+    """``backbone`` if it names one, else a ConfigError naming the allowed ones."""
+    from lossbench.errors import ConfigError
+
+    if backbone not in BACKBONES:
+        raise ConfigError(f"backbone must be one of {', '.join(BACKBONES)}, got {backbone!r}")
+    return backbone
+
+
 def weights_path(path: str | Path | None, backbone: str = "waveform") -> Path:
     """The codec weights a ``weights=`` option names: the given file, or the backbone's shipped one."""
     if path:
@@ -62,8 +71,7 @@ def load_model(path: str | None = None, backbone: str = "waveform"):
     from lossbench.codecs.neural.model import CodecConfig, NeuralCodec
     from lossbench.errors import ConfigError
 
-    if backbone not in BACKBONES:
-        raise ConfigError(f"backbone must be one of {', '.join(BACKBONES)}, got {backbone!r}")
+    check_backbone(backbone)
     p = weights_path(path, backbone)
     train = "lossbench train codec --backbone fargan" if backbone == "fargan" else "lossbench train codec"
     meta, tensors = read_weights(p, "codec", train)

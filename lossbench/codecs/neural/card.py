@@ -27,6 +27,11 @@ def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
 
 
+def wall_hours(logs: list[dict]) -> float:
+    """Training wall time in hours, summed over the segments of a resumed run (each restarts its clock)."""
+    return sum(max((r["time_s"] for r in seg), default=0.0) for seg in _segments(logs)) / 3600
+
+
 def score_codecs(clips: list[tuple[str, np.ndarray]]) -> dict[str, dict[str, float]]:
     from lossbench.benchmarks.metrics import compute_metrics
     from lossbench.codecs import make_codec
@@ -60,7 +65,7 @@ def write_card(data: Path, ckpt_dir: Path, weights: Path = DEFAULT_WEIGHTS, coun
     summary = json.loads((data / "summary.json").read_text()) if (data / "summary.json").exists() else {}
     evals = read_jsonl(ckpt_dir / "eval.jsonl")
     logs = read_jsonl(ckpt_dir / "log.jsonl")
-    wall_h = max((r["time_s"] for r in logs), default=0.0) / 3600
+    wall_h = wall_hours(logs)
     hist_p = WEIGHTS_DIR / "training_history.json"
     hist = json.loads(hist_p.read_text()) if hist_p.exists() else {"runs": [], "evals": []}
     first = min((e["step"] for e in evals), default=step)
@@ -221,7 +226,7 @@ def write_fargan_card(data: Path, ckpt_dir: Path, weights: Path | None = None, c
     summary = json.loads((data / "summary.json").read_text()) if (data / "summary.json").exists() else {}
     evals = read_jsonl(ckpt_dir / "eval.jsonl")
     logs = read_jsonl(ckpt_dir / "log.jsonl")
-    wall_h = sum(max((r["time_s"] for r in seg), default=0.0) for seg in _segments(logs)) / 3600
+    wall_h = wall_hours(logs)
     ceil = scores["unquantised features -> FARGAN (ceiling)"]
     k12, k6 = scores["fargan K=12 (6 kbit/s)"], scores["fargan K=6 (3 kbit/s)"]
     o6, o9 = scores["Opus 1.5.2 6 kbit/s"], scores["Opus 1.5.2 9 kbit/s"]

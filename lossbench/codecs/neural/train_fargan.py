@@ -48,6 +48,9 @@ class FarganTrainConfig:
     w_commit: float = 0.1
     w_corr: float = 0.5  # the pitch correlation's weight next to a cepstral value's (mean 1)
     ae_warmup: int = 0  # steps that train the transform on the unquantised latent before the RVQ joins
+    # how quantiser dropout draws K per example: "square" (K = ceil(24 u^2), most weight on few layers)
+    # or "mid" (half uniform over 3..24, half uniform over 6..12, the rates the codec is used at)
+    dropout: str = "square"
     feature_weights: tuple[float, ...] = field(default=DEFAULT_WEIGHTS)
 
 
@@ -112,6 +115,21 @@ def evaluate_fargan(model: FarganBackbone, clips: list[np.ndarray], ks=EVAL_K, c
     return {k: float(np.nanmean(v)) for k, v in res.items()}
 
 
+DROPOUTS = ("square", "mid")
+
+
+def fargan_depths(kind: str, step: int, seed: int, batch: int, n_q: int) -> torch.Tensor:
+    """Per-example K (layers including the pitch layers) for quantiser dropout, seeded by (seed, step)."""
+    if kind == "square":
+        return dropout_depths(step, seed, batch, n_q)
+    if kind == "mid":
+        rng = np.random.default_rng([seed, step, 3])
+        wide = rng.integers(3, n_q + 1, batch)
+        mid = rng.integers(6, min(12, n_q) + 1, batch)
+        return torch.from_numpy(np.where(rng.random(batch) < 0.5, wide, mid).astype(np.int64))
+    raise ConfigError(f"dropout must be one of {', '.join(DROPOUTS)}, got {kind!r}")
+
+
 def train_fargan(data: Path, out: Path, cfg: FarganTrainConfig, model_cfg: FarganConfig = FarganConfig(),
                  threads: int | None = None, progress: bool = True, max_hours: float | None = None) -> Path:
     """Train (or resume) the feature quantiser; returns the checkpoint path."""
@@ -166,7 +184,8 @@ def train_fargan(data: Path, out: Path, cfg: FarganTrainConfig, model_cfg: Farga
         x = torch.from_numpy(np.stack([feats[s : s + 2 * T] for s in starts]))
         pairs = net.normalise(x)
         pv = net.pitch_values(net.pitch_tokens(x))
-        depths = (dropout_depths(step, cfg.seed, cfg.batch, model_cfg.num_quantizers) - model_cfg.pitch_layers).clamp(min=0)
+        depths = (fargan_depths(cfg.dropout, step, cfg.seed, cfg.batch, model_cfg.num_quantizers)
+                  - model_cfg.pitch_layers).clamp(min=0)
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
         frac = step / max(cfg.steps, 1)
         lr = cfg.lr * min(1.0, (step + 1) / 500) * (cfg.lr_end / cfg.lr) ** frac

@@ -61,13 +61,11 @@ def write_card(data: Path, ckpt_dir: Path, count: int = 16) -> Path:
                 d += st.duration_s
             pay[k] = b / d / 1000
         rates[label] = pay
-    from lossbench.codecs.neural.card import read_jsonl
+    from lossbench.codecs.neural.card import read_jsonl, wall_hours
 
     logs = read_jsonl(ckpt_dir / "log.jsonl")
     evals = read_jsonl(ckpt_dir / "eval.jsonl")
-    # a resumed run restarts its clock: sum the last time of every segment
-    times = [r["time_s"] for r in logs]
-    wall_h = sum(a for a, b in zip(times, times[1:] + [0.0]) if b < a) / 3600
+    wall_h = wall_hours(logs)
     secs = sum(len(x) for _, x in clips) / 16000
     lines = [
         "# Model card: lossbench SoundSpring masked token LM",
