@@ -28,3 +28,37 @@ def test_mean_ci_drops_nan_and_handles_tiny_samples():
     assert mean_ci(pd.Series([4.0])) == (4.0, 0.0, 1)
     m, h, n = mean_ci(pd.Series([np.nan]))
     assert n == 0 and math.isnan(m) and math.isnan(h)
+
+
+def _exact_signed_rank_p(diff: np.ndarray) -> float:
+    """Two-sided exact Wilcoxon signed-rank p-value by enumerating all 2^n sign patterns (no ties, no zeros)."""
+    import itertools
+
+    ranks = stats.rankdata(np.abs(diff))
+    w = ranks[diff > 0].sum()
+    total = ranks.sum()
+    dist = np.array([sum(r for r, s in zip(ranks, signs) if s) for signs in itertools.product([0, 1], repeat=len(diff))])
+    lo = min(w, total - w)
+    return min(1.0, 2 * np.mean(dist <= lo))
+
+
+def test_compare_p_values_are_the_exact_wilcoxon_test(tmp_path):
+    from lossbench.reports.compare import compare_concealments
+
+    base = np.array([2.0, 2.2, 1.8, 2.5, 2.1, 1.9, 2.3, 2.4])
+    plus = base + np.array([0.31, 0.12, -0.05, 0.44, 0.27, 0.08, -0.16, 0.22])  # distinct |differences|
+    rows = []
+    for i in range(8):
+        for conc, v in (("zeros", base[i]), ("repeat", plus[i])):
+            rows.append({"status": "ok", "codec": "rvq", "codec_config": "rvq:layers=12", "system": "rvq",
+                         "concealment": conc, "channel": "bernoulli", "loss_param": 0.1, "clip": f"c{i}",
+                         "channel_key": "k", "seed": 0, "pesq_wb": v})
+    pd.DataFrame(rows).to_parquet(tmp_path / "results.parquet")
+    table = compare_concealments(tmp_path, "rvq", "pesq_wb", baseline="zeros")
+    line = next(x for x in table.splitlines() if x.split()[2:3] == ["repeat"])
+    mean, diff, p, n = line.split()[3:]
+    want = _exact_signed_rank_p(plus - base)
+    assert float(p) == pytest.approx(want, rel=0.01)  # printed to 2 significant digits
+    assert float(p) == pytest.approx(stats.wilcoxon(plus, base).pvalue, rel=0.01)
+    assert float(diff) == pytest.approx((plus - base).mean(), abs=5e-4) and int(n) == 8
+    assert float(mean) == pytest.approx(plus.mean(), abs=5e-4)
