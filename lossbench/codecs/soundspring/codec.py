@@ -246,12 +246,18 @@ class SoundSpringCodec(Codec):
         K_frame = np.concatenate([[K] * T for (_, T), K in zip(blocks, Ks)])
         raw_bits = 10 * int(K_frame.sum())
         fec_bits = 8 * sum(p.fec_bytes for p in plan)
+        coded_bits = 8 * sum(p.coded_bytes for p in plan)
+        nc = self.layout.slicing.n_coarse
+        fine_raw_bits = 10 * int(np.maximum(K_frame - nc, 0).sum())
         dur = n / self.sample_rate_hz
         return EncodedStream(
             codec=self.name, config=self.config(), sample_rate_hz=self.sample_rate_hz, num_samples=n,
             frame_duration_s=fd, packets=tuple(packets), header_bytes=self.header_bytes,
             meta={"frames": nf, "mean_layers": float(K_frame.mean()), "raw_token_kbps": raw_bits / dur / 1000.0,
-                  "fec_kbps": fec_bits / dur / 1000.0, "plan": [(p.block, p.column, p.groups) for p in plan],
+                  "fec_kbps": fec_bits / dur / 1000.0,
+                  # the fine tokens: what they cost range-coded under the MLM against 10 bits each
+                  "fine_coded_kbps": coded_bits / dur / 1000.0, "fine_raw_kbps": fine_raw_bits / dur / 1000.0,
+                  "plan": [(p.block, p.column, p.groups) for p in plan],
                   "latency_ms": 1000.0 * self.latency_frames * fd},
         )
 

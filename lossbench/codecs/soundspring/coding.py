@@ -279,6 +279,7 @@ class SlicePacket:
     frames: range  # the block's frames (absolute)
     send_frame: int  # the frame after whose end the packet can be sent
     fec_bytes: int = 0  # bytes of the coarse-token FEC copy inside the payload
+    coded_bytes: int = 0  # bytes of the range-coded fine tokens inside the payload
 
 
 def encode_tokens(model: MaskedTokenLM, tokens: np.ndarray, Ks: list[int], layout: Layout) -> list[SlicePacket]:
@@ -311,10 +312,10 @@ def encode_tokens(model: MaskedTokenLM, tokens: np.ndarray, Ks: list[int], layou
                 parts.append(pack_indices(tokens[np.ix_(ff, np.arange(nc))].ravel()))
                 fec_bytes = len(parts[-1])
             runs = [(tokens[np.ix_(f, sl.layers_of(j, K))].ravel(), bm.probs(l, j)) for j in groups if j > 0]
-            if runs:
-                parts.append(CategoricalStream.encode(runs))
+            coded = CategoricalStream.encode(runs) if runs else b""
+            parts.append(coded)
             out.append(SlicePacket(b, l, groups, crc_frame(b"".join(parts)), range(b0, b0 + T),
-                                   min(N, b0 + T + layout.lookahead), fec_bytes))
+                                   min(N, b0 + T + layout.lookahead), fec_bytes, len(coded)))
     return out
 
 
