@@ -221,10 +221,10 @@ def file_hash(path: Path) -> str:
 
 @functools.lru_cache(maxsize=64)
 def _hash_file(path: str, mtime_ns: int, size: int) -> str:
-    import hashlib
+    from lossbench.files import file_hash
 
     try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+        return file_hash(path)
     except OSError:
         return "missing"
 

@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from lossbench.errors import writing
+from lossbench.files import atomic
 
 
 class ResultStore:
@@ -42,10 +43,8 @@ class ResultStore:
             self._n += 1
             if not path.exists():
                 break
-        tmp = path.with_name(path.name + ".tmp")
-        with writing(path):
+        with atomic(path) as tmp:
             df.to_parquet(tmp, index=False)
-            os.replace(tmp, path)
 
     def read(self) -> pd.DataFrame:
         files = sorted(self.parts.glob("part-*.parquet"))
@@ -71,8 +70,6 @@ class ResultStore:
         df = self.read()
         if df.empty:
             return None
-        tmp = self.results_path.with_name("results.parquet.tmp")
-        with writing(self.results_path):
+        with atomic(self.results_path) as tmp:
             df.to_parquet(tmp, index=False)
-            os.replace(tmp, self.results_path)
         return self.results_path

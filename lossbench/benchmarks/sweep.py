@@ -15,6 +15,7 @@ from lossbench.benchmarks.plan import Plan, describe_plan, plan_sweep
 from lossbench.benchmarks.run import run_job
 from lossbench.benchmarks.spec import SweepSpec
 from lossbench.benchmarks.store import ResultStore
+from lossbench.files import write_atomic
 
 VERSIONED = ("lossbench", "numpy", "scipy", "simpy", "pesq", "pystoi", "speechmos", "onnxruntime", "torch", "pandas")
 
@@ -66,9 +67,7 @@ def write_spec(spec: SweepSpec, plan: Plan, run_dir: Path) -> Path:
     d["environment"] = environment()
     d["environment"]["written_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     p = run_dir / "spec.toml"
-    tmp = p.with_name("spec.toml.tmp")
-    tmp.write_text(tomli_w.dumps(_clean(d)))
-    tmp.replace(p)
+    write_atomic(p, tomli_w.dumps(_clean(d)))
     return p
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from lossbench.files import write_atomic
 from lossbench.reports import plots
 from lossbench.reports.data import distribution_channels, load_results, metric_columns, swept_channels
 from lossbench.reports.tables import error_table, markdown, rate_table, summary_table
@@ -71,9 +72,7 @@ def _write_report(run_dir: Path) -> Path:
     parts.append(_players(df, run_dir))
     parts.append("</body></html>")
     out = run_dir / "report.html"
-    tmp = out.with_name("report.html.tmp")
-    tmp.write_text("\n".join(parts))
-    tmp.replace(out)
+    write_atomic(out, "\n".join(parts))
     return out
 
 

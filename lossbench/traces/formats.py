@@ -31,6 +31,7 @@ import numpy as np
 
 from lossbench.core import LossTrace
 from lossbench.errors import ConfigError, TraceFormatError, choices, writing
+from lossbench.files import write_atomic
 
 G192_GOOD, G192_BAD = 0x6B21, 0x6B20
 G191_GOOD, G191_BAD = 0x21, 0x20
@@ -279,11 +280,7 @@ def write_trace(
     if len(trace) == 0:
         raise ConfigError("refusing to write an empty trace")
     data = encode_trace(trace, fmt, time_column=time_column)
-    with writing(p):
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(p.name + ".tmp")
-        tmp.write_bytes(data)
-        tmp.replace(p)
+    write_atomic(p, data, mkdir=True)
     if sidecar:
         meta = {k: v for k, v in trace.meta.items() if k not in ("source", "format")}
         meta = {"slot_s": trace.slot_s, "packets": len(trace), **meta}

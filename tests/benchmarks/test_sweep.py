@@ -130,11 +130,11 @@ def test_resume_refuses_results_of_other_model_weights(tmp_path):
     first = run_sweep(sp, d, progress=False)
     rec = tomllib.loads((d / "spec.toml").read_text())
     files = rec["resolved"]["models"]["rvq:layers=3"]
-    assert set(files) == {"codec"} and len(files["codec"]) == 16
+    assert set(files) == {"codec"} and len(files["codec"]) == 12  # the project's one hash length
     assert run_sweep(sp, d, progress=False).skipped == first.tasks  # same weights: resumes
-    rec["resolved"]["models"]["rvq:layers=3"]["codec"] = "0" * 16  # as if made with other weights
+    rec["resolved"]["models"]["rvq:layers=3"]["codec"] = "0" * 12  # as if made with other weights
     (d / "spec.toml").write_text(tomli_w.dumps(rec))
-    with pytest.raises(ConfigError, match=r"another codec model file \(sha256 0{16}, now [0-9a-f]{16}\)"):
+    with pytest.raises(ConfigError, match=r"another codec model file \(sha256 0{12}, now [0-9a-f]{12}\)"):
         run_sweep(sp, d, progress=False)
 
 
@@ -270,7 +270,7 @@ def test_missing_inputs_name_the_path(tmp_path):
 
     from lossbench.cli import app
     from lossbench.codecs.neural.train import heldout_clips
-    from lossbench.codecs.soundspring.train import tokenize
+    from lossbench.codecs.neural.tokens import tokenize
 
     with pytest.raises(ConfigError, match="manifest.jsonl does not exist"):
         heldout_clips(tmp_path, 4)

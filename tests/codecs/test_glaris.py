@@ -14,7 +14,7 @@ from lossbench.codecs import make_codec
 from lossbench.codecs.glaris.codec import gaussian_pmfs, load_glaris
 from lossbench.codecs.glaris.model import Glaris, GlarisConfig, glaris_losses, random_masks
 from lossbench.codecs.glaris.train import GlarisTrainConfig, train_glaris
-from lossbench.codecs.soundspring.train import codec_sha
+from lossbench.codecs.neural.tokens import codec_sha
 from lossbench.core import Clip, Reception
 from lossbench.corpus import default_corpus
 from lossbench.errors import ConfigError

@@ -11,7 +11,7 @@ import torch  # noqa: F401
 from lossbench.codecs import make_codec
 from lossbench.codecs.soundspring.codec import load_mlm
 from lossbench.codecs.soundspring.conceal import conceal_tokens, stream_windows
-from lossbench.codecs.soundspring.train import codec_sha
+from lossbench.codecs.neural.tokens import codec_sha
 from lossbench.core import Clip, Reception
 from lossbench.corpus import default_corpus
 from lossbench.errors import ConfigError

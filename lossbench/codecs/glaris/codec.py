@@ -133,7 +133,7 @@ class GlarisCodec(Codec):
     def __init__(self, q: int = 32, side: int = 2, offsets: Any = "1/13", weights: str | None = None,
                  glaris_weights: str | None = None, backbone: str = "waveform", **packet_kw: Any) -> None:
         super().__init__(**packet_kw)
-        from lossbench.codecs.glaris.train import token_layers
+        from lossbench.codecs.neural.tokens import token_layers
         from lossbench.codecs.neural import load_model
 
         self.backbone_name = backbone

@@ -13,7 +13,6 @@ at q = 0, 32, 63.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -21,8 +20,9 @@ import numpy as np
 import torch
 
 from lossbench.codecs.glaris.model import Glaris, GlarisConfig, gaussian_bits, glaris_losses
-from lossbench.codecs.neural.train import save_checkpoint
+from lossbench.codecs.neural.tokens import codec_sha, token_layers, tokenize
 from lossbench.errors import ConfigError
+from lossbench.training import LoopConfig, load_resume, run_loop
 
 
 @dataclass
@@ -40,16 +40,6 @@ class GlarisTrainConfig:
     eval_every: int = 2000
     max_hours: float | None = None
     backbone: str = "waveform"  # whose latents: the waveform codec's or the fargan quantiser's RVQ part
-
-
-def token_layers(backbone: str = "waveform") -> int:
-    """How many leading token layers are not part of the latent Glaris codes (fargan: the two pitch layers,
-    which travel losslessly beside the side information)."""
-    if backbone == "fargan":
-        from lossbench.codecs.neural.fargan import FarganConfig
-
-        return FarganConfig().pitch_layers
-    return 0
 
 
 def codebooks(backbone: str = "waveform") -> torch.Tensor:
@@ -112,8 +102,6 @@ def evaluate(model: Glaris, tokens: np.ndarray, cbs: torch.Tensor, frames: int =
 def train_glaris(data: Path, out: Path, cfg: GlarisTrainConfig, model_cfg: GlarisConfig = GlarisConfig(),
                  tokens: np.ndarray | None = None, valid: np.ndarray | None = None,
                  threads: int | None = None, progress: bool = True) -> Path:
-    from lossbench.codecs.soundspring.train import codec_sha, tokenize
-
     if threads:
         torch.set_num_threads(threads)
     out.mkdir(parents=True, exist_ok=True)
@@ -126,7 +114,7 @@ def train_glaris(data: Path, out: Path, cfg: GlarisTrainConfig, model_cfg: Glari
     if model_cfg.latent_dim != cbs.shape[-1]:
         model_cfg = replace(model_cfg, latent_dim=int(cbs.shape[-1]))
     ckpt = out / "ckpt.pt"
-    st = torch.load(ckpt, map_location="cpu", weights_only=False) if ckpt.exists() else None
+    st = load_resume(ckpt)
     if st is not None and st.get("backbone", "waveform") != cfg.backbone:
         raise ConfigError(f"{ckpt} was trained on the {st.get('backbone', 'waveform')!r} backbone's latents, not the "
                           f"{cfg.backbone!r} backbone's: use another --out directory")
@@ -146,15 +134,9 @@ def train_glaris(data: Path, out: Path, cfg: GlarisTrainConfig, model_cfg: Glari
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["opt"])
         step = int(st["step"])
-    log = open(out / "log.jsonl", "a")
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=cfg.steps, initial=step, desc="train glaris", unit="step", mininterval=5.0)
-    t0 = time.time()
     model.train()
-    while step < cfg.steps:
+
+    def train_step(step: int, want: bool) -> dict | None:
         lat, tok, q, rng = _batch(train, cbs, step, cfg.seed, cfg.batch, cfg.frames)
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
         n_q = torch.from_numpy(rng.integers(1, model_cfg.z_quantizers + 1, cfg.batch))
@@ -165,23 +147,15 @@ def train_glaris(data: Path, out: Path, cfg: GlarisTrainConfig, model_cfg: Glari
         losses["loss"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        step += 1
-        if bar is not None:
-            bar.update(1)
-        if step % 50 == 0:
-            log.write(json.dumps({"step": step, "time_s": round(time.time() - t0, 1),
-                                  **{k: round(float(v.detach()), 4) for k, v in losses.items()}}) + "\n")
-            log.flush()
-        if step % cfg.ckpt_every == 0 or step == cfg.steps:
-            save_checkpoint({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
-                             "model_cfg": model_cfg.to_dict(), "codec_sha": sha, "backbone": cfg.backbone}, ckpt)
-        if step % cfg.eval_every == 0 or step == cfg.steps:
-            with open(out / "eval.jsonl", "a") as f:
-                f.write(json.dumps({"step": step, **evaluate(model, val, cbs)}) + "\n")
-    if bar is not None:
-        bar.close()
-    log.close()
-    return ckpt
+        return {k: round(float(v.detach()), 4) for k, v in losses.items()} if want else None
+
+    def state(step: int) -> dict:
+        return {"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
+                "model_cfg": model_cfg.to_dict(), "codec_sha": sha, "backbone": cfg.backbone}
+
+    loop = LoopConfig(steps=cfg.steps, ckpt_every=cfg.ckpt_every, eval_every=cfg.eval_every, max_hours=None,
+                      desc="train glaris", progress=progress, postfix=("loss", "bits"))
+    return run_loop(out, loop, step, train_step, state, lambda step: evaluate(model, val, cbs))
 
 
 def export_glaris(ckpt: Path, dest: Path) -> Path:

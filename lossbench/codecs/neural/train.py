@@ -15,8 +15,6 @@ safetensors (weights only, float16).
 from __future__ import annotations
 
 import json
-import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +30,7 @@ from lossbench.codecs.neural.losses import (
 )
 from lossbench.codecs.neural.model import CodecConfig, NeuralCodec
 from lossbench.errors import ConfigError
+from lossbench.training import LoopConfig, load_resume, run_loop
 
 EVAL_K = (3, 6, 12, 24)
 
@@ -89,13 +88,6 @@ def dropout_depths(step: int, seed: int, batch: int, n_q: int) -> torch.Tensor:
     """Per-example layer counts, biased toward few layers: K = ceil(n_q * u^2)."""
     u = np.random.default_rng([seed, step, 2]).random(batch)
     return torch.from_numpy(np.maximum(1, np.ceil(n_q * u**2)).astype(np.int64))
-
-
-def save_checkpoint(obj, path: Path) -> None:
-    """``torch.save`` by write-then-rename, so an interrupted run never leaves a torn checkpoint."""
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 def evaluate(model: NeuralCodec, clips: list[np.ndarray], device: torch.device) -> dict[str, float]:
@@ -181,11 +173,10 @@ def train_codec(data: Path, out: Path, cfg: TrainConfig, model_cfg: CodecConfig 
     opt_d = torch.optim.AdamW(disc.parameters(), lr=cfg.lr, betas=(0.8, 0.99))
     step = 0
     ramp_from = None
-    ckpt = out / "ckpt.pt"
-    if ckpt.exists():
-        st = torch.load(ckpt, map_location=device, weights_only=False)
+    st = load_resume(out / "ckpt.pt")
+    if st is not None:
         if st["model_cfg"] != model_cfg.to_dict():
-            raise ConfigError(f"{ckpt} was trained with another model configuration: {st['model_cfg']}")
+            raise ConfigError(f"{out / 'ckpt.pt'} was trained with another model configuration: {st['model_cfg']}")
         model.load_state_dict(st["model"])
         disc.load_state_dict(st["disc"])
         opt_g.load_state_dict(st["opt_g"])
@@ -199,15 +190,9 @@ def train_codec(data: Path, out: Path, cfg: TrainConfig, model_cfg: CodecConfig 
     evals = eval_clips(data, cfg.eval_clips)
     n = int(cfg.seconds * 16000) // model_cfg.hop * model_cfg.hop
     hop = model_cfg.hop
-    log = open(out / "log.jsonl", "a")
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=cfg.steps, initial=step, desc="train codec", unit="step", mininterval=5.0)
-    t0 = time.time()
     model.train()
-    while step < cfg.steps:
+
+    def train_step(step: int, want: bool) -> dict | None:
         x = ds.batch(step, cfg.seed, cfg.batch, n).to(device)
         depths = dropout_depths(step, cfg.seed, cfg.batch, model_cfg.num_quantizers).to(device)
         gen = torch.Generator(device=device).manual_seed(cfg.seed * 1_000_003 + step)
@@ -238,29 +223,21 @@ def train_codec(data: Path, out: Path, cfg: TrainConfig, model_cfg: CodecConfig 
             opt_d.zero_grad(set_to_none=True)
             l_d.backward()
             opt_d.step()
-        step += 1
-        if bar is not None:
-            bar.update(1)
-        if step % 50 == 0:
-            rec = {"step": step, "time_s": round(time.time() - t0, 1), "mel": l_mel.item(), "stft": l_stft.item(),
-                   "wave": l_wave.item(), "commit": commit.item(), "adv": float(l_adv), "fm": float(l_fm),
-                   "disc": float(l_d), "lr": lr}
-            log.write(json.dumps(rec) + "\n")
-            log.flush()
-            if bar is not None:
-                bar.set_postfix(mel=f"{rec['mel']:.3f}", stft=f"{rec['stft']:.3f}")
-        if step % cfg.ckpt_every == 0 or step == cfg.steps:
-            save_checkpoint({"model": model.state_dict(), "disc": disc.state_dict(), "opt_g": opt_g.state_dict(),
-                          "opt_d": opt_d.state_dict(), "step": step, "model_cfg": model_cfg.to_dict(),
-                          "train_cfg": cfg.__dict__}, ckpt)
-        if step % cfg.eval_every == 0 or step == cfg.steps:
-            m = evaluate(model, evals, device)
-            with open(out / "eval.jsonl", "a") as f:
-                f.write(json.dumps({"step": step, **{k: round(v, 4) for k, v in m.items()}}) + "\n")
-    if bar is not None:
-        bar.close()
-    log.close()
-    return ckpt
+        if not want:
+            return None
+        return {"mel": l_mel.item(), "stft": l_stft.item(), "wave": l_wave.item(), "commit": commit.item(),
+                "adv": float(l_adv), "fm": float(l_fm), "disc": float(l_d), "lr": lr}
+
+    def state(step: int) -> dict:
+        return {"model": model.state_dict(), "disc": disc.state_dict(), "opt_g": opt_g.state_dict(),
+                "opt_d": opt_d.state_dict(), "step": step, "model_cfg": model_cfg.to_dict(), "train_cfg": cfg.__dict__}
+
+    def evaluate_step(step: int) -> dict:
+        return {k: round(v, 4) for k, v in evaluate(model, evals, device).items()}
+
+    loop = LoopConfig(steps=cfg.steps, ckpt_every=cfg.ckpt_every, eval_every=cfg.eval_every, desc="train codec",
+                      progress=progress, postfix=("mel", "stft"))
+    return run_loop(out, loop, step, train_step, state, evaluate_step)
 
 
 def export_weights(ckpt: Path, dest: Path, half: bool = True, metadata: dict[str, str] | None = None) -> Path:

@@ -15,7 +15,6 @@ K = 3, 6, 12, 24 next to the unquantised ceiling (``eval.jsonl``).
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,9 +28,9 @@ from lossbench.codecs.neural.train import (
     dropout_depths,
     eval_clips,
     export_weights,
-    save_checkpoint,
 )
 from lossbench.errors import ConfigError
+from lossbench.training import LoopConfig, load_resume, run_loop
 
 
 @dataclass
@@ -143,8 +142,8 @@ def train_fargan(data: Path, out: Path, cfg: FarganTrainConfig, model_cfg: Farga
     feats = feature_cache(data, "train")
     step = 0
     ckpt = out / "ckpt.pt"
-    if ckpt.exists():
-        st = torch.load(ckpt, map_location="cpu", weights_only=False)
+    st = load_resume(ckpt)
+    if st is not None:
         if st["model_cfg"] != model_cfg.to_dict():
             raise ConfigError(f"{ckpt} was trained with another model configuration: {st['model_cfg']}")
         net.load_state_dict(st["model"])
@@ -168,17 +167,9 @@ def train_fargan(data: Path, out: Path, cfg: FarganTrainConfig, model_cfg: Farga
     wl = torch.cat([w.view(-1), torch.tensor([cfg.w_corr])]).repeat(model_cfg.frames_per_hop).view(1, -1, 1)
     T = cfg.pairs
     n_frames = feats.shape[0]
-    log = open(out / "log.jsonl", "a")
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=cfg.steps, initial=step, desc="train fargan codec", unit="step", mininterval=5.0)
-    t0 = time.time()
     net.train()
-    while step < cfg.steps:
-        if max_hours is not None and time.time() - t0 > max_hours * 3600:
-            break
+
+    def train_step(step: int, want: bool) -> dict | None:
         rng = np.random.default_rng([cfg.seed, step, 1])
         starts = rng.integers(0, (n_frames - 2 * T) // 2, cfg.batch) * 2
         x = torch.from_numpy(np.stack([feats[s : s + 2 * T] for s in starts]))
@@ -197,41 +188,33 @@ def train_fargan(data: Path, out: Path, cfg: FarganTrainConfig, model_cfg: Farga
         else:
             zq, commit = net.quantizer(z, depths, gen)
         y = net.decode_latent(torch.cat([zq, pv], 1))
-        yc, pc = y[:, ceps], pairs[:, ceps]
         err = ((y[:, learned] - pairs[:, learned]) ** 2 * wl).mean()
         loss = err + cfg.w_commit * commit
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
         opt.step()
-        step += 1
-        if bar is not None:
-            bar.update(1)
-        if step % 50 == 0:
-            with torch.no_grad():
-                per = ((y - pairs) ** 2).mean((0, 2)).view(model_cfg.frames_per_hop, NB_FEATURES).mean(0)
-                full = depths >= model_cfg.rvq_layers - 12  # examples at K >= 12
-                c12 = ((yc - pc) ** 2)[full].mean().item() if bool(full.any()) else float("nan")
-            rec = {"step": step, "time_s": round(time.time() - t0, 1), "loss": err.item(), "commit": commit.item(),
-                   "ceps_mse": per[:18].mean().item(), "ceps_mse_k12plus": c12, "c0_mse": per[0].item(),
-                   "corr_mse": per[19].item(), "lr": lr}
-            log.write(json.dumps(rec) + "\n")
-            log.flush()
-            if bar is not None:
-                bar.set_postfix(loss=f"{rec['loss']:.4f}", ceps=f"{rec['ceps_mse']:.4f}", k12=f"{c12:.4f}")
-        if step % cfg.ckpt_every == 0 or step == cfg.steps:
-            save_checkpoint({"model": net.state_dict(), "opt": opt.state_dict(), "step": step,
-                             "model_cfg": model_cfg.to_dict(), "train_cfg": cfg.__dict__}, ckpt)
-        if step % cfg.eval_every == 0 or step == cfg.steps:
-            m = evaluate_fargan(model, evals, ceiling=not (out / "eval.jsonl").exists())
-            with open(out / "eval.jsonl", "a") as f:
-                f.write(json.dumps({"step": step, **{k: round(v, 4) for k, v in m.items()}}) + "\n")
-    save_checkpoint({"model": net.state_dict(), "opt": opt.state_dict(), "step": step,
-                     "model_cfg": model_cfg.to_dict(), "train_cfg": cfg.__dict__}, ckpt)
-    if bar is not None:
-        bar.close()
-    log.close()
-    return ckpt
+        if not want:
+            return None
+        with torch.no_grad():
+            yc, pc = y[:, ceps], pairs[:, ceps]
+            per = ((y - pairs) ** 2).mean((0, 2)).view(model_cfg.frames_per_hop, NB_FEATURES).mean(0)
+            full = depths >= model_cfg.rvq_layers - 12  # examples at K >= 12
+            c12 = ((yc - pc) ** 2)[full].mean().item() if bool(full.any()) else float("nan")
+        return {"loss": err.item(), "commit": commit.item(), "ceps_mse": per[:18].mean().item(),
+                "ceps_mse_k12plus": c12, "c0_mse": per[0].item(), "corr_mse": per[19].item(), "lr": lr}
+
+    def state(step: int) -> dict:
+        return {"model": net.state_dict(), "opt": opt.state_dict(), "step": step,
+                "model_cfg": model_cfg.to_dict(), "train_cfg": cfg.__dict__}
+
+    def evaluate(step: int) -> dict:
+        m = evaluate_fargan(model, evals, ceiling=not (out / "eval.jsonl").exists())
+        return {k: round(v, 4) for k, v in m.items()}
+
+    loop = LoopConfig(steps=cfg.steps, ckpt_every=cfg.ckpt_every, eval_every=cfg.eval_every, max_hours=max_hours,
+                      desc="train fargan codec", progress=progress, postfix=("loss", "ceps_mse", "ceps_mse_k12plus"))
+    return run_loop(out, loop, step, train_step, state, evaluate)
 
 
 def export_fargan(ckpt: Path, dest: Path) -> Path:

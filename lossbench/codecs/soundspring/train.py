@@ -11,18 +11,17 @@ hardest case) per layer, against 10 bits without a model.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from lossbench.codecs.neural.train import save_checkpoint
-from lossbench.errors import ConfigError
+from lossbench.codecs.neural.tokens import codec_sha, tokenize
 from lossbench.codecs.soundspring.mlm import ABSENT, MaskedTokenLM, MLMConfig, masked_batch, masked_ce
+from lossbench.errors import ConfigError
+from lossbench.training import LoopConfig, load_resume, run_loop
 
 
 @dataclass
@@ -37,49 +36,6 @@ class MLMTrainConfig:
     eval_every: int = 2000
     max_hours: float | None = None  # tokenize at most this much training audio
     backbone: str = "waveform"  # whose tokens: the waveform codec's or the fargan quantiser's
-
-
-def tokenize(data: Path, split: str, weights: Path | None = None, max_hours: float | None = None,
-             backbone: str = "waveform") -> np.ndarray:
-    """``split`` audio as RVQ tokens (frames, N_q) int16, cached per codec weights.
-
-    With ``max_hours``, a seeded random subset of the files of about that
-    duration (files in a fixed shuffled order until the budget is spent).
-    """
-    import soundfile as sf
-
-    from lossbench.codecs.neural import load_model, weights_path
-
-    w = weights_path(weights, backbone)
-    h = hashlib.sha256(w.read_bytes()).hexdigest()[:12]
-    cache = data / (f"tokens_{split}_{h}.npy" if max_hours is None else f"tokens_{split}_{h}_{max_hours:g}h.npy")
-    if cache.exists():
-        return np.load(cache)
-    man = data / "manifest.jsonl"
-    if not man.exists():
-        raise ConfigError(f"{man} does not exist; build the data with 'lossbench data prepare-speech {data}' (make data)")
-    model = load_model(str(w) if weights else None, backbone)
-    ents = [e for e in map(json.loads, man.read_text().splitlines()) if e["split"] == split]
-    if max_hours is not None:
-        order = np.random.default_rng(1234).permutation(len(ents))
-        picked, total = [], 0.0
-        for i in order:
-            if total >= max_hours * 3600:
-                break
-            picked.append(ents[i])
-            total += float(ents[i]["duration_s"])
-        ents = picked
-    out = []
-    with torch.no_grad():
-        for e in ents:
-            x = sf.read(data / e["file"], dtype="float32")[0]
-            n = len(x) // 320 * 320
-            if n < 320:
-                continue
-            out.append(model.encode(torch.from_numpy(x[:n]).view(1, 1, -1))[0].T.numpy().astype(np.int16))
-    toks = np.concatenate(out)
-    np.save(cache, toks)
-    return toks
 
 
 def windows(tokens: np.ndarray, step: int, seed: int, batch: int, frames: int) -> np.ndarray:
@@ -118,7 +74,7 @@ def train_mlm(data: Path, out: Path, cfg: MLMTrainConfig, model_cfg: MLMConfig =
     torch.manual_seed(cfg.seed)
     step = 0
     ckpt = out / "ckpt.pt"
-    st = torch.load(ckpt, map_location="cpu", weights_only=False) if ckpt.exists() else None
+    st = load_resume(ckpt)
     if st is not None:  # a resumed run keeps the size it was started with
         model_cfg = MLMConfig(**st["model_cfg"])
     model = MaskedTokenLM(model_cfg)
@@ -136,15 +92,9 @@ def train_mlm(data: Path, out: Path, cfg: MLMTrainConfig, model_cfg: MLMConfig =
                           f"weights now are {sha}: start a new run in another --out directory")
     train = tokens if tokens is not None else tokenize(data, "train", max_hours=cfg.max_hours, backbone=cfg.backbone)
     val = valid if valid is not None else tokenize(data, "valid", backbone=cfg.backbone)
-    log = open(out / "log.jsonl", "a")
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=cfg.steps, initial=step, desc="train soundspring", unit="step", mininterval=5.0)
-    t0 = time.time()
     model.train()
-    while step < cfg.steps:
+
+    def train_step(step: int, want: bool) -> dict | None:
         w = windows(train, step, cfg.seed, cfg.batch, cfg.frames)
         inp, tgt, lm = masked_batch(w, model_cfg, np.random.default_rng([cfg.seed, step, 12]))
         for g in opt.param_groups:
@@ -154,29 +104,18 @@ def train_mlm(data: Path, out: Path, cfg: MLMTrainConfig, model_cfg: MLMConfig =
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        step += 1
-        if bar is not None:
-            bar.update(1)
-        if step % 50 == 0:
-            log.write(json.dumps({"step": step, "time_s": round(time.time() - t0, 1), "ce": loss.item()}) + "\n")
-            log.flush()
-        if step % cfg.ckpt_every == 0 or step == cfg.steps:
-            save_checkpoint({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
-                             "model_cfg": model_cfg.to_dict(), "codec_sha": sha, "backbone": cfg.backbone}, ckpt)
-        if step % cfg.eval_every == 0 or step == cfg.steps:
-            ev = bits_per_fine_token(model, val, min(cfg.frames, val.shape[0]))
-            with open(out / "eval.jsonl", "a") as f:
-                f.write(json.dumps({"step": step, **ev}) + "\n")
-    if bar is not None:
-        bar.close()
-    log.close()
-    return ckpt
+        return {"ce": loss.item()} if want else None
 
+    def state(step: int) -> dict:
+        return {"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
+                "model_cfg": model_cfg.to_dict(), "codec_sha": sha, "backbone": cfg.backbone}
 
-def codec_sha(weights: Path | None = None, backbone: str = "waveform") -> str:
-    from lossbench.codecs.neural import weights_path
+    def evaluate(step: int) -> dict:
+        return bits_per_fine_token(model, val, min(cfg.frames, val.shape[0]))
 
-    return hashlib.sha256(weights_path(weights, backbone).read_bytes()).hexdigest()[:12]
+    loop = LoopConfig(steps=cfg.steps, ckpt_every=cfg.ckpt_every, eval_every=cfg.eval_every,
+                      desc="train soundspring", progress=progress, postfix=("ce",))
+    return run_loop(out, loop, step, train_step, state, evaluate)
 
 
 def export_mlm(ckpt: Path, dest: Path, codec_weights: Path | None = None) -> Path:
@@ -193,4 +132,4 @@ def export_mlm(ckpt: Path, dest: Path, codec_weights: Path | None = None) -> Pat
     return dest
 
 
-__all__ = ["ABSENT", "MLMTrainConfig", "bits_per_fine_token", "codec_sha", "export_mlm", "tokenize", "train_mlm"]
+__all__ = ["ABSENT", "MLMTrainConfig", "bits_per_fine_token", "export_mlm", "train_mlm"]

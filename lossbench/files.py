@@ -1,0 +1,53 @@
+"""Writing files safely and naming their contents: one write-then-rename and one hash for the project.
+
+``atomic(path)`` yields a temporary path next to ``path``; when the block
+ends without an exception the temporary file replaces ``path`` in one
+``os.replace``, so a reader (or a resumed run after SIGKILL) sees the old
+file or the new one, never a torn one. An OSError on the way becomes an
+:class:`~lossbench.errors.OutputError` naming ``path``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from lossbench.errors import writing
+
+HASH_CHARS = 12  # every weights / file hash the project records has this many hex digits
+
+
+@contextlib.contextmanager
+def atomic(path: str | Path, mkdir: bool = False) -> Iterator[Path]:
+    """``with atomic(p) as tmp: write tmp`` -> ``tmp`` renamed onto ``p`` on success, removed on failure."""
+    p = Path(path)
+    tmp = p.with_name(p.name + ".tmp")
+    with writing(p):
+        if mkdir:
+            p.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            yield tmp
+            os.replace(tmp, p)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
+
+
+def write_atomic(path: str | Path, data: str | bytes, mkdir: bool = False) -> Path:
+    """Write ``data`` (text as UTF-8) to ``path`` by write-then-rename."""
+    p = Path(path)
+    with atomic(p, mkdir) as tmp:
+        if isinstance(data, str):
+            tmp.write_text(data, encoding="utf-8")
+        else:
+            tmp.write_bytes(data)
+    return p
+
+
+def file_hash(path: str | Path) -> str:
+    """The first :data:`HASH_CHARS` hex digits of the file's SHA-256."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:HASH_CHARS]
