@@ -21,7 +21,7 @@ torch.set_num_threads(1)
 import numpy as np
 from common import best_of
 
-from lossbench.benchmarks.metrics import METRICS, compute_metrics
+from lossbench.metrics import METRICS, compute_metrics
 from lossbench.codecs import make_codec
 from lossbench.concealment import CONCEALMENTS
 from lossbench.core import Clip, Reception

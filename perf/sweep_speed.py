@@ -48,7 +48,7 @@ def timed_sweep(tmp: Path, workers: int, clips: int, corpus: str | None = None) 
 
 def direct_time(tmp: Path) -> tuple[float, float]:
     """(run_job time, direct pieces time) for the same job, in-process."""
-    from lossbench.benchmarks.metrics import compute_metrics
+    from lossbench.metrics import compute_metrics
     from lossbench.codecs import make_codec
 
     spec = spec_from_dict({**SPEC, "clips": 1})

@@ -72,7 +72,7 @@ def run_job(job: Job, skip: frozenset[str] | set[str] = frozenset()) -> list[dic
     todo = set(job.task_keys()) - set(skip)
     if not todo:
         return []
-    from lossbench.benchmarks.metrics import compute_metrics, windowed
+    from lossbench.metrics import compute_metrics, windowed
     from lossbench.core import PacketKind
     from lossbench.traces.stats import trace_stats
 

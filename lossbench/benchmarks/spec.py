@@ -100,7 +100,7 @@ class SweepSpec:
             raise ConfigError(f"workers must be an integer >= 1, got {self.workers!r}")
         if int(self.examples) != self.examples or self.examples < 0:
             raise ConfigError(f"examples must be an integer >= 0, got {self.examples!r}")
-        from lossbench.benchmarks.metrics import check_metric_names
+        from lossbench.metrics import check_metric_names
 
         check_metric_names(self.metrics)
         for ch in self.channels:

@@ -17,6 +17,7 @@ METRIC_INFO = {
     "estoi": ("ESTOI", True),
     "si_snr": ("SI-SNR (dB)", True),
     "sdr": ("SDR (dB)", True),
+    "snr": ("SNR (dB)", True),
     "mfcc_dist": ("MFCC distance (lower is better)", False),
     "plcmos": ("PLCMOS", True),
     "dnsmos_ovrl": ("DNSMOS overall", True),

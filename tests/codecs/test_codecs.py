@@ -88,7 +88,7 @@ def test_lbrr_flag_matches_what_the_decoder_does(clip, lib):
 
 
 def test_opus_fec_recovers_what_plc_cannot(clip):
-    from lossbench.benchmarks.metrics import compute_metrics
+    from lossbench.metrics import compute_metrics
 
     cod = make_codec("opus:bitrate=24000,fec=1")
     s = cod.encode(clip)

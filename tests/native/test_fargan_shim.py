@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lossbench.benchmarks.metrics import compute_metrics
+from lossbench.metrics import compute_metrics
 from lossbench.corpus import default_corpus
 from lossbench.native.fargan import (
     FRAME,

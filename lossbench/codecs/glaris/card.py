@@ -20,7 +20,7 @@ METRICS = ("pesq_wb", "stoi", "si_snr")
 
 
 def _score(spec: str, clips, loss: float = 0.0, concealment: str = "zeros") -> dict[str, float]:
-    from lossbench.benchmarks.metrics import compute_metrics
+    from lossbench.metrics import compute_metrics
     from lossbench.codecs import make_codec
     from lossbench.core import Clip, Reception
 

@@ -33,7 +33,7 @@ def wall_hours(logs: list[dict]) -> float:
 
 
 def score_codecs(clips: list[tuple[str, np.ndarray]]) -> dict[str, dict[str, float]]:
-    from lossbench.benchmarks.metrics import compute_metrics
+    from lossbench.metrics import compute_metrics
     from lossbench.codecs import make_codec
     from lossbench.core import Clip
 
@@ -130,7 +130,7 @@ FARGAN_METRICS = ("pesq_wb", "stoi", "plcmos")
 
 def _score(label_specs: dict[str, object], clips: list[tuple[str, np.ndarray]]) -> dict[str, dict[str, float]]:
     """Mean metrics per system; a system is a codec spec or a callable audio -> audio."""
-    from lossbench.benchmarks.metrics import compute_metrics
+    from lossbench.metrics import compute_metrics
     from lossbench.codecs import make_codec
     from lossbench.core import Clip
 

@@ -11,9 +11,10 @@ from torch import nn
 
 @functools.lru_cache(maxsize=16)
 def _mel_fb(sr: int, n_fft: int, n_mels: int) -> torch.Tensor:
-    from lossbench.benchmarks.metrics import _mel_filterbank
+    import librosa
 
-    return torch.tensor(_mel_filterbank(sr, n_fft, n_mels), dtype=torch.float32)
+    # HTK mel scale, Slaney area normalisation: the same filters as the MFCC distance metric's (tested)
+    return torch.tensor(librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, htk=True), dtype=torch.float32)
 
 
 def _stft_mag(x: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:

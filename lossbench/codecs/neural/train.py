@@ -91,7 +91,7 @@ def dropout_depths(step: int, seed: int, batch: int, n_q: int) -> torch.Tensor:
 
 
 def evaluate(model: NeuralCodec, clips: list[np.ndarray], device: torch.device) -> dict[str, float]:
-    from lossbench.benchmarks.metrics import compute_metrics
+    from lossbench.metrics import compute_metrics
 
     model.eval()
     res: dict[str, list[float]] = {}

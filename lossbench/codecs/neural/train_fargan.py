@@ -84,7 +84,7 @@ def lloyd_levels(x: np.ndarray, n: int, iters: int = 30) -> np.ndarray:
 
 def evaluate_fargan(model: FarganBackbone, clips: list[np.ndarray], ks=EVAL_K, ceiling: bool = False) -> dict:
     """Mean PESQ-WB / STOI over ``clips`` at each K (and of the unquantised features with ``ceiling``)."""
-    from lossbench.benchmarks.metrics import compute_metrics
+    from lossbench.metrics import compute_metrics
 
     model.eval()
     res: dict[str, list[float]] = {}

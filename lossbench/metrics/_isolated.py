@@ -1,6 +1,6 @@
 """A helper process that runs native metric code, so its crash cannot kill the caller.
 
-The parent starts ``python -m lossbench.benchmarks._isolated`` once and
+The parent starts ``python -m lossbench.metrics._isolated`` once and
 sends it pickled ``(module, function name, args)`` requests on stdin; the
 reply on stdout is ``("ok", value)`` or ``("err", exception)``. A plain
 subprocess (not multiprocessing) is used so that it works from daemonic
