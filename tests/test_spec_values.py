@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from lossbench.codecs import make_codec
 from lossbench.codecs.base import CODECS
 from lossbench.errors import ConfigError, LossbenchError
-from lossbench.netsim.network import Jitter, parse_cross, parse_playout, parse_rate, parse_seconds
+from lossbench.netsim.spec import parse_cross, parse_jitter, parse_playout, parse_rate, parse_seconds
 from lossbench.netsim.spec import LOSS_MODELS, make_loss_model
 from lossbench.specs import _accepted
 
@@ -73,7 +73,7 @@ def test_loss_model_specs_give_a_model_or_a_lossbench_error(spec):
                  _specs(["normal", "pareto", "uniform", "exponential", "none", "gauss"], lambda n: []),
                  VALUES))
 def test_network_options_give_a_value_or_a_lossbench_error(text):
-    for parse in (parse_cross, parse_playout, Jitter.parse, parse_rate, parse_seconds):
+    for parse in (parse_cross, parse_playout, parse_jitter, parse_rate, parse_seconds):
         try:
             parse(text)
         except LossbenchError:
@@ -117,7 +117,7 @@ def test_booleans_accept_only_the_documented_words():
     (parse_playout, "adaptive:speed=2", "unknown parameter 'speed'"),
     (parse_rate, "fast", "not a rate"),
     (parse_rate, "1e999", "finite"),
-    (Jitter.parse, "gauss:10ms", "unknown jitter kind"),
+    (parse_jitter, "gauss:10ms", "unknown jitter kind"),
 ])
 def test_malformed_network_options(fn, text, message):
     with pytest.raises(ConfigError, match=message):

@@ -40,12 +40,12 @@ class ChannelInstance:
 
     def build(self):
         """The :class:`~lossbench.netsim.Channel` (built in the worker)."""
-        from lossbench.netsim import Channel, Jitter, Link, TraceReplay, make_loss_model
-        from lossbench.netsim.network import parse_playout, parse_seconds
+        from lossbench.netsim import Channel, Link, TraceReplay, make_loss_model
+        from lossbench.netsim.spec import parse_jitter, parse_playout, parse_seconds
         from lossbench.traces.formats import read_trace
 
         model = TraceReplay(read_trace(self.trace_file)) if self.trace_file else make_loss_model(self.model_spec)
-        link = Link(model, parse_seconds(self.delay) if self.delay else 0.0, Jitter.parse(self.jitter))
+        link = Link(model, parse_seconds(self.delay) if self.delay else 0.0, parse_jitter(self.jitter))
         return Channel((link,), playout=parse_playout(self.playout))
 
 
@@ -152,13 +152,13 @@ def plan_sweep(spec: SweepSpec, run_dir: str | Path) -> Plan:
     refs = scan_corpus(spec.corpus)
     clips = select_clips(refs, spec.clips)
     channels = expand_channels(spec.channels)
-    from lossbench.netsim.network import Jitter, parse_playout, parse_seconds
+    from lossbench.netsim.spec import parse_jitter, parse_playout, parse_seconds
 
     for delay, jitter, playout in {(c.delay, c.jitter, c.playout) for c in channels}:
         # network settings are checked here, once per distinct combination, not mid-run
         if delay:
             parse_seconds(delay)
-        Jitter.parse(jitter)
+        parse_jitter(jitter)
         parse_playout(playout)
     codecs: list[tuple[str, str, list[str]]] = []
     skipped: list[tuple[str, str]] = []

@@ -43,7 +43,7 @@ def heldout_cmd(
     """
     import soundfile as sf
 
-    from lossbench.codecs.neural.train import heldout_clips
+    from lossbench.data.heldout import heldout_clips
 
     out.mkdir(parents=True, exist_ok=True)
     clips = heldout_clips(data, count, real_only=True, min_s=min_seconds)

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from lossbench.cli.common import console, friendly_errors
 from lossbench.errors import ConfigError
-from lossbench.netsim.network import parse_cross, parse_playout, parse_rate
+from lossbench.netsim.spec import parse_cross, parse_playout, parse_rate
 
 app = typer.Typer(help="Loss models and the simulated packet path.", no_args_is_help=True)
 
@@ -115,7 +115,8 @@ def simulate(
 ) -> None:
     """Send a constant-rate packet stream through a simulated path and report what arrived."""
     from lossbench.core import LossTrace
-    from lossbench.netsim.network import BottleneckConfig, Channel, Jitter, Link, parse_seconds
+    from lossbench.netsim.network import BottleneckConfig, Channel, Link
+    from lossbench.netsim.spec import parse_jitter, parse_seconds
     from lossbench.netsim.spec import make_loss_model
 
     if loss and trace:
@@ -126,7 +127,7 @@ def simulate(
         bn = BottleneckConfig(parse_rate(bottleneck), queue_packets=queue, cross_traffic=tuple(parse_cross(c) for c in cross or []))
     elif cross:
         raise ConfigError("--cross needs a --bottleneck to share")
-    ch = Channel(links=(Link(model, parse_seconds(delay), Jitter.parse(jitter), bn),), playout=parse_playout(playout))
+    ch = Channel(links=(Link(model, parse_seconds(delay), parse_jitter(jitter), bn),), playout=parse_playout(playout))
     send = np.arange(packets) * frame_ms / 1000.0
     rec = ch.transmit_times(send, np.full(packets, payload_bytes + 40), np.random.default_rng(seed))
     d = rec.arrival_time_s[rec.arrived] - send[rec.arrived]

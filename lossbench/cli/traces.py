@@ -123,7 +123,8 @@ def plot(
 @friendly_errors
 def list_library() -> None:
     """List the bundled trace sets."""
-    from lossbench.traces.library import LIBRARY, library_files
+    from lossbench.netsim.library import LIBRARY
+    from lossbench.traces.library import library_files
 
     t = Table(title="bundled trace sets (lossbench/traces/library)")
     for c in ("set", "files", "model", "description"):
@@ -140,7 +141,8 @@ def build_library_cmd(
     seed: Annotated[int, typer.Option(help="base seed")] = 0,
 ) -> None:
     """Regenerate the bundled trace library from its recorded models and seeds."""
-    from lossbench.traces.library import LIBRARY_DIR, build_library
+    from lossbench.netsim.library import build_library
+    from lossbench.traces.library import LIBRARY_DIR
 
     paths = build_library(out or LIBRARY_DIR, seed)
     console.print(f"wrote {len(paths)} traces under {out or LIBRARY_DIR}")

@@ -24,7 +24,6 @@ per link, and cross traffic costs one event per cross packet.
 from __future__ import annotations
 
 import math
-import re
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,7 +34,6 @@ import simpy
 
 from lossbench.core import EncodedStream, Reception
 from lossbench.errors import ConfigError
-from lossbench.specs import split_spec
 from lossbench.netsim.models import LossModel, LossProcess
 
 #: drop reasons recorded per packet in ``Reception.meta["drop_reason"]``
@@ -87,54 +85,6 @@ class Jitter:
         # Pareto with mean s: x_m = s (a - 1) / a
         a = self.shape
         return (rng.pareto(a, n) + 1.0) * s * (a - 1) / a - s * (a - 1) / a
-
-    @classmethod
-    def parse(cls, spec: str | None) -> Jitter:
-        """``normal:10ms``, ``exponential:0.005``, ``pareto:8ms:2.2``, ``none``."""
-        if not spec or spec.strip().lower() == "none":
-            return cls()
-        parts = spec.strip().split(":")
-        kind = parts[0].lower()
-        if kind not in cls.KINDS:
-            raise ConfigError(f"unknown jitter kind {kind!r}; valid kinds: {', '.join(cls.KINDS)}")
-        if len(parts) > (3 if kind == "pareto" else 2):
-            raise ConfigError(f"jitter {spec!r}: too many ':' fields; examples: normal:10ms, pareto:8ms:2.2")
-        scale = parse_seconds(parts[1]) if len(parts) > 1 else 0.0
-        if kind == "pareto" and len(parts) > 2:
-            return cls(kind, scale, _num(parts[2], "pareto jitter shape"))
-        return cls(kind, scale)
-
-
-def _num(text: str, what: str) -> float:
-    try:
-        v = float(text)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{what} must be a number, got {text!r}") from None
-    if not math.isfinite(v):
-        raise ConfigError(f"{what} must be finite, got {text!r}")
-    return v
-
-
-def parse_seconds(text: str | float) -> float:
-    """Parse ``20ms``, ``0.02s``, ``150us`` or a plain number of seconds."""
-    if isinstance(text, bool):
-        raise ConfigError(f"{text!r} is not a duration (examples: 20ms, 0.02s, 150us)")
-    if isinstance(text, (int, float)):
-        return float(text)
-    t = text.strip().lower()
-    for suffix, mult in (("ms", 1e-3), ("us", 1e-6), ("s", 1.0)):
-        if t.endswith(suffix):
-            t, scale = t[: -len(suffix)], mult
-            break
-    else:
-        scale = 1.0
-    try:
-        v = float(t) * scale
-    except ValueError:
-        raise ConfigError(f"{text!r} is not a duration (examples: 20ms, 0.02s, 150us)") from None
-    if not math.isfinite(v):
-        raise ConfigError(f"{text!r} is not a finite duration (examples: 20ms, 0.02s, 150us)")
-    return v
 
 
 # --------------------------------------------------------------------------- cross traffic
@@ -526,67 +476,3 @@ class _Simulation:
             meta["cross_sent"] = sum(q.cross_sent for q in qs)
             meta["cross_drops"] = sum(q.cross_drops for q in qs)
         return Reception(arrived, self.arrival, deadline, meta=meta)
-
-
-# --------------------------------------------------------------------------- specs typed by users
-
-
-def parse_rate(text: str) -> float:
-    """``1mbit``, ``500kbit``, ``64kbps`` (bytes!), ``2e6`` -> bit/s."""
-    t = text.strip().lower()
-    m = re.fullmatch(r"([0-9.eE+-]+)\s*([a-z]*)", t)
-    units = {"": 1, "bit": 1, "bps": 1, "kbit": 1e3, "mbit": 1e6, "gbit": 1e9, "k": 1e3, "m": 1e6, "g": 1e9,
-             "kbps": 8e3, "mbps": 8e6}
-    bad = ConfigError(f"{text!r} is not a rate; examples: 1mbit, 500kbit, 2e6 (bit/s); valid units: "
-                      f"{', '.join(u for u in units if u)}")
-    if not m or m.group(2) not in units:
-        raise bad
-    try:
-        v = float(m.group(1)) * units[m.group(2)]
-    except ValueError:
-        raise bad from None
-    if not (math.isfinite(v) and v > 0):
-        raise ConfigError(f"{text!r}: a rate must be a finite number > 0")
-    return v
-
-
-def parse_cross(spec: str):
-
-    from lossbench.specs import convert_param
-
-    name, p = split_spec(spec)
-    keys = {"poisson": ("rate", "size"), "onoff": ("on", "off", "rate", "size"), "on-off": ("on", "off", "rate", "size")}
-    allowed = keys.get(name.lower())
-    if allowed is not None:
-        unknown = [k for k in p if k not in allowed]
-        if unknown:
-            raise ConfigError(f"{name} cross traffic: unknown parameter {unknown[0]!r}; valid: {', '.join(allowed)}")
-        what = f"{name} cross traffic"
-        num = {k: convert_param(v, float, k, what) for k, v in p.items() if k != "size"}
-        size = convert_param(p.get("size", 1200), int, "size", what)
-    if name.lower() == "poisson":
-        return PoissonTraffic(rate_pps=num.get("rate", 100.0), size_bytes=size)
-    if name.lower() in ("onoff", "on-off"):
-        return OnOffTraffic(on_mean_s=num.get("on", 0.5), off_mean_s=num.get("off", 0.5),
-                            rate_pps=num.get("rate", 200.0), size_bytes=size)
-    raise ConfigError(f"unknown cross-traffic source {name!r}; valid: 'poisson:rate=PPS,size=BYTES', 'onoff:on=S,off=S,rate=PPS,size=BYTES'")
-
-
-def parse_playout(spec: str | None):
-
-    from lossbench.specs import convert_param
-
-    if not spec or spec.strip().lower() == "none":
-        return None
-    head, _, rest = spec.strip().partition(":")
-    if head.lower() == "fixed":
-        return FixedPlayout(parse_seconds(rest) if rest else 0.06)
-    if head.lower() == "adaptive":
-        _, p = split_spec(spec)
-        kw = {}
-        for k, v in p.items():
-            if k not in ("alpha", "safety", "adapt_every_s", "initial_delay_s", "min_delay_s"):
-                raise ConfigError(f"adaptive playout: unknown parameter {k!r}; valid: alpha, safety, adapt_every_s, initial_delay_s, min_delay_s")
-            kw[k] = convert_param(v, float, k, "adaptive playout")
-        return AdaptivePlayout(**kw)
-    raise ConfigError(f"unknown playout buffer {spec!r}; valid: 'none', 'fixed:60ms', 'adaptive[:k=v,...]'")

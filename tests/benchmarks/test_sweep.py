@@ -269,7 +269,7 @@ def test_missing_inputs_name_the_path(tmp_path):
     from typer.testing import CliRunner
 
     from lossbench.cli import app
-    from lossbench.codecs.neural.train import heldout_clips
+    from lossbench.data.heldout import heldout_clips
     from lossbench.codecs.neural.tokens import tokenize
 
     with pytest.raises(ConfigError, match="manifest.jsonl does not exist"):

@@ -5,6 +5,7 @@ import pytest
 
 from lossbench.core import EncodedStream, LossTrace, Packet
 from lossbench.errors import ConfigError
+from lossbench.netsim.spec import parse_jitter
 from lossbench.netsim import (
     AdaptivePlayout,
     Bernoulli,
@@ -162,4 +163,4 @@ def test_bad_configs_are_clear():
         Link(delay_s=-1)
     with pytest.raises(ConfigError, match="non-decreasing"):
         Channel().transmit_times(np.array([0.1, 0.0]), [1, 1], np.random.default_rng(0))
-    assert Jitter.parse("pareto:8ms:2.2") == Jitter("pareto", 0.008, 2.2)
+    assert parse_jitter("pareto:8ms:2.2") == Jitter("pareto", 0.008, 2.2)

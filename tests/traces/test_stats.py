@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from lossbench.core import LossTrace
-from lossbench.traces.library import LIBRARY, generate_set, library_files, library_sets
+from lossbench.netsim.library import LIBRARY, generate_set
+from lossbench.traces.library import library_files, library_sets
 from lossbench.traces.formats import read_trace
 from lossbench.traces.stats import run_lengths, trace_stats
 

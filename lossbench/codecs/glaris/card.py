@@ -45,7 +45,7 @@ def write_card(data: Path, ckpt_dir: Path, count: int = 12, backbone: str = "wav
     from safetensors import safe_open
 
     from lossbench.codecs.glaris.codec import glaris_path
-    from lossbench.codecs.neural.train import heldout_clips
+    from lossbench.data.heldout import heldout_clips
 
     with safe_open(str(glaris_path(None, backbone)), framework="pt") as f:
         meta = f.metadata()

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from lossbench.codecs.neural import DEFAULT_WEIGHTS, WEIGHTS_DIR
-from lossbench.codecs.neural.train import heldout_clips
+from lossbench.data.heldout import heldout_clips
 
 CARD_K = (3, 6, 12, 24)
 OPUS_KBPS = (6, 9, 12)

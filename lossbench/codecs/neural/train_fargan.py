@@ -26,9 +26,9 @@ from lossbench.codecs.neural.train import (
     EVAL_K,
     SpeechData,
     dropout_depths,
-    eval_clips,
     export_weights,
 )
+from lossbench.data.heldout import eval_clips
 from lossbench.errors import ConfigError
 from lossbench.training import LoopConfig, load_resume, run_loop
 

@@ -23,7 +23,7 @@ def write_card(data: Path, ckpt_dir: Path, count: int = 16) -> Path:
     from safetensors import safe_open
 
     from lossbench.codecs import make_codec
-    from lossbench.codecs.neural.train import heldout_clips
+    from lossbench.data.heldout import heldout_clips
     from lossbench.codecs.soundspring.codec import MLM_WEIGHTS, load_mlm
     from lossbench.codecs.soundspring.coding import fine_bits
     from lossbench.core import Clip
