@@ -181,3 +181,33 @@ def test_warm_start_from_exported_weights(tmp_path):
         if k.endswith(("embed_sum", "cluster_size", "initted")):
             continue
         assert torch.allclose(v, trained[k].half().float()), k
+
+
+def test_repeat_latent_decays_and_zero_latent_zeroes(clip):
+    """The promise of each strategy, on the latents the decoder gets: repeat-latent holds the last good
+    latent with gain decay^k in the k-th lost frame; zero-latent decodes zeros; received frames are exact."""
+    cod = make_codec("rvq:layers=6,decay=0.7")
+    s = cod.encode(clip)
+    lost = np.zeros(s.num_packets, bool)
+    lost[10:14] = True
+    seen = {}
+    orig = cod.decode_latents
+
+    def spy(lat):
+        seen["lat"] = lat.copy()
+        return orig(lat)
+
+    cod.decode_latents = spy
+    lats = {}
+    for c in ("repeat-latent", "zero-latent"):
+        cod.decode_with_info(s, Reception.from_lost(lost), c)
+        lats[c] = seen["lat"]
+    cod.decode_with_info(s, None, "zero-latent")
+    full = seen["lat"]
+    rep, zero = lats["repeat-latent"], lats["zero-latent"]
+    assert np.abs(full[9]).max() > 0
+    for k in range(1, 5):
+        assert np.allclose(rep[9 + k], full[9] * 0.7**k, rtol=1e-6, atol=1e-7)
+    assert (zero[10:14] == 0).all()
+    keep = ~lost
+    assert np.array_equal(rep[keep], full[keep]) and np.array_equal(zero[keep], full[keep])
