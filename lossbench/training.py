@@ -7,9 +7,9 @@ the same way for all of them:
 - steps run from the resumed step to ``steps`` (or until ``max_hours`` of
   wall time have passed, then a checkpoint is written and the run can be
   resumed later);
-- every ``log_every`` steps a record ``{"step", "time_s", **losses}`` is
-  appended to ``log.jsonl`` (``time_s`` restarts at each resumed segment; the
-  model cards sum the segments);
+- every ``log_every`` steps a record ``{"step", "time_s", "threads", **losses}``
+  is appended to ``log.jsonl`` (``time_s`` restarts at each resumed segment;
+  the model cards sum the segments and report the torch thread counts);
 - every ``ckpt_every`` steps and at the end, ``ckpt.pt`` is written by
   write-then-rename (an interrupted run never leaves a torn checkpoint);
 - every ``eval_every`` steps and at the end, ``{"step", **evaluate(step)}``
@@ -68,7 +68,10 @@ def run_loop(out: Path, cfg: LoopConfig, step: int, train_step: Callable[[int, b
     checkpoint dictionary after ``step`` steps; ``evaluate(step)`` a dict of
     held-out measurements.
     """
+    import torch
+
     ckpt = out / "ckpt.pt"
+    threads = torch.get_num_threads()
     bar = None
     if cfg.progress:
         from tqdm import tqdm
@@ -87,7 +90,8 @@ def run_loop(out: Path, cfg: LoopConfig, step: int, train_step: Callable[[int, b
                 if bar is not None:
                     bar.update(1)
                 if want and rec is not None:
-                    log.write(json.dumps({"step": step, "time_s": round(time.time() - t0, 1), **rec}) + "\n")
+                    log.write(json.dumps({"step": step, "time_s": round(time.time() - t0, 1), "threads": threads,
+                                          **rec}) + "\n")
                     log.flush()
                     if bar is not None and cfg.postfix:
                         bar.set_postfix({k: f"{rec[k]:.4f}" for k in cfg.postfix if k in rec})

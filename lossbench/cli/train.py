@@ -164,11 +164,16 @@ def soundspring_card_cmd(
     data: Annotated[Path, typer.Option(help="directory made by 'lossbench data prepare-speech'")] = Path("data/speech"),
     ckpt_dir: Annotated[Path, typer.Option(help="the training run (for its logs)")] = Path("checkpoints/soundspring"),
     clips: Annotated[int, typer.Option(help="held-out clips to score")] = 16,
+    backbone: Annotated[str, typer.Option(help="whose tokens: waveform (MODEL_CARD.md) or fargan (MODEL_CARD_fargan.md)")] = "waveform",
 ) -> None:
-    """Measure the shipped masked LM's compression gain on held-out speech and write its MODEL_CARD.md."""
+    """Measure the shipped masked LM's compression gain on held-out speech and write its model card."""
+    from lossbench.codecs.neural import check_backbone
     from lossbench.codecs.soundspring.card import write_card
 
-    console.print(f"wrote {write_card(data, ckpt_dir, count=clips)}")
+    check_backbone(backbone)
+    if backbone == "fargan" and ckpt_dir == Path("checkpoints/soundspring"):
+        ckpt_dir = Path("checkpoints/soundspring_fargan")
+    console.print(f"wrote {write_card(data, ckpt_dir, count=clips, backbone=backbone)}")
 
 
 @app.command("glaris")

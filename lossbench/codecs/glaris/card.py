@@ -41,29 +41,36 @@ def _score(spec: str, clips, loss: float = 0.0, concealment: str = "zeros") -> d
     return {"kbps": bits / secs / 1000, **{k: float(np.nanmean(v)) for k, v in vals.items()}}
 
 
-def write_card(data: Path, ckpt_dir: Path, count: int = 12, backbone: str = "waveform") -> Path:
+def write_card(data: Path, ckpt_dir: Path, count: int = 12, backbone: str = "waveform",
+               glaris_weights: Path | None = None, codec_weights: Path | None = None, out: Path | None = None) -> Path:
+    """Measure Glaris modules (the backbone's shipped ones by default) on held-out speech and write their card
+    (``MODEL_CARD.md``, or ``MODEL_CARD_fargan.md`` on the fargan backbone, unless ``out``)."""
     from safetensors import safe_open
 
     from lossbench.codecs.glaris.codec import glaris_path
     from lossbench.data.heldout import heldout_clips
 
-    with safe_open(str(glaris_path(None, backbone)), framework="pt") as f:
+    gp = glaris_path(str(glaris_weights) if glaris_weights else None, backbone)
+    with safe_open(str(gp), framework="pt") as f:
         meta = f.metadata()
     cfg = json.loads(meta["model_cfg"])
     clips = heldout_clips(data, count, real_only=True, min_s=2.0)
-    bb = f",backbone={backbone}"
-    rows = {f"glaris q={q} (Q=2, no copies)": _score(f"glaris:q={q},side=2,offsets=none{bb}", clips)
+    w = f",weights={codec_weights}" if codec_weights else ""
+    bb = f",backbone={backbone}{w}"
+    gbb = f"{bb},glaris_weights={gp}"
+    rows = {f"glaris q={q} (Q=2, no copies)": _score(f"glaris:q={q},side=2,offsets=none{gbb}", clips)
             for q in (0, 21, 42, 63)}
     rows |= {f"rvq K={k}": _score(f"rvq:layers={k}{bb}", clips) for k in (3, 6, 12, 24)}
-    plc = {c: _score(f"glaris:q=32,side=2,offsets=1/13{bb}", clips, 0.2, c)
+    plc = {c: _score(f"glaris:q=32,side=2,offsets=1/13{gbb}", clips, 0.2, c)
            for c in ("side-info-plc", "prior-mean", "zero-y")}
     if backbone == "fargan":
         plc["fargan-plc (rvq K=12, for reference)"] = _score(f"rvq:layers=12{bb}", clips, 0.2, "fargan-plc")
-    from lossbench.codecs.neural.card import read_jsonl, wall_hours
+    from lossbench.codecs.neural.card import compute_note, read_jsonl, train_config, wall_hours
 
     logs = read_jsonl(ckpt_dir / "log.jsonl")
     evals = read_jsonl(ckpt_dir / "eval.jsonl")
     wall_h = wall_hours(logs)
+    tc = train_config(ckpt_dir)
     secs = sum(len(x) for _, x in clips) / 16000
     lines = [
         "# Model card: lossbench Glaris-style transform coding",
@@ -88,10 +95,12 @@ def write_card(data: Path, ckpt_dir: Path, count: int = 12, backbone: str = "wav
         f"- backbone weights hash {meta.get('codec_sha', '?')}; float16 safetensors.",
         "",
         "## Training",
-        f"- steps: {meta.get('step')} (batches of 16 x 96 frames of latents; q ~ U{{0..63}}, Q ~ U{{1..{cfg['z_quantizers']}}},"
-        " loss masks on y 5-70 % (half of them bursty) and on z 0-10 %);",
-        f"- CPU wall time: {wall_h:.1f} h on this 2-core machine; data: the latents of the training split of "
-        "`lossbench data prepare-speech` (a seeded 3-hour subset with `--max-hours 3`).",
+        f"- steps: {meta.get('step')} (batches of {tc.get('batch', '?')} x {tc.get('frames', '?')} frames of latents; "
+        f"q ~ U{{0..63}}, Q ~ U{{1..{cfg['z_quantizers']}}}, loss masks on y 5-70 % (half of them bursty) and on z 0-10 %);",
+        f"- CPU wall time: {wall_h:.1f} h ({compute_note(logs)}); data: the latents of the training split of "
+        "`lossbench data prepare-speech`"
+        + (f" (a seeded {tc['max_hours']:g}-hour subset, `--max-hours {tc['max_hours']:g}`)." if tc.get("max_hours")
+           else " (all of it)." if tc else " (subset not recorded in this run's checkpoint)."),
         "",
         f"## Lossless rate-quality on held-out real speech ({len(clips)} clips, {secs:.0f} s)",
         "",
@@ -112,6 +121,6 @@ def write_card(data: Path, ckpt_dir: Path, count: int = 12, backbone: str = "wav
             lines.append(f"| {e['step']} | {e['kbps@0']:.2f} | {e['kbps@32']:.2f} | {e['kbps@63']:.2f} | "
                          f"{e['mse@0']:.3f} | {e['mse@32']:.3f} | {e['mse_loss20@32']:.3f} |")
     lines.append("")
-    out = WEIGHTS_DIR / ("MODEL_CARD_fargan.md" if backbone == "fargan" else "MODEL_CARD.md")
+    out = out or WEIGHTS_DIR / ("MODEL_CARD_fargan.md" if backbone == "fargan" else "MODEL_CARD.md")
     out.write_text("\n".join(lines))
     return out

@@ -151,7 +151,8 @@ def train_glaris(data: Path, out: Path, cfg: GlarisTrainConfig, model_cfg: Glari
 
     def state(step: int) -> dict:
         return {"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
-                "model_cfg": model_cfg.to_dict(), "codec_sha": sha, "backbone": cfg.backbone}
+                "model_cfg": model_cfg.to_dict(), "codec_sha": sha, "backbone": cfg.backbone,
+                "train_cfg": dict(cfg.__dict__)}
 
     loop = LoopConfig(steps=cfg.steps, ckpt_every=cfg.ckpt_every, eval_every=cfg.eval_every, max_hours=None,
                       desc="train glaris", progress=progress, postfix=("loss", "bits"))

@@ -32,12 +32,47 @@ def wall_hours(logs: list[dict]) -> float:
     return sum(max((r["time_s"] for r in seg), default=0.0) for seg in _segments(logs)) / 3600
 
 
-def score_codecs(clips: list[tuple[str, np.ndarray]]) -> dict[str, dict[str, float]]:
+def compute_note(logs: list[dict]) -> str:
+    """Where the training ran, from the logs: "on 2 torch threads" (or the counts of each resumed segment)."""
+    counts = sorted({int(r["threads"]) for r in logs if "threads" in r})
+    if not counts:
+        return "thread count not recorded in this run's log"
+    return f"on {'/'.join(map(str, counts))} torch thread{'s' if counts != [1] else ''}"
+
+
+def train_config(ckpt_dir: Path) -> dict:
+    """The training configuration a run recorded (its checkpoint's, else config.json's), {} if none."""
+    ck = ckpt_dir / "ckpt.pt"
+    if ck.exists():
+        import torch
+
+        cfg = torch.load(ck, map_location="cpu", weights_only=False).get("train_cfg")
+        if cfg:
+            return dict(cfg)
+    p = ckpt_dir / "config.json"
+    return dict(json.loads(p.read_text()).get("train", {})) if p.exists() else {}
+
+
+DROPOUT_TEXT = {"square": "ceil(24 u^2)", "mid": "half uniform over 3..24, half uniform over 6..12"}
+
+
+def _weights_text(w) -> str:
+    if not w:
+        return "not recorded"
+    w = [float(x) for x in w]
+    rest = w[1:]
+    if all(x == rest[0] for x in rest):
+        return f"c0 x{w[0]:g}, c1..c17 x{rest[0]:g}, normalised to mean 1"
+    return "/".join(f"{x:g}" for x in w) + ", normalised to mean 1"
+
+
+def score_codecs(clips: list[tuple[str, np.ndarray]], weights: Path | None = None) -> dict[str, dict[str, float]]:
     from lossbench.metrics import compute_metrics
     from lossbench.codecs import make_codec
     from lossbench.core import Clip
 
-    systems = {f"rvq K={k} ({0.5 * k:g} kbit/s)": f"rvq:layers={k}" for k in CARD_K}
+    w = f",weights={weights}" if weights and Path(weights) != DEFAULT_WEIGHTS else ""
+    systems = {f"rvq K={k} ({0.5 * k:g} kbit/s)": f"rvq:layers={k}{w}" for k in CARD_K}
     systems.update({f"Opus {b} kbit/s": f"opus:bitrate={b * 1000}" for b in OPUS_KBPS})
     out: dict[str, dict[str, float]] = {}
     for label, spec in systems.items():
@@ -54,14 +89,15 @@ def score_codecs(clips: list[tuple[str, np.ndarray]]) -> dict[str, dict[str, flo
     return out
 
 
-def write_card(data: Path, ckpt_dir: Path, weights: Path = DEFAULT_WEIGHTS, count: int = 24) -> Path:
+def write_card(data: Path, ckpt_dir: Path, weights: Path = DEFAULT_WEIGHTS, count: int = 24,
+              out: Path | None = None) -> Path:
     from safetensors import safe_open
 
     with safe_open(str(weights), framework="pt") as f:
         meta = f.metadata()
     step = int(meta.get("step", 0))
     clips = heldout_clips(data, count, real_only=True, min_s=2.0)
-    scores = score_codecs(clips)
+    scores = score_codecs(clips, weights)
     summary = json.loads((data / "summary.json").read_text()) if (data / "summary.json").exists() else {}
     evals = read_jsonl(ckpt_dir / "eval.jsonl")
     logs = read_jsonl(ckpt_dir / "log.jsonl")
@@ -74,6 +110,8 @@ def write_card(data: Path, ckpt_dir: Path, weights: Path = DEFAULT_WEIGHTS, coun
     seen = {e["step"] for e in evals}
     evals = sorted([e for e in hist["evals"] if e["step"] not in seen] + evals, key=lambda e: e["step"])
     cfg = json.loads(meta["model_cfg"])
+    tc = train_config(ckpt_dir)
+    adv = int(tc.get("adv_start", 20_000))
     lines = [
         "# Model card: lossbench RVQ speech codec",
         "",
@@ -88,13 +126,15 @@ def write_card(data: Path, ckpt_dir: Path, weights: Path = DEFAULT_WEIGHTS, coun
         "- latency: causal encoder, one frame (20 ms) of decoder look-ahead; weights shipped as float16 safetensors.",
         "",
         "## Training",
-        f"- steps: {step} (batch 16 x 1 s), CPU wall time of the runs so far: {wall_h:.1f} h on 2 cores"
+        f"- steps: {step} (batch {tc.get('batch', '?')} x {tc.get('seconds', '?')} s), CPU wall time of the runs so far: "
+        f"{wall_h:.1f} h ({compute_note(logs)})"
         + (f" ({len(earlier)} earlier run(s) warm-started from, see training_history.json)" if earlier else "") + ";",
         "- data (`lossbench data prepare-speech`, hours per split/source): "
         + ", ".join(f"{k} {v:.2f} h" for k, v in summary.get("hours", {}).items()) + ";",
         "- held out by speaker: the Asterisk Russian voice and the Tux Paint Greek and Danish speakers;",
         "- losses: multi-scale mel, multi-resolution STFT, waveform L1, VQ commitment; the adversarial and",
-        "  feature-matching losses switch on at step 20,000 (not yet reached at the step above).",
+        f"  feature-matching losses switch on at step {adv:,}"
+        + (" (not reached at the step above)." if step < adv else " (on for the steps past it)."),
         "",
         f"## Quality on held-out real speech ({len(clips)} clips, {len({c[0].split('__')[0] for c in clips})} sources)",
         "",
@@ -118,7 +158,7 @@ def write_card(data: Path, ckpt_dir: Path, weights: Path = DEFAULT_WEIGHTS, coun
         lines.append(f"| {e['step']} | {e['pesq_wb@3']:.2f} | {e['pesq_wb@6']:.2f} | {e['pesq_wb@12']:.2f} | "
                      f"{e['pesq_wb@24']:.2f} | {e['stoi@12']:.3f} |")
     lines.append("")
-    out = WEIGHTS_DIR / "MODEL_CARD.md"
+    out = out or WEIGHTS_DIR / "MODEL_CARD.md"
     out.write_text("\n".join(lines))
     return out
 
@@ -178,7 +218,8 @@ def fargan_speed(weights: Path, layers: int = 12, seconds: float = 10.0) -> floa
     return clip.duration_s / best
 
 
-def write_fargan_card(data: Path, ckpt_dir: Path, weights: Path | None = None, count: int = 24) -> Path:
+def write_fargan_card(data: Path, ckpt_dir: Path, weights: Path | None = None, count: int = 24,
+                      out: Path | None = None) -> Path:
     """Measure the fargan backbone's shipped weights on held-out speech and write ``MODEL_CARD_fargan.md``."""
     from safetensors import safe_open
 
@@ -227,6 +268,7 @@ def write_fargan_card(data: Path, ckpt_dir: Path, weights: Path | None = None, c
     evals = read_jsonl(ckpt_dir / "eval.jsonl")
     logs = read_jsonl(ckpt_dir / "log.jsonl")
     wall_h = wall_hours(logs)
+    tc = train_config(ckpt_dir)
     ceil = scores["unquantised features -> FARGAN (ceiling)"]
     k12, k6 = scores["fargan K=12 (6 kbit/s)"], scores["fargan K=6 (3 kbit/s)"]
     o6, o9 = scores["Opus 1.5.2 6 kbit/s"], scores["Opus 1.5.2 9 kbit/s"]
@@ -258,8 +300,11 @@ def write_fargan_card(data: Path, ckpt_dir: Path, weights: Path | None = None, c
         "- weights float32 safetensors; the vocoder's weights are Opus's, not ours.",
         "",
         "## Training",
-        f"- steps: {step}, CPU wall time {wall_h:.1f} h on 2 cores; weighted squared error in z-scored feature units",
-        "  (c0 x2, cepstrum x1, pitch period x8, pitch correlation x0.5), commitment 0.1, quantiser dropout;",
+        f"- steps: {step}, CPU wall time {wall_h:.1f} h ({compute_note(logs)}); batch {tc.get('batch', '?')} crops of "
+        f"{tc.get('pairs', '?')} frame pairs; weighted squared error in z-scored feature units on the cepstrum "
+        f"(weights {_weights_text(tc.get('feature_weights'))}) and the pitch correlation (x{tc.get('w_corr', '?')}),"
+        f" the pitch period exact in its tokens; commitment {tc.get('w_commit', '?')}; quantiser dropout "
+        f"'{tc.get('dropout', 'square')}' (K per example: {DROPOUT_TEXT.get(tc.get('dropout', 'square'), '?')});",
         "- data (`lossbench data prepare-speech`, hours per split/source): "
         + ", ".join(f"{k} {v:.2f} h" for k, v in summary.get("hours", {}).items()) + ";",
         "- held out by speaker: the Asterisk Russian voice and the Tux Paint Greek and Danish speakers.",
@@ -293,7 +338,7 @@ def write_fargan_card(data: Path, ckpt_dir: Path, weights: Path | None = None, c
         lines.append(f"| {e['step']} | {e['pesq_wb@3']:.2f} | {e['pesq_wb@6']:.2f} | {e['pesq_wb@12']:.2f} | "
                      f"{e['pesq_wb@24']:.2f} | {'' if ceiling_hist is None else f'{ceiling_hist:.2f}'} |")
     lines.append("")
-    out = WEIGHTS_DIR / "MODEL_CARD_fargan.md"
+    out = out or WEIGHTS_DIR / "MODEL_CARD_fargan.md"
     out.write_text("\n".join(lines))
     return out
 

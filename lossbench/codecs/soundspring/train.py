@@ -108,7 +108,8 @@ def train_mlm(data: Path, out: Path, cfg: MLMTrainConfig, model_cfg: MLMConfig =
 
     def state(step: int) -> dict:
         return {"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
-                "model_cfg": model_cfg.to_dict(), "codec_sha": sha, "backbone": cfg.backbone}
+                "model_cfg": model_cfg.to_dict(), "codec_sha": sha, "backbone": cfg.backbone,
+                "train_cfg": dict(cfg.__dict__)}
 
     def evaluate(step: int) -> dict:
         return bits_per_fine_token(model, val, min(cfg.frames, val.shape[0]))
