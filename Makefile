@@ -55,17 +55,33 @@ data-deps: setup
 data: data-deps
 	$(VENV)/bin/lossbench data prepare-speech data/speech
 
-train: setup
-	$(VENV)/bin/lossbench train codec --data data/speech --out checkpoints/codec
+# the neural models (resumable: each resumes from its checkpoint directory). BACKBONE=fargan (the default:
+# a quantiser of LPCNet features voiced by Opus 1.5's FARGAN) or BACKBONE=waveform (the waveform decoder)
+BACKBONE ?= fargan
+SUFFIX = $(if $(filter fargan,$(BACKBONE)),_fargan,)
 
-# the transceivers' models on the shipped codec's tokens (resume from checkpoints/<name>)
-# the shipped masked LM: 6000 steps at lr 3e-4, then on to STEPS at lr 1e-4 (3 h of training audio)
+train: setup
+ifeq ($(BACKBONE),fargan)
+	# the shipped run: 3000 steps of dropout 'square' after a 1000-step unquantised warm-up, then 'mid' to 15000
+	$(VENV)/bin/lossbench train codec --backbone fargan --skip --ae-warmup 1000 --dropout square --until 3000 --eval-every 1500 --data data/speech --out checkpoints/codec_fargan_mid --threads 2 --steps 15000
+	$(VENV)/bin/lossbench train codec --backbone fargan --skip --dropout mid --eval-every 3000 --data data/speech --out checkpoints/codec_fargan_mid --threads 2 --steps 15000
+else
+	$(VENV)/bin/lossbench train codec --data data/speech --out checkpoints/codec
+endif
+
+# the transceivers' models on the shipped codec's tokens / latents
+# waveform's shipped masked LM: 6000 steps at lr 3e-4, then on to STEPS at lr 1e-4 (3 h of training audio);
+# fargan's: 6000 steps at lr 3e-4 (STEPS to go further)
 train-soundspring: setup
+ifeq ($(BACKBONE),fargan)
+	$(VENV)/bin/lossbench train soundspring --backbone fargan --data data/speech --out checkpoints/soundspring_fargan --max-hours 3 --threads 2 --steps $(or $(STEPS),6000)
+else
 	$(VENV)/bin/lossbench train soundspring --data data/speech --out checkpoints/soundspring --max-hours 3 --threads 2 --steps 6000
 	$(VENV)/bin/lossbench train soundspring --data data/speech --out checkpoints/soundspring --max-hours 3 --threads 2 --steps $(or $(STEPS),12000) --lr 1e-4
+endif
 
 train-glaris: setup
-	$(VENV)/bin/lossbench train glaris --data data/speech --out checkpoints/glaris
+	$(VENV)/bin/lossbench train glaris --backbone $(BACKBONE) --data data/speech --out checkpoints/glaris$(SUFFIX) --max-hours 3 --threads 2 --steps $(or $(STEPS),9000)
 
 # held-out real speech as a corpus for the documented sweeps in docs/
 heldout: setup

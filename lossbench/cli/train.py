@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from lossbench.codecs.neural import DEFAULT_BACKBONE
 from lossbench.cli.common import console, friendly_errors
 
 app = typer.Typer(help="Train the neural codecs (resumable, seeded).", no_args_is_help=True)
@@ -27,13 +28,14 @@ def train_codec_cmd(
     ckpt_every: Annotated[int, typer.Option()] = 500,
     threads: Annotated[Optional[int], typer.Option(help="torch CPU threads")] = None,
     init_weights: Annotated[Optional[Path], typer.Option(help="warm-start a new run from safetensors weights (e.g. the shipped ones)")] = None,
-    backbone: Annotated[str, typer.Option(help="fargan (a quantiser of LPCNet features, voiced by FARGAN) or waveform")] = "waveform",
+    backbone: Annotated[str, typer.Option(help="fargan (a quantiser of LPCNet features, voiced by FARGAN) or waveform")] = DEFAULT_BACKBONE,
     max_hours: Annotated[Optional[float], typer.Option(help="stop after this much wall time (resume later)")] = None,
     hidden: Annotated[int, typer.Option(help="fargan: width of the encoder and decoder (a new run only)")] = 256,
     latent_dim: Annotated[int, typer.Option(help="fargan: dimension the RVQ quantises (a new run only)")] = 64,
     skip: Annotated[bool, typer.Option(help="fargan: linear paths around the conv stacks (a new run only)")] = False,
     ae_warmup: Annotated[int, typer.Option(help="fargan: steps on the unquantised latent before the RVQ joins")] = 0,
     dropout: Annotated[str, typer.Option(help="fargan: how quantiser dropout draws K: square (favours few layers) or mid (favours K 6-12)")] = "square",
+    until: Annotated[Optional[int], typer.Option(help="fargan: stop at this step, keeping the --steps schedule (training in phases)")] = None,
 ) -> None:
     """Train the RVQ speech codec: the fargan feature quantiser, or the waveform codec (GPU when present)."""
     if backbone == "fargan":
@@ -47,7 +49,7 @@ def train_codec_cmd(
                                  seed=seed, eval_every=eval_every, ckpt_every=ckpt_every, ae_warmup=ae_warmup,
                                  dropout=dropout)
         ck = train_fargan(data, out, fcfg, FarganConfig(hidden=hidden, latent_dim=latent_dim, skip=skip), threads=threads,
-                          max_hours=max_hours)
+                          max_hours=max_hours, until=until)
         console.print(f"checkpoint: {ck}")
         return
     if backbone != "waveform":
@@ -92,7 +94,7 @@ def codec_card_cmd(
     data: Annotated[Path, typer.Option(help="directory made by 'lossbench data prepare-speech'")] = Path("data/speech"),
     ckpt_dir: Annotated[Path, typer.Option(help="the training run (for its eval history)")] = Path("checkpoints/codec"),
     clips: Annotated[int, typer.Option(help="held-out clips to score")] = 24,
-    backbone: Annotated[str, typer.Option(help="fargan (writes MODEL_CARD_fargan.md) or waveform")] = "waveform",
+    backbone: Annotated[str, typer.Option(help="fargan (writes MODEL_CARD_fargan.md) or waveform")] = DEFAULT_BACKBONE,
 ) -> None:
     """Measure the shipped weights on held-out real speech (and Opus alongside) and write the model card."""
     if backbone == "fargan":
@@ -123,7 +125,7 @@ def train_soundspring_cmd(
     depth: Annotated[int, typer.Option(help="Transformer blocks (a new run only)")] = 3,
     heads: Annotated[int, typer.Option(help="attention heads (a new run only)")] = 4,
     ff: Annotated[int, typer.Option(help="feed-forward width (a new run only)")] = 512,
-    backbone: Annotated[str, typer.Option(help="whose tokens: waveform or fargan")] = "waveform",
+    backbone: Annotated[str, typer.Option(help="whose tokens: waveform or fargan")] = DEFAULT_BACKBONE,
 ) -> None:
     """Train SoundSpring's masked token LM on the shipped codec's tokens (paper's masking schedule).
 
@@ -164,7 +166,7 @@ def soundspring_card_cmd(
     data: Annotated[Path, typer.Option(help="directory made by 'lossbench data prepare-speech'")] = Path("data/speech"),
     ckpt_dir: Annotated[Path, typer.Option(help="the training run (for its logs)")] = Path("checkpoints/soundspring"),
     clips: Annotated[int, typer.Option(help="held-out clips to score")] = 16,
-    backbone: Annotated[str, typer.Option(help="whose tokens: waveform (MODEL_CARD.md) or fargan (MODEL_CARD_fargan.md)")] = "waveform",
+    backbone: Annotated[str, typer.Option(help="whose tokens: waveform (MODEL_CARD.md) or fargan (MODEL_CARD_fargan.md)")] = DEFAULT_BACKBONE,
 ) -> None:
     """Measure the shipped masked LM's compression gain on held-out speech and write its model card."""
     from lossbench.codecs.neural import check_backbone
@@ -192,7 +194,7 @@ def train_glaris_cmd(
     y_dim: Annotated[int, typer.Option(help="channels of y per frame (a new run only)")] = 48,
     gain_max: Annotated[float, typer.Option(help="quantisation gain at q = 0 (a new run only)")] = 4.0,
     gain_min: Annotated[float, typer.Option(help="quantisation gain at q = 63 (a new run only)")] = 0.25,
-    backbone: Annotated[str, typer.Option(help="whose latents: waveform or fargan")] = "waveform",
+    backbone: Annotated[str, typer.Option(help="whose latents: waveform or fargan")] = DEFAULT_BACKBONE,
 ) -> None:
     """Train the Glaris transform coding (stage II) on the frozen backbone's latents."""
     from lossbench.codecs.glaris.model import GlarisConfig
@@ -231,7 +233,7 @@ def glaris_card_cmd(
     data: Annotated[Path, typer.Option(help="directory made by 'lossbench data prepare-speech'")] = Path("data/speech"),
     ckpt_dir: Annotated[Path, typer.Option(help="the training run (for its logs)")] = Path("checkpoints/glaris"),
     clips: Annotated[int, typer.Option(help="held-out clips to score")] = 12,
-    backbone: Annotated[str, typer.Option(help="waveform (MODEL_CARD.md) or fargan (MODEL_CARD_fargan.md)")] = "waveform",
+    backbone: Annotated[str, typer.Option(help="waveform (MODEL_CARD.md) or fargan (MODEL_CARD_fargan.md)")] = DEFAULT_BACKBONE,
 ) -> None:
     """Measure the shipped Glaris modules on held-out speech (rvq alongside) and write their model card."""
     from lossbench.codecs.glaris.card import write_card

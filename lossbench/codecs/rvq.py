@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from lossbench.codecs.neural import DEFAULT_BACKBONE
 from lossbench.codecs.base import CODECS, Codec
 from lossbench.errors import ConfigError
 
@@ -52,7 +53,7 @@ class RVQCodec(Codec):
     name = "rvq"
     native_concealments = ("zero-latent", "repeat-latent", "fargan-plc")
 
-    def __init__(self, layers: int = 12, weights: str | None = None, decay: float = 0.8, backbone: str = "waveform",
+    def __init__(self, layers: int = 12, weights: str | None = None, decay: float = 0.8, backbone: str = DEFAULT_BACKBONE,
                  **packet_kw: Any) -> None:
         super().__init__(**packet_kw)
         from lossbench.codecs.neural import load_model
@@ -91,8 +92,7 @@ class RVQCodec(Codec):
 
     def codec_params(self) -> dict[str, Any]:
         p: dict[str, Any] = {"layers": self.layers}
-        if self.backbone != "waveform":
-            p["backbone"] = self.backbone
+        p["backbone"] = self.backbone
         if self.weights:
             p["weights"] = self.weights
         return p

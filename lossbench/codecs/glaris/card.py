@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from lossbench.codecs.neural import DEFAULT_BACKBONE
+
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 METRICS = ("pesq_wb", "stoi", "si_snr")
 
@@ -41,7 +43,7 @@ def _score(spec: str, clips, loss: float = 0.0, concealment: str = "zeros") -> d
     return {"kbps": bits / secs / 1000, **{k: float(np.nanmean(v)) for k, v in vals.items()}}
 
 
-def write_card(data: Path, ckpt_dir: Path, count: int = 12, backbone: str = "waveform",
+def write_card(data: Path, ckpt_dir: Path, count: int = 12, backbone: str = DEFAULT_BACKBONE,
                glaris_weights: Path | None = None, codec_weights: Path | None = None, out: Path | None = None) -> Path:
     """Measure Glaris modules (the backbone's shipped ones by default) on held-out speech and write their card
     (``MODEL_CARD.md``, or ``MODEL_CARD_fargan.md`` on the fargan backbone, unless ``out``)."""

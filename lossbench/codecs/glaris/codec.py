@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from lossbench.codecs.neural import DEFAULT_BACKBONE
 from lossbench.codecs.base import CODECS, Codec
 from lossbench.codecs.entropy import CategoricalStream, crc_frame, crc_unframe
 from lossbench.codecs.fec import PayloadError
@@ -49,7 +50,7 @@ GLARIS_WEIGHTS = Path(__file__).parent / "weights" / "glaris.safetensors"
 GLARIS_FARGAN_WEIGHTS = Path(__file__).parent / "weights" / "glaris_fargan.safetensors"
 
 
-def glaris_path(path: str | None, backbone: str = "waveform") -> Path:
+def glaris_path(path: str | None, backbone: str = DEFAULT_BACKBONE) -> Path:
     """The Glaris weights a ``glaris_weights=`` option names, or the backbone's shipped ones."""
     if path:
         return Path(path)
@@ -57,7 +58,7 @@ def glaris_path(path: str | None, backbone: str = "waveform") -> Path:
 
 
 @functools.lru_cache(maxsize=4)
-def load_glaris(path: str | None = None, backbone: str = "waveform"):
+def load_glaris(path: str | None = None, backbone: str = DEFAULT_BACKBONE):
     """The Glaris modules with shipped (or given) safetensors weights, eval mode, CPU; no pickle.
 
     Weights trained on the other backbone's latents are refused, naming both.
@@ -131,7 +132,7 @@ class GlarisCodec(Codec):
     native_concealments = ("side-info-plc", "prior-mean", "zero-y")
 
     def __init__(self, q: int = 32, side: int = 2, offsets: Any = "1/13", weights: str | None = None,
-                 glaris_weights: str | None = None, backbone: str = "waveform", **packet_kw: Any) -> None:
+                 glaris_weights: str | None = None, backbone: str = DEFAULT_BACKBONE, **packet_kw: Any) -> None:
         super().__init__(**packet_kw)
         from lossbench.codecs.neural.tokens import token_layers
         from lossbench.codecs.neural import load_model
@@ -162,8 +163,7 @@ class GlarisCodec(Codec):
 
     def codec_params(self) -> dict[str, Any]:
         p: dict[str, Any] = {"q": self.q, "side": self.side, "offsets": "/".join(map(str, self.offsets)) or "none"}
-        if self.backbone_name != "waveform":
-            p["backbone"] = self.backbone_name
+        p["backbone"] = self.backbone_name
         for k in ("weights", "glaris_weights"):
             if getattr(self, k):
                 p[k] = getattr(self, k)

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lossbench.codecs.neural import DEFAULT_BACKBONE
 from lossbench.codecs.glaris.model import Glaris, GlarisConfig, gaussian_bits, glaris_losses
 from lossbench.codecs.neural.tokens import codec_sha, token_layers, tokenize
 from lossbench.errors import ConfigError
@@ -39,10 +40,10 @@ class GlarisTrainConfig:
     ckpt_every: int = 500
     eval_every: int = 2000
     max_hours: float | None = None
-    backbone: str = "waveform"  # whose latents: the waveform codec's or the fargan quantiser's RVQ part
+    backbone: str = DEFAULT_BACKBONE  # whose latents: the waveform codec's or the fargan quantiser's RVQ part
 
 
-def codebooks(backbone: str = "waveform") -> torch.Tensor:
+def codebooks(backbone: str = DEFAULT_BACKBONE) -> torch.Tensor:
     """The backbone's RVQ code vectors, (layers, V, D): the latent of a frame is their sum over its tokens
     past the first ``token_layers(backbone)``."""
     from lossbench.codecs.neural import load_model

@@ -15,6 +15,8 @@ WEIGHTS_DIR = Path(__file__).parent / "weights"
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "rvq_codec.safetensors"
 FARGAN_WEIGHTS = WEIGHTS_DIR / "fargan_codec.safetensors"
 BACKBONES = ("fargan", "waveform")
+#: the backbone the neural codecs (rvq, soundspring, glaris), their trainers and cards use unless told otherwise
+DEFAULT_BACKBONE = "waveform"
 
 
 def check_backbone(backbone: str) -> str:
@@ -26,7 +28,7 @@ def check_backbone(backbone: str) -> str:
     return backbone
 
 
-def weights_path(path: str | Path | None, backbone: str = "waveform") -> Path:
+def weights_path(path: str | Path | None, backbone: str = DEFAULT_BACKBONE) -> Path:
     """The codec weights a ``weights=`` option names: the given file, or the backbone's shipped one."""
     if path:
         return Path(path)
@@ -59,7 +61,7 @@ def load_state(model, tensors: dict, p: Path) -> None:
 
 
 @functools.lru_cache(maxsize=8)
-def load_model(path: str | None = None, backbone: str = "waveform"):
+def load_model(path: str | None = None, backbone: str = DEFAULT_BACKBONE):
     """The codec model of ``backbone`` with shipped (or given) safetensors weights, in eval mode, on the CPU.
 
     No network and no pickle: weights are read with safetensors, the model

@@ -12,12 +12,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lossbench.codecs.neural import DEFAULT_BACKBONE
 from lossbench.errors import ConfigError
 from lossbench.files import file_hash
 
 
 def tokenize(data: Path, split: str, weights: Path | None = None, max_hours: float | None = None,
-             backbone: str = "waveform") -> np.ndarray:
+             backbone: str = DEFAULT_BACKBONE) -> np.ndarray:
     """``split`` audio as RVQ tokens (frames, N_q) int16, cached per codec weights.
 
     With ``max_hours``, a seeded random subset of the files of about that
@@ -59,14 +60,14 @@ def tokenize(data: Path, split: str, weights: Path | None = None, max_hours: flo
     return toks
 
 
-def codec_sha(weights: Path | None = None, backbone: str = "waveform") -> str:
+def codec_sha(weights: Path | None = None, backbone: str = DEFAULT_BACKBONE) -> str:
     """The hash of the codec weights a token cache or a trained model belongs to."""
     from lossbench.codecs.neural import weights_path
 
     return file_hash(weights_path(weights, backbone))
 
 
-def token_layers(backbone: str = "waveform") -> int:
+def token_layers(backbone: str = DEFAULT_BACKBONE) -> int:
     """How many leading token layers are not part of the latent Glaris codes (fargan: the two pitch layers,
     which travel losslessly beside the side information)."""
     if backbone == "fargan":

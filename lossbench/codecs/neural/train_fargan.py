@@ -130,8 +130,12 @@ def fargan_depths(kind: str, step: int, seed: int, batch: int, n_q: int) -> torc
 
 
 def train_fargan(data: Path, out: Path, cfg: FarganTrainConfig, model_cfg: FarganConfig = FarganConfig(),
-                 threads: int | None = None, progress: bool = True, max_hours: float | None = None) -> Path:
-    """Train (or resume) the feature quantiser; returns the checkpoint path."""
+                 threads: int | None = None, progress: bool = True, max_hours: float | None = None,
+                 until: int | None = None) -> Path:
+    """Train (or resume) the feature quantiser; returns the checkpoint path.
+
+    ``until`` stops at that step with the schedule of ``cfg.steps`` (a run in phases, e.g. a change of
+    quantiser dropout part-way, resumes where the first phase stopped)."""
     if threads:
         torch.set_num_threads(threads)
     out.mkdir(parents=True, exist_ok=True)
@@ -212,7 +216,7 @@ def train_fargan(data: Path, out: Path, cfg: FarganTrainConfig, model_cfg: Farga
         m = evaluate_fargan(model, evals, ceiling=not (out / "eval.jsonl").exists())
         return {k: round(v, 4) for k, v in m.items()}
 
-    loop = LoopConfig(steps=cfg.steps, ckpt_every=cfg.ckpt_every, eval_every=cfg.eval_every, max_hours=max_hours,
+    loop = LoopConfig(steps=min(cfg.steps, until or cfg.steps), ckpt_every=cfg.ckpt_every, eval_every=cfg.eval_every, max_hours=max_hours,
                       desc="train fargan codec", progress=progress, postfix=("loss", "ceps_mse", "ceps_mse_k12plus"))
     return run_loop(out, loop, step, train_step, state, evaluate)
 

@@ -16,10 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
+from lossbench.codecs.neural import DEFAULT_BACKBONE
+
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
 
-def write_card(data: Path, ckpt_dir: Path, count: int = 16, backbone: str = "waveform",
+def write_card(data: Path, ckpt_dir: Path, count: int = 16, backbone: str = DEFAULT_BACKBONE,
                mlm_weights: Path | None = None, codec_weights: Path | None = None, out: Path | None = None) -> Path:
     """Measure a masked LM (the backbone's shipped one by default) on held-out speech and write its card
     (``MODEL_CARD.md``, or ``MODEL_CARD_fargan.md`` for the fargan backbone's tokens, unless ``out``)."""

@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from lossbench.codecs.neural import DEFAULT_BACKBONE
 from lossbench.codecs.base import CODECS, Codec, DecodeResult
 from lossbench.codecs.soundspring.coding import Layout, SlicePacket, Slicing, decode_tokens, encode_tokens
 from lossbench.codecs.soundspring.conceal import centred_windows, conceal_tokens, stream_windows
@@ -49,7 +50,7 @@ MLM_WEIGHTS = Path(__file__).parent / "weights" / "mlm.safetensors"
 MLM_FARGAN_WEIGHTS = Path(__file__).parent / "weights" / "mlm_fargan.safetensors"
 
 
-def mlm_path(path: str | None, backbone: str = "waveform") -> Path:
+def mlm_path(path: str | None, backbone: str = DEFAULT_BACKBONE) -> Path:
     """The masked-LM weights an ``mlm_weights=`` option names, or the backbone's shipped ones."""
     if path:
         return Path(path)
@@ -58,7 +59,7 @@ MODES = ("stream", "gos")
 
 
 @functools.lru_cache(maxsize=4)
-def load_mlm(path: str | None = None, backbone: str = "waveform"):
+def load_mlm(path: str | None = None, backbone: str = DEFAULT_BACKBONE):
     """The masked LM with shipped (or given) safetensors weights, eval mode, CPU; no pickle."""
     from lossbench.codecs.neural import load_state, read_weights
     from lossbench.codecs.soundspring.mlm import MaskedTokenLM, MLMConfig
@@ -114,7 +115,7 @@ class SoundSpringCodec(Codec):
                  lookahead: int = 2, gos: int = 100, slices: int | None = None, bounds: Any = "3/6/12/24",
                  pack: str = "slice", fec: str = "next", conceal_layers: int = 6, vbr: Any = "",
                  vbr_db: Any = "-50/-40/-30", weights: str | None = None, mlm_weights: str | None = None,
-                 backbone: str = "waveform", header_bytes: int = DEFAULT_HEADER_BYTES) -> None:
+                 backbone: str = DEFAULT_BACKBONE, header_bytes: int = DEFAULT_HEADER_BYTES) -> None:
         super().__init__(header_bytes=header_bytes)
         from lossbench.codecs.neural import load_model
 
@@ -186,8 +187,7 @@ class SoundSpringCodec(Codec):
         else:
             p |= {"gos": self.gos, "context": self.context}
         p |= {"slices": self.slices, "pack": self.pack, "fec": self.fec}
-        if self.backbone != "waveform":
-            p["backbone"] = self.backbone
+        p["backbone"] = self.backbone
         if self.conceal_layers != 6:
             p["conceal_layers"] = self.conceal_layers
         if self.bounds != (3, 6, 12, 24):

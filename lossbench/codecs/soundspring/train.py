@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lossbench.codecs.neural import DEFAULT_BACKBONE
 from lossbench.codecs.neural.tokens import codec_sha, tokenize
 from lossbench.codecs.soundspring.mlm import ABSENT, MaskedTokenLM, MLMConfig, masked_batch, masked_ce
 from lossbench.errors import ConfigError
@@ -35,7 +36,7 @@ class MLMTrainConfig:
     ckpt_every: int = 500
     eval_every: int = 2000
     max_hours: float | None = None  # tokenize at most this much training audio
-    backbone: str = "waveform"  # whose tokens: the waveform codec's or the fargan quantiser's
+    backbone: str = DEFAULT_BACKBONE  # whose tokens: the waveform codec's or the fargan quantiser's
 
 
 def windows(tokens: np.ndarray, step: int, seed: int, batch: int, frames: int) -> np.ndarray:
