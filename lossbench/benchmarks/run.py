@@ -161,6 +161,12 @@ def run_job(job: Job, skip: frozenset[str] | set[str] = frozenset()) -> list[dic
                         f = audio_dir / safe_name(f"{clip.id}__{job.codec_spec}__{conc}__{ch.key}") 
                         row["audio_file"] = str(save_audio(f.with_name(f.name + ".wav"), res.audio,
                                                            clip.sample_rate_hz).relative_to(job.run_dir))
+                        # which 20 ms frames the listener hears concealed: lost and late packets' frames
+                        marks = {"frame_s": stream.frame_duration_s, "lost": [], "late": []}
+                        for pk, arrived, late in zip(stream.packets, rec.arrived, rec.late):
+                            if not arrived or late:
+                                marks["lost" if not arrived else "late"] += list(pk.frames)
+                        row["packet_marks"] = json.dumps(marks)
                 except Exception as exc:
                     row.update(status="error", error=f"{type(exc).__name__}: {exc}",
                                traceback=traceback.format_exc(limit=3))

@@ -89,11 +89,15 @@ def sweep(
 
 def report_cmd(
     run_dir: Annotated[Path, typer.Argument(help="a run directory with results.parquet")],
+    format: Annotated[str, typer.Option("--format", help="figure formats, comma-separated: png, pdf, svg")] = "png",
+    size: Annotated[str, typer.Option(help="figure width: screen, column (3.5 in) or page (7.16 in)")] = "screen",
+    box: Annotated[bool, typer.Option(help="also box plots per system at each distribution channel")] = False,
 ) -> None:
-    """Write plots, markdown tables and report.html for a run."""
+    """Write figures (PNG, PDF, SVG), tables (markdown, LaTeX) and report.html for a run."""
     from lossbench.reports import write_report
+    from lossbench.reports.plots import FigureOptions
 
-    html = write_report(run_dir)
+    html = write_report(run_dir, FigureOptions.parse(format, size), box=box)
     console.print(f"report: {html.resolve()}")
 
 

@@ -10,14 +10,17 @@ from lossbench.errors import ConfigError, choices
 from lossbench.reports.data import load_results, swept_channels
 
 
-def compare_concealments(run_dir: str | Path, codec: str, metric: str = "pesq_wb",
-                         baseline: str | None = None) -> str:
-    """A table per channel condition: mean metric per concealment, its paired
-    difference to ``baseline`` and a Wilcoxon signed-rank p-value over the
-    (clip, channel instance, seed) pairs both scored."""
+def compare_rows(df, codec: str, metric: str = "pesq_wb", baseline: str | None = None):
+    """Per channel condition and concealment of ``codec``: mean, paired difference to ``baseline`` with its 95 %
+    t interval, and the Wilcoxon signed-rank p-value over the (clip, channel instance, seed) pairs both scored.
+
+    Returns (DataFrame with columns channel, level, concealment, mean, diff, ci_lo, ci_hi, p, n; the codec
+    config; the baseline)."""
+    import pandas as pd
     from scipy.stats import wilcoxon
 
-    df = load_results(run_dir)
+    from lossbench.reports.data import mean_ci
+
     df = df[df["status"] == "ok"]
     d = df[(df["codec_config"] == codec) | (df["system"] == codec) | (df["codec"] == codec)]
     if d.empty:
@@ -37,9 +40,7 @@ def compare_concealments(run_dir: str | Path, codec: str, metric: str = "pesq_wb
     d["level"] = [lv if ch in sw else -1.0 for ch, lv in zip(d["channel"], d["loss_param"])]
     pairs = d.pivot_table(index=["channel", "level", "clip", "channel_key", "seed"], columns="concealment",
                           values=metric)
-    lines = [f"{metric} for {d['codec_config'].iloc[0]}, paired against '{baseline}' (Wilcoxon signed-rank)", ""]
-    header = f"{'channel':>12} {'loss %':>7} {'concealment':>24} {'mean':>7} {'diff':>7} {'p':>9} {'n':>4}"
-    lines += [header, "-" * len(header)]
+    rows = []
     for (ch, lv), g in pairs.groupby(level=["channel", "level"]):
         for c in concs:
             if c not in g.columns:
@@ -49,6 +50,22 @@ def compare_concealments(run_dir: str | Path, codec: str, metric: str = "pesq_wb
             p = float("nan")
             if c != baseline and len(both) >= 2 and np.any(diff != 0):
                 p = float(wilcoxon(both[c], both[baseline]).pvalue)
-            level = f"{100 * lv:7.1f}" if lv >= 0 else f"{'all':>7}"
-            lines.append(f"{ch:>12} {level} {c:>24} {g[c].mean():7.3f} {diff.mean():+7.3f} {p:9.2g} {len(both):4d}")
+            dm, dh, _ = mean_ci(diff)
+            rows.append({"channel": ch, "level": lv, "concealment": c, "mean": float(g[c].mean()), "diff": dm,
+                         "ci_lo": dm - dh, "ci_hi": dm + dh, "p": p, "n": len(both)})
+    return pd.DataFrame(rows), str(d["codec_config"].iloc[0]), baseline
+
+
+def compare_concealments(run_dir: str | Path, codec: str, metric: str = "pesq_wb",
+                         baseline: str | None = None) -> str:
+    """A table per channel condition: mean metric per concealment, its paired
+    difference to ``baseline`` and a Wilcoxon signed-rank p-value over the
+    (clip, channel instance, seed) pairs both scored."""
+    t, config, baseline = compare_rows(load_results(run_dir), codec, metric, baseline)
+    lines = [f"{metric} for {config}, paired against '{baseline}' (Wilcoxon signed-rank)", ""]
+    header = f"{'channel':>12} {'loss %':>7} {'concealment':>24} {'mean':>7} {'diff':>7} {'p':>9} {'n':>4}"
+    lines += [header, "-" * len(header)]
+    for r in t.itertuples():
+        level = f"{100 * r.level:7.1f}" if r.level >= 0 else f"{'all':>7}"
+        lines.append(f"{r.channel:>12} {level} {r.concealment:>24} {r.mean:7.3f} {r.diff:+7.3f} {r.p:9.2g} {r.n:4d}")
     return "\n".join(lines)

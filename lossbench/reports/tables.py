@@ -7,21 +7,83 @@ import pandas as pd
 from lossbench.reports.data import METRIC_INFO, mean_ci, swept_channels
 
 
-def summary_table(df: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Mean (± 95 % CI) of ``metric`` per system/concealment (rows) and channel condition (columns)."""
+def summary_stats(df: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """(means, CI half-widths) per system/concealment (rows) and channel condition (columns), and the order
+    of the conditions."""
     d = df[df["status"] == "ok"].copy()
     sw = set(swept_channels(d))
     d["condition"] = [f"{c} {100 * l:.0f}%" if c in sw else c for c, l in zip(d["channel"], d["loss_param"])]
     order = list(dict.fromkeys(d.sort_values(["channel", "loss_param"])["condition"]))
-    cells = {}
+    means: dict = {}
+    halves: dict = {}
     for (s, c, cond), g in d.groupby(["system", "concealment", "condition"], sort=False):
         m, h, n = mean_ci(g[metric])
-        cells.setdefault((s, c), {})[cond] = "" if n == 0 else f"{m:.2f} ± {h:.2f}"
-    t = pd.DataFrame.from_dict(cells, orient="index")
-    t = t[[c for c in order if c in t.columns]]
-    t.index = [f"{s} / {c}" for s, c in t.index]
+        if n:
+            means.setdefault((s, c), {})[cond] = m
+            halves.setdefault((s, c), {})[cond] = h
+    M = pd.DataFrame.from_dict(means, orient="index")
+    H = pd.DataFrame.from_dict(halves, orient="index")
+    cols = [c for c in order if c in M.columns]
+    return M.reindex(columns=cols), H.reindex(columns=cols), cols
+
+
+def summary_table(df: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Mean (± 95 % CI) of ``metric`` per system/concealment (rows) and channel condition (columns)."""
+    M, H, cols = summary_stats(df, metric)
+    t = pd.DataFrame({c: [("" if pd.isna(m) else f"{m:.2f} ± {h:.2f}") for m, h in zip(M[c], H[c])] for c in cols},
+                     index=[f"{s} / {c}" for s, c in M.index])
     t.index.name = "system / concealment"
     return t
+
+
+def _tex(text: str) -> str:
+    out = str(text)
+    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("$", r"\$"), ("#", r"\#"),
+                 ("_", r"\_"), ("{", r"\{"), ("}", r"\}"), ("~", r"\textasciitilde{}"), ("^", r"\^{}")):
+        out = out.replace(a, b)
+    return out.replace("±", r"$\pm$").replace("→", r"$\rightarrow$")
+
+
+def latex_table(df: pd.DataFrame, metric: str) -> str:
+    """A booktabs table of mean ± 95 % CI per system/concealment and condition; the best mean of each column
+    in bold (by the metric's direction)."""
+    M, H, cols = summary_stats(df, metric)
+    name, higher = METRIC_INFO.get(metric, (metric, True))
+    best = {c: (M[c].max() if higher else M[c].min()) for c in cols}
+    lines = [r"\begin{table*}[t]", r"\centering", r"\small",
+             rf"\caption{{{_tex(name)} ({'higher' if higher else 'lower'} is better): mean $\pm$ 95\,\% CI over "
+             r"clips and seeds; best per column in bold.}",
+             rf"\label{{tab:{_tex(metric).replace(chr(92), '')}}}",
+             r"\begin{tabular}{l" + "c" * len(cols) + "}", r"\toprule",
+             "system / concealment & " + " & ".join(_tex(c) for c in cols) + r" \\", r"\midrule"]
+    for (s, c), row in M.iterrows():
+        cells = []
+        for col in cols:
+            m, h = row[col], H.loc[(s, c), col]
+            if pd.isna(m):
+                cells.append("--")
+                continue
+            v = f"{m:.2f} $\\pm$ {h:.2f}"
+            cells.append(rf"\textbf{{{v}}}" if m == best[col] else v)
+        lines.append(f"{_tex(s)} / {_tex(c)} & " + " & ".join(cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table*}", ""]
+    return "\n".join(lines)
+
+
+def latex_compare(t: pd.DataFrame, config: str, metric: str, baseline: str) -> str:
+    """A booktabs table of :func:`lossbench.reports.compare.compare_rows`."""
+    lines = [r"\begin{table}[t]", r"\centering", r"\small",
+             rf"\caption{{{_tex(metric)} of {_tex(config)}: paired difference to {_tex(baseline)} (95\,\% t interval) "
+             r"and Wilcoxon signed-rank $p$.}",
+             r"\begin{tabular}{llrrrr}", r"\toprule",
+             r"channel & concealment & mean & difference & $p$ & $n$ \\", r"\midrule"]
+    for r in t.itertuples():
+        ch = _tex(r.channel) + (f" {100 * r.level:.0f}\\%" if r.level >= 0 else "")
+        diff = "--" if r.concealment == baseline else f"{r.diff:+.2f} [{r.ci_lo:+.2f}, {r.ci_hi:+.2f}]"
+        p = "--" if pd.isna(r.p) else f"{r.p:.2g}"
+        lines.append(f"{ch} & {_tex(r.concealment)} & {r.mean:.2f} & {diff} & {p} & {r.n} " + r"\\")
+    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
+    return "\n".join(lines)
 
 
 def rate_table(df: pd.DataFrame) -> pd.DataFrame:
