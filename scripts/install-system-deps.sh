@@ -4,8 +4,9 @@
 set -euo pipefail
 
 # libopus0: the Opus codec; libvo-amrwbenc0 + libopencore-amrwb0: AMR-WB encoder and decoder;
-# libsndfile1: soundfile's FLAC/WAV I/O (the wheel bundles one; the system one is a fallback).
-PKGS=(libopus0 libvo-amrwbenc0 libopencore-amrwb0 libsndfile1)
+# libsndfile1: soundfile's FLAC/WAV I/O (the wheel bundles one; the system one is a fallback);
+# chromium: the report is checked in a real (headless) browser by the tests.
+PKGS=(libopus0 libvo-amrwbenc0 libopencore-amrwb0 libsndfile1 chromium)
 # corpus building only (make corpus-deps): ffmpeg, TTS voices and the Asterisk prompts
 if [ "${1:-}" = "--corpus" ] || [ "${1:-}" = "--data" ]; then
   PKGS+=(ffmpeg flite espeak-ng asterisk-core-sounds-en-g722 asterisk-core-sounds-es-g722
