@@ -112,11 +112,19 @@ def expand_channels(entries: list[ChannelEntry]) -> list[ChannelInstance]:
     for e in entries:
         if e.trace is not None:
             p = Path(e.trace)
+            if e.trace.startswith("library:"):  # a bundled trace set, wherever lossbench is installed
+                from lossbench.traces.library import LIBRARY_DIR, library_sets
+
+                name = e.trace.split(":", 1)[1]
+                if name not in library_sets():
+                    raise ConfigError(f"unknown bundled trace set {name!r}; valid: {', '.join(library_sets())}")
+                p = LIBRARY_DIR / name
             if not p.exists():
                 raise ConfigError(f"trace path {str(p)!r} does not exist")
             files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in EXTENSIONS) if p.is_dir() else [p]
             if not files:
                 raise ConfigError(f"trace directory {str(p)!r} holds no trace files ({', '.join(sorted(EXTENSIONS))})")
+            files = files[: e.traces] if e.traces else files
             label = e.label or (p.name if p.is_dir() else p.stem)
             for f in files:
                 tr = read_trace(f)  # raises a TraceFormatError naming the file and line

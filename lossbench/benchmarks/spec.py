@@ -28,7 +28,8 @@ configs x seeds. TOML form (every key optional but ``codec`` and ``channel``)::
     model = "markov3"             # extra keys are model parameters
 
     [[channel]]
-    trace = "lossbench/traces/library/wlan"   # a file or a directory of traces
+    trace = "lossbench/traces/library/wlan"   # a file or a directory of traces ("library:wlan": a bundled set)
+    traces = 10                               # optional: the directory's first 10 files
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class ChannelEntry:
     params: dict[str, Any] = field(default_factory=dict)
     loss: list[float] | None = None
     trace: str | None = None
+    traces: int | None = None  # with a trace directory: use its first N files (sorted by name)
     label: str | None = None
     delay: str | None = None
     jitter: str | None = None
@@ -164,8 +166,13 @@ def spec_from_dict(d: dict[str, Any], where: str = "spec") -> SweepSpec:
         loss = c.pop("loss", None)
         if loss is not None:
             e.loss = [float(x) for x in _as_list(loss, f"{where}: channel[{i}].loss")]
+        if e.trace is not None and "traces" in c:
+            n = c.pop("traces")
+            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+                raise ConfigError(f"{where}: channel[{i}].traces must be an integer >= 1, got {n!r}")
+            e.traces = n
         if e.trace is not None and c:
-            raise _bad_key(f"{where}: channel[{i}] (trace)", next(iter(c)), ("trace", "label", *NET_KEYS))
+            raise _bad_key(f"{where}: channel[{i}] (trace)", next(iter(c)), ("trace", "traces", "label", *NET_KEYS))
         e.params = c
         chans.append(e)
     kw: dict[str, Any] = {}

@@ -279,3 +279,13 @@ def test_missing_inputs_name_the_path(tmp_path):
     (tmp_path / "spec.toml").write_text("")
     r = CliRunner().invoke(app, ["rerun", str(tmp_path), "some-task"])
     assert r.exit_code == 2 and "results.parquetdoesnotexist" in "".join(r.output.split())
+
+
+def test_bundled_trace_sets_by_name_and_a_count_of_traces(tmp_path):
+    p = plan_sweep(spec(channel=[{"trace": "library:wlan", "traces": 3, "label": "wlan"}]), tmp_path)
+    files = sorted({c.trace_file for c in p.channels})
+    assert len(files) == 3 and [Path(f).name for f in files] == ["wlan_00.txt", "wlan_01.txt", "wlan_02.txt"]
+    with pytest.raises(ConfigError, match="unknown bundled trace set 'lan'; valid: .*wlan"):
+        plan_sweep(spec(channel=[{"trace": "library:lan"}]), tmp_path)
+    with pytest.raises(ConfigError, match=r"channel\[0\].traces must be an integer >= 1, got 0"):
+        spec(channel=[{"trace": "library:wlan", "traces": 0}])
