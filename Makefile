@@ -7,7 +7,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-stamp
 JOBS    ?= 2
 
-.PHONY: setup opus run test test-all perf clean corpus-deps corpus data-deps data train train-soundspring train-glaris heldout
+.PHONY: setup opus run test perf clean corpus-deps corpus data-deps data train train-soundspring train-glaris heldout
 
 $(STAMP): pyproject.toml scripts/install-system-deps.sh
 	bash scripts/install-system-deps.sh
@@ -29,9 +29,6 @@ run: setup
 
 test: setup
 	$(PY) -m pytest -q -n $(JOBS)
-
-test-all: setup
-	$(PY) -m pytest -q -n $(JOBS) -m ""
 
 perf: setup
 	$(PY) perf/netsim_speed.py
