@@ -22,25 +22,9 @@ METRICS = ("pesq_wb", "stoi", "si_snr")
 
 
 def _score(spec: str, clips, loss: float = 0.0, concealment: str = "zeros") -> dict[str, float]:
-    from lossbench.metrics import compute_metrics
-    from lossbench.codecs import make_codec
-    from lossbench.core import Clip, Reception
+    from lossbench.codecs.neural.card import score_systems
 
-    cod = make_codec(spec)
-    vals: dict[str, list[float]] = {m: [] for m in METRICS}
-    bits = secs = 0.0
-    for i, (name, x) in enumerate(clips):
-        c = Clip(name, x, 16000)
-        s = cod.encode(c)
-        bits += 8 * s.payload_bytes
-        secs += s.duration_s
-        rec = None
-        if loss:
-            rec = Reception.from_lost(np.random.default_rng([7, i]).random(s.num_packets) < loss)
-        m = compute_metrics(cod.decode(s, rec, concealment), x, 16000, list(METRICS))
-        for k in METRICS:
-            vals[k].append(m[k])
-    return {"kbps": bits / secs / 1000, **{k: float(np.nanmean(v)) for k, v in vals.items()}}
+    return score_systems({spec: spec}, clips, METRICS, loss, concealment)[spec]
 
 
 def write_card(data: Path, ckpt_dir: Path, count: int = 12, backbone: str = DEFAULT_BACKBONE,
@@ -110,7 +94,7 @@ def write_card(data: Path, ckpt_dir: Path, count: int = 12, backbone: str = DEFA
         "|---|---|---|---|---|",
     ]
     for label, s in rows.items():
-        lines.append(f"| {label} | {s['kbps']:.2f} | {s['pesq_wb']:.2f} | {s['stoi']:.3f} | {s['si_snr']:.1f} |")
+        lines.append(f"| {label} | {s['payload_kbps']:.2f} | {s['pesq_wb']:.2f} | {s['stoi']:.3f} | {s['si_snr']:.1f} |")
     lines += ["", "## 20 % Bernoulli loss, q = 32, Q = 2, copies at offsets 1 and 13", "",
               "| concealment | PESQ-WB | STOI | SI-SNR (dB) |", "|---|---|---|---|"]
     for c, s in plc.items():

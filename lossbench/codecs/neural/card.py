@@ -66,27 +66,45 @@ def _weights_text(w) -> str:
     return "/".join(f"{x:g}" for x in w) + ", normalised to mean 1"
 
 
-def score_codecs(clips: list[tuple[str, np.ndarray]], weights: Path | None = None) -> dict[str, dict[str, float]]:
-    from lossbench.metrics import compute_metrics
+def score_systems(systems: dict[str, object], clips: list[tuple[str, np.ndarray]], metrics=METRICS,
+                  loss: float = 0.0, concealment: str | None = None) -> dict[str, dict[str, float]]:
+    """The one scoring helper of every model card: mean ``metrics`` per system over ``clips`` and the payload
+    rate (all clips' payload bits over their duration). A system is a codec spec, or a callable audio -> audio
+    (no rate). With ``loss``, each clip's packets are dropped i.i.d. with that probability (generator seeded
+    by (7, clip index), the same pattern for every system) and decoded with ``concealment``."""
     from lossbench.codecs import make_codec
-    from lossbench.core import Clip
+    from lossbench.core import Clip, Reception
+    from lossbench.metrics import compute_metrics
 
-    w = f",weights={weights}" if weights and Path(weights) != DEFAULT_WEIGHTS else ""
-    systems = {f"rvq K={k} ({0.5 * k:g} kbit/s)": f"rvq:layers={k}{w}" for k in CARD_K}
-    systems.update({f"Opus {b} kbit/s": f"opus:bitrate={b * 1000}" for b in OPUS_KBPS})
     out: dict[str, dict[str, float]] = {}
     for label, spec in systems.items():
-        cod = make_codec(spec)
-        vals: dict[str, list[float]] = {m: [] for m in METRICS}
-        for name, x in clips:
-            c = Clip(name, x, 16000)
-            y = cod.decode(cod.encode(c))
-            m = compute_metrics(y, x, 16000, list(METRICS))
-            for k in METRICS:
+        vals: dict[str, list[float]] = {m: [] for m in metrics}
+        bits = secs = 0.0
+        cod = None if callable(spec) else make_codec(spec)
+        for i, (name, x) in enumerate(clips):
+            if cod is None:
+                y = spec(x)
+            else:
+                st = cod.encode(Clip(name, x, 16000))
+                bits += 8 * st.payload_bytes
+                secs += st.duration_s
+                rec = (Reception.from_lost(np.random.default_rng([7, i]).random(st.num_packets) < loss)
+                       if loss else None)
+                y = cod.decode(st, rec, concealment) if concealment else cod.decode(st, rec)
+            m = compute_metrics(y, x, 16000, list(metrics))
+            for k in metrics:
                 vals[k].append(m[k])
         out[label] = {k: float(np.nanmean(v)) for k, v in vals.items()}
-        out[label]["payload_kbps"] = float(cod.encode(Clip("x", clips[0][1], 16000)).payload_kbps)
+        out[label]["payload_kbps"] = bits / secs / 1000 if secs else float("nan")
     return out
+
+
+def score_codecs(clips: list[tuple[str, np.ndarray]], weights: Path | None = None) -> dict[str, dict[str, float]]:
+    """The waveform card's systems: rvq at the card's K and Opus at the card's rates."""
+    w = f",weights={weights}" if weights and Path(weights) != DEFAULT_WEIGHTS else ""
+    systems = {f"rvq K={k} ({0.5 * k:g} kbit/s)": f"rvq:layers={k},backbone=waveform{w}" for k in CARD_K}
+    systems.update({f"Opus {b} kbit/s": f"opus:bitrate={b * 1000}" for b in OPUS_KBPS})
+    return score_systems(systems, clips)
 
 
 def write_card(data: Path, ckpt_dir: Path, weights: Path = DEFAULT_WEIGHTS, count: int = 24,
@@ -168,32 +186,6 @@ def write_card(data: Path, ckpt_dir: Path, weights: Path = DEFAULT_WEIGHTS, coun
 FARGAN_METRICS = ("pesq_wb", "stoi", "plcmos")
 
 
-def _score(label_specs: dict[str, object], clips: list[tuple[str, np.ndarray]]) -> dict[str, dict[str, float]]:
-    """Mean metrics per system; a system is a codec spec or a callable audio -> audio."""
-    from lossbench.metrics import compute_metrics
-    from lossbench.codecs import make_codec
-    from lossbench.core import Clip
-
-    out: dict[str, dict[str, float]] = {}
-    for label, spec in label_specs.items():
-        vals: dict[str, list[float]] = {m: [] for m in FARGAN_METRICS}
-        rate: list[float] = []
-        for name, x in clips:
-            if callable(spec):
-                y = spec(x)
-            else:
-                cod = make_codec(spec)
-                s = cod.encode(Clip(name, x, 16000))
-                rate.append(s.payload_kbps)
-                y = cod.decode(s)
-            m = compute_metrics(y, x, 16000, list(FARGAN_METRICS))
-            for k in FARGAN_METRICS:
-                vals[k].append(m[k])
-        out[label] = {k: float(np.nanmean(v)) for k, v in vals.items()}
-        out[label]["payload_kbps"] = float(np.mean(rate)) if rate else float("nan")
-    return out
-
-
 def fargan_speed(weights: Path, layers: int = 12, seconds: float = 10.0) -> float:
     """Encode + decode speed of ``rvq:backbone=fargan`` on one thread, in multiples of real time."""
     import torch
@@ -262,7 +254,7 @@ def write_fargan_card(data: Path, ckpt_dir: Path, weights: Path | None = None, c
     systems.update({f"fargan K={k} ({0.5 * k:g} kbit/s)": f"rvq:backbone=fargan,layers={k},weights={weights}"
                     for k in CARD_K})
     systems.update({f"Opus 1.5.2 {b} kbit/s": f"opus:bitrate={b * 1000}" for b in OPUS_KBPS})
-    scores = _score(systems, clips)
+    scores = score_systems(systems, clips, FARGAN_METRICS)
     speed = fargan_speed(weights)
     summary = json.loads((data / "summary.json").read_text()) if (data / "summary.json").exists() else {}
     evals = read_jsonl(ckpt_dir / "eval.jsonl")
