@@ -68,17 +68,18 @@ endif
 
 # the transceivers' models on the shipped codec's tokens / latents
 # waveform's shipped masked LM: 6000 steps at lr 3e-4, then on to STEPS at lr 1e-4 (3 h of training audio);
-# fargan's: 6000 steps at lr 3e-4 (STEPS to go further)
+# fargan's: 4500 steps at lr 3e-4 (STEPS to go further)
 train-soundspring: setup
 ifeq ($(BACKBONE),fargan)
-	$(VENV)/bin/lossbench train soundspring --backbone fargan --data data/speech --out checkpoints/soundspring_fargan --max-hours 3 --threads 2 --steps $(or $(STEPS),6000)
+	$(VENV)/bin/lossbench train soundspring --backbone fargan --data data/speech --out checkpoints/soundspring_fargan --max-hours 3 --threads 2 --steps $(or $(STEPS),4500)
 else
 	$(VENV)/bin/lossbench train soundspring --data data/speech --out checkpoints/soundspring --max-hours 3 --threads 2 --steps 6000
 	$(VENV)/bin/lossbench train soundspring --data data/speech --out checkpoints/soundspring --max-hours 3 --threads 2 --steps $(or $(STEPS),12000) --lr 1e-4
 endif
 
+# (the shipped Glaris modules: 9000 steps on waveform latents, 6000 on fargan's)
 train-glaris: setup
-	$(VENV)/bin/lossbench train glaris --backbone $(BACKBONE) --data data/speech --out checkpoints/glaris$(SUFFIX) --max-hours 3 --threads 2 --steps $(or $(STEPS),9000)
+	$(VENV)/bin/lossbench train glaris --backbone $(BACKBONE) --data data/speech --out checkpoints/glaris$(SUFFIX) --max-hours 3 --threads 2 --steps $(or $(STEPS),$(if $(filter fargan,$(BACKBONE)),6000,9000))
 
 # held-out real speech as a corpus for the documented sweeps in docs/
 heldout: setup

@@ -78,3 +78,33 @@ def test_an_mlm_of_the_other_backbone_is_refused(models):
     codec_w, _, mlm_wave = models
     with pytest.raises(ConfigError, match="'waveform' backbone's tokens"):
         make_codec(f"soundspring:backbone=fargan,weights={codec_w},mlm_weights={mlm_wave}")
+
+
+def test_the_shipped_fargan_mlm_loads_offline_and_matches_the_shipped_codec(monkeypatch):
+    import socket
+
+    import safetensors.torch  # noqa: F401  (imported before the network is switched off)
+
+    from lossbench.codecs.neural.tokens import codec_sha
+    from lossbench.codecs.soundspring.codec import load_mlm
+
+    load_mlm.cache_clear()
+
+    def no_net(*a, **k):
+        raise OSError("network disabled in this test")
+
+    monkeypatch.setattr(socket, "socket", no_net)
+    m = load_mlm(None, "fargan")
+    assert m.codec_sha == codec_sha(backbone="fargan"), "the shipped fargan MLM was trained on another codec's tokens"
+
+
+def test_shipped_models_code_a_clip_bit_exactly(clip):
+    """SoundSpring-S on the shipped fargan codec and MLM: lossless reception gives back the tokens exactly."""
+    cod = make_codec("soundspring:backbone=fargan,layers=12,fec=next")
+    s = cod.encode(clip)
+    n = cod.n_frames(clip.num_samples)
+    x = np.zeros(n * 320, np.float32)
+    x[: clip.num_samples] = clip.samples
+    rec = cod.receive_tokens(s, None)
+    assert rec.corrupt == 0 and np.array_equal(rec.tokens[:, :12], cod.tokens(x)[:, :12])
+    assert s.meta["fine_coded_kbps"] < s.meta["fine_raw_kbps"]
