@@ -60,10 +60,10 @@ SUFFIX = $(if $(filter fargan,$(BACKBONE)),_fargan,)
 train: setup
 ifeq ($(BACKBONE),fargan)
 	# the shipped run: 3000 steps of dropout 'square' after a 1000-step unquantised warm-up, then 'mid' to 15000
-	$(VENV)/bin/lossbench train codec --backbone fargan --skip --ae-warmup 1000 --dropout square --until 3000 --eval-every 1500 --data data/speech --out checkpoints/codec_fargan_mid --threads 2 --steps 15000
-	$(VENV)/bin/lossbench train codec --backbone fargan --skip --dropout mid --eval-every 3000 --data data/speech --out checkpoints/codec_fargan_mid --threads 2 --steps 15000
+	$(VENV)/bin/lossbench train codec --backbone fargan --skip --ae-warmup 1000 --dropout square --until 3000 --eval-every 1500 --data data/speech --out checkpoints/codec_fargan --threads 2 --steps 15000
+	$(VENV)/bin/lossbench train codec --backbone fargan --skip --dropout mid --eval-every 3000 --data data/speech --out checkpoints/codec_fargan --threads 2 --steps 15000
 else
-	$(VENV)/bin/lossbench train codec --data data/speech --out checkpoints/codec
+	$(VENV)/bin/lossbench train codec --backbone waveform --data data/speech --out checkpoints/codec
 endif
 
 # the transceivers' models on the shipped codec's tokens / latents
@@ -73,8 +73,8 @@ train-soundspring: setup
 ifeq ($(BACKBONE),fargan)
 	$(VENV)/bin/lossbench train soundspring --backbone fargan --data data/speech --out checkpoints/soundspring_fargan --max-hours 3 --threads 2 --steps $(or $(STEPS),4500)
 else
-	$(VENV)/bin/lossbench train soundspring --data data/speech --out checkpoints/soundspring --max-hours 3 --threads 2 --steps 6000
-	$(VENV)/bin/lossbench train soundspring --data data/speech --out checkpoints/soundspring --max-hours 3 --threads 2 --steps $(or $(STEPS),12000) --lr 1e-4
+	$(VENV)/bin/lossbench train soundspring --backbone waveform --data data/speech --out checkpoints/soundspring --max-hours 3 --threads 2 --steps 6000
+	$(VENV)/bin/lossbench train soundspring --backbone waveform --data data/speech --out checkpoints/soundspring --max-hours 3 --threads 2 --steps $(or $(STEPS),12000) --lr 1e-4
 endif
 
 # (the shipped Glaris modules: 9000 steps on waveform latents, 6000 on fargan's)

@@ -42,6 +42,11 @@ from lossbench.corpus import default_corpus
 
 
 def chunked_encode(model, x: np.ndarray, T_S: int, K: int = 24) -> np.ndarray:
+    if getattr(model.cfg, "backbone", "waveform") == "fargan":
+        # the C feature analysis and the causal conv encoder run frame by frame; called once on the whole clip
+        # here (the same work as T_S frames at a time, less per-call overhead)
+        with torch.no_grad():
+            return model.encode(torch.from_numpy(x).view(1, 1, -1), K).numpy()[0].T
     hop = model.cfg.hop
     caches = None
     out = []
@@ -53,6 +58,10 @@ def chunked_encode(model, x: np.ndarray, T_S: int, K: int = 24) -> np.ndarray:
 
 
 def chunked_decode(model, lat: np.ndarray, T_S: int) -> np.ndarray:
+    if getattr(model.cfg, "backbone", "waveform") == "fargan":
+        # the causal conv decoder and FARGAN (C, one 10 ms frame after another), once on the whole clip
+        with torch.no_grad():
+            return model.decoder(torch.from_numpy(lat.T.copy()).unsqueeze(0)).numpy()
     caches = None
     out = []
     with torch.no_grad():
@@ -65,6 +74,7 @@ def chunked_decode(model, lat: np.ndarray, T_S: int) -> np.ndarray:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--mlm-weights", default=None)
+    ap.add_argument("--backbone", default=None, help="fargan or waveform (default: the codecs' default)")
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--settings", nargs="*", default=["3,15", "3,20", "5,20", "10,30"],
                     help="(stride T_S, context T_C) pairs in frames, e.g. 3,15")
@@ -73,14 +83,16 @@ def main() -> None:
     x = np.concatenate([r.load(16000).samples for r in default_corpus()[:3]])[: int(args.seconds * 16000)]
     x = x[: x.size // 320 * 320].astype(np.float32)
     dur = x.size / 16000
-    mc = make_codec("soundspring" + (f":mlm_weights={args.mlm_weights}" if args.mlm_weights else "")).mlm.cfg
-    print(f"SoundSpring-S, K = 12, 10 % Bernoulli loss, coarse FEC in the next packet, {dur:.0f} s of speech, one thread; "
-          f"MLM: {mc.depth} blocks, width {mc.dim}, feed-forward {mc.ff}")
+    bb = f",backbone={args.backbone}" if args.backbone else ""
+    c0 = make_codec("soundspring:layers=12" + bb + (f",mlm_weights={args.mlm_weights}" if args.mlm_weights else ""))
+    mc = c0.mlm.cfg
+    print(f"SoundSpring-S on the {c0.backbone} backbone, K = 12, 10 % Bernoulli loss, coarse FEC in the next packet, "
+          f"{dur:.0f} s of speech, one thread; MLM: {mc.depth} blocks, width {mc.dim}, feed-forward {mc.ff}")
     print(f"{'stride':>8} {'T_C':>4} {'slices':>6} | {'sender':>7} {'recv':>7} {'conceal':>8} | {'RTF entropy':>11} {'RTF dual':>9} | "
           f"{'backbone RTF':>12} {'dual / backbone':>15}")
     settings = [tuple(int(v) for v in a.split(",")) for a in args.settings]
     for (T_S, T_C), S in itertools.product(settings, ("frame", 1)):
-        extra = f",mlm_weights={args.mlm_weights}" if args.mlm_weights else ""
+        extra = (f",mlm_weights={args.mlm_weights}" if args.mlm_weights else "") + bb
         slices = f",slices={S},pack=frame" if S == 1 else ""
         c = make_codec(f"soundspring:stride={T_S},context={T_C},lookahead=2,layers=12,fec=next{slices}{extra}")
         m, mlm, lay = c.model, c.mlm, c.layout

@@ -32,9 +32,9 @@ def test_weights_load_with_the_network_off(monkeypatch):
         raise OSError("network disabled in this test")
 
     monkeypatch.setattr(socket, "socket", no_net)
-    m = load_glaris()
+    m = load_glaris(None, "waveform")
     assert m.cfg.codebook_size == 1024 and m.cfg.q_num == 64
-    assert m.codec_sha == codec_sha(), "the shipped Glaris modules were trained on another codec's latents"
+    assert m.codec_sha == codec_sha(backbone="waveform"), "the shipped Glaris modules were trained on another codec's latents"
 
 
 def _symbols(cod, y_hat):
@@ -61,7 +61,7 @@ def _decoded_y(cod, s, usable):
     return _symbols(cod, captured["y"]), lost
 
 
-@pytest.mark.parametrize("spec", ["glaris", "glaris:q=0,side=1,offsets=none", "glaris:q=63,side=3,offsets=1/2/7"])
+@pytest.mark.parametrize("spec", ["glaris:backbone=waveform", "glaris:backbone=waveform,q=0,side=1,offsets=none", "glaris:backbone=waveform,q=63,side=3,offsets=1/2/7"])
 def test_lossless_round_trip_is_bit_exact(clip, spec):
     cod = make_codec(spec)
     s = cod.encode(clip)
@@ -80,7 +80,7 @@ def test_lossless_round_trip_is_bit_exact(clip, spec):
 
 
 def test_received_frames_decode_exactly_under_loss_and_copies_restore_z(clip):
-    cod = make_codec("glaris:side=2,offsets=1/13")
+    cod = make_codec("glaris:backbone=waveform,side=2,offsets=1/13")
     s = cod.encode(clip)
     n = s.num_packets
     x = np.zeros(n * 320, np.float32)
@@ -99,7 +99,7 @@ def test_received_frames_decode_exactly_under_loss_and_copies_restore_z(clip):
 
 
 def test_corrupt_payloads_are_lost_not_crashes(clip):
-    cod = make_codec("glaris")
+    cod = make_codec("glaris:backbone=waveform")
     s = cod.encode(clip)
     rng = np.random.default_rng(2)
     bad = []
@@ -120,8 +120,8 @@ def test_gaussian_pmfs_are_normalised_and_centred():
     assert p[0].argmax() == 10 and p[1].argmax() == 13 and p[2, 0] > 0.99  # tails fold into the end bins
 
 
-@pytest.mark.parametrize("spec, match", [("glaris:q=64", "q must"), ("glaris:side=0", "side"),
-                                         ("glaris:offsets=0/1", "offsets"), ("glaris:offsets=a", "offsets")])
+@pytest.mark.parametrize("spec, match", [("glaris:backbone=waveform,q=64", "q must"), ("glaris:backbone=waveform,side=0", "side"),
+                                         ("glaris:backbone=waveform,offsets=0/1", "offsets"), ("glaris:backbone=waveform,offsets=a", "offsets")])
 def test_bad_parameters_name_the_value(spec, match):
     with pytest.raises(ConfigError, match=match):
         make_codec(spec)
@@ -193,7 +193,7 @@ def test_side_info_plc_beats_zero_y_on_a_gap_in_a_real_clip():
     real held-in clip of the default corpus, with 6 single losses and a burst of 4, the latent error over the
     lost frames is lower, with z copies (offsets 1/13) carrying the side information of the lost frames."""
     clip = Clip("c", default_corpus()[3].load(16000).samples[: 4 * 16000], 16000)
-    cod = make_codec("glaris:q=32,side=2,offsets=1/13")
+    cod = make_codec("glaris:backbone=waveform,q=32,side=2,offsets=1/13")
     s = cod.encode(clip)
     lost = np.zeros(s.num_packets, bool)
     lost[[20, 45, 70, 95, 120, 150]] = True

@@ -38,13 +38,13 @@ def test_weights_load_with_the_network_off(monkeypatch):
         raise OSError("network disabled in this test")
 
     monkeypatch.setattr(socket, "socket", no_net)
-    m = load_model()
+    m = load_model(None, "waveform")
     assert m.cfg.num_quantizers == 24 and m.cfg.codebook_size == 1024 and m.cfg.hop == 320
 
 
 @pytest.mark.parametrize("layers", [1, 3, 12, 24])
 def test_packets_carry_the_indices_bit_exactly(clip, layers):
-    cod = make_codec(f"rvq:layers={layers}")
+    cod = make_codec(f"rvq:backbone=waveform,layers={layers}")
     s = cod.encode(clip)
     n = cod.n_frames(clip.num_samples)
     x = np.zeros(n * 320, np.float32)
@@ -62,13 +62,13 @@ def test_packets_carry_the_indices_bit_exactly(clip, layers):
 
 
 def test_rvq_encoding_is_deterministic(clip):
-    a = make_codec("rvq:layers=12").encode(clip)
-    b = make_codec("rvq:layers=12").encode(clip)
+    a = make_codec("rvq:backbone=waveform,layers=12").encode(clip)
+    b = make_codec("rvq:backbone=waveform,layers=12").encode(clip)
     assert [p.payload for p in a.packets] == [p.payload for p in b.packets]
 
 
 def test_streaming_equals_offline_with_shipped_weights(clip):
-    m = load_model()
+    m = load_model(None, "waveform")
     x = torch.from_numpy(clip.samples[: 40 * 320].copy()).view(1, 1, -1)
     with torch.no_grad():
         z = m.encoder(x)[0]
@@ -90,7 +90,7 @@ def test_streaming_equals_offline_with_shipped_weights(clip):
 @pytest.mark.parametrize("chunk", [1, 3, 10, 40])
 def test_chunked_streaming_equals_offline(clip, chunk):
     """The streaming path's convolution kernels (unfolded products or conv1d, by chunk size) = the offline model."""
-    m = load_model()
+    m = load_model(None, "waveform")
     x = torch.from_numpy(clip.samples[: 80 * 320].copy()).view(1, 1, -1)
     with torch.no_grad():
         z = m.encoder(x)
@@ -110,7 +110,7 @@ def test_chunked_streaming_equals_offline(clip, chunk):
 def test_concealments_and_corrupt_payloads(clip):
     from lossbench.core import EncodedStream, Packet
 
-    cod = make_codec("rvq:layers=6")
+    cod = make_codec("rvq:backbone=waveform,layers=6")
     s = cod.encode(clip)
     lost = np.zeros(s.num_packets, bool)
     lost[10:14] = True
@@ -186,7 +186,7 @@ def test_warm_start_from_exported_weights(tmp_path):
 def test_repeat_latent_decays_and_zero_latent_zeroes(clip):
     """The promise of each strategy, on the latents the decoder gets: repeat-latent holds the last good
     latent with gain decay^k in the k-th lost frame; zero-latent decodes zeros; received frames are exact."""
-    cod = make_codec("rvq:layers=6,decay=0.7")
+    cod = make_codec("rvq:backbone=waveform,layers=6,decay=0.7")
     s = cod.encode(clip)
     lost = np.zeros(s.num_packets, bool)
     lost[10:14] = True

@@ -29,16 +29,16 @@ def test_mlm_weights_load_with_the_network_off(monkeypatch):
         raise OSError("network disabled in this test")
 
     monkeypatch.setattr(socket, "socket", no_net)
-    m = load_mlm()
+    m = load_mlm(None, "waveform")
     assert m.cfg.num_quantizers == 24 and m.cfg.vocab == 1024 and m.cfg.n_coarse == 3
-    assert m.codec_sha == codec_sha(), "the shipped MLM was trained on another codec's tokens"
+    assert m.codec_sha == codec_sha(backbone="waveform"), "the shipped MLM was trained on another codec's tokens"
 
 
 @pytest.mark.parametrize("spec", [
-    "soundspring:layers=12",
-    "soundspring:layers=24,pack=slice,fec=same",
-    "soundspring:mode=gos,gos=40,slices=4,layers=6,fec=none",
-    "soundspring:layers=12,vbr=3/6/12/24,vbr_db=-60/-40/-30",
+    "soundspring:backbone=waveform,layers=12",
+    "soundspring:backbone=waveform,layers=24,pack=slice,fec=same",
+    "soundspring:backbone=waveform,mode=gos,gos=40,slices=4,layers=6,fec=none",
+    "soundspring:backbone=waveform,layers=12,vbr=3/6/12/24,vbr_db=-60/-40/-30",
 ])
 def test_lossless_reception_reproduces_the_tokens_and_the_rvq_decode(clip, spec):
     cod = make_codec(spec)
@@ -75,8 +75,8 @@ def test_lossless_reception_reproduces_the_tokens_and_the_rvq_decode(clip, spec)
 
 
 def test_bitrate_counts_fec_and_the_coder_saves_bits(clip):
-    plain = make_codec("soundspring:layers=12,fec=none").encode(clip)
-    fec = make_codec("soundspring:layers=12,fec=next").encode(clip)
+    plain = make_codec("soundspring:backbone=waveform,layers=12,fec=none").encode(clip)
+    fec = make_codec("soundspring:backbone=waveform,layers=12,fec=next").encode(clip)
     assert plain.meta["fec_kbps"] == 0 and fec.meta["fec_kbps"] > 1.4  # 30 bits per frame = 1.5 kbit/s
     assert fec.payload_kbps == pytest.approx(plain.payload_kbps + fec.meta["fec_kbps"], abs=0.05)
     assert plain.meta["raw_token_kbps"] == pytest.approx(6.0, rel=0.02)
@@ -87,7 +87,7 @@ def test_bitrate_counts_fec_and_the_coder_saves_bits(clip):
 
 
 def test_losses_conceal_and_never_crash(clip):
-    cod = make_codec("soundspring:layers=12")
+    cod = make_codec("soundspring:backbone=waveform,layers=12")
     s = cod.encode(clip)
     lost = np.random.default_rng(0).random(s.num_packets) < 0.25
     rec = Reception.from_lost(lost)
@@ -103,7 +103,7 @@ def test_losses_conceal_and_never_crash(clip):
 
 def _gapped_tokens(clip, every: int):
     """K = 12 tokens of the clip with every ``every``-th frame from frame 10 on lost entirely (prefix 0)."""
-    cod = make_codec("soundspring:layers=12")
+    cod = make_codec("soundspring:backbone=waveform,layers=12")
     n = cod.n_frames(clip.num_samples)
     x = np.zeros(n * 320, np.float32)
     x[: clip.num_samples] = clip.samples
@@ -157,7 +157,7 @@ def test_soft_concealment_adds_the_expected_code_vectors(clip):
 
 
 def test_corrupt_payloads_are_lost_not_crashes(clip):
-    cod = make_codec("soundspring:layers=12,pack=slice")
+    cod = make_codec("soundspring:backbone=waveform,layers=12,pack=slice")
     s = cod.encode(clip)
     rng = np.random.default_rng(1)
     from dataclasses import replace
@@ -177,13 +177,13 @@ def test_corrupt_payloads_are_lost_not_crashes(clip):
 
 
 @pytest.mark.parametrize("spec, match", [
-    ("soundspring:layers=2", "layers"),
-    ("soundspring:mode=batch", "mode"),
-    ("soundspring:pack=frame,fec=same", "fec='same'"),
-    ("soundspring:context=4,stride=3,lookahead=2", "context"),
-    ("soundspring:vbr=3/6,vbr_db=-40/-30", "vbr_db"),
-    ("soundspring:bounds=2/6/24", "coarse"),
-    ("soundspring:concealment=x", "concealment"),
+    ("soundspring:backbone=waveform,layers=2", "layers"),
+    ("soundspring:backbone=waveform,mode=batch", "mode"),
+    ("soundspring:backbone=waveform,pack=frame,fec=same", "fec='same'"),
+    ("soundspring:backbone=waveform,context=4,stride=3,lookahead=2", "context"),
+    ("soundspring:backbone=waveform,vbr=3/6,vbr_db=-40/-30", "vbr_db"),
+    ("soundspring:backbone=waveform,bounds=2/6/24", "coarse"),
+    ("soundspring:backbone=waveform,concealment=x", "concealment"),
 ])
 def test_bad_parameters_name_the_value(spec, match):
     with pytest.raises(ConfigError, match=match):

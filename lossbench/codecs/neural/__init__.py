@@ -16,7 +16,7 @@ DEFAULT_WEIGHTS = WEIGHTS_DIR / "rvq_codec.safetensors"
 FARGAN_WEIGHTS = WEIGHTS_DIR / "fargan_codec.safetensors"
 BACKBONES = ("fargan", "waveform")
 #: the backbone the neural codecs (rvq, soundspring, glaris), their trainers and cards use unless told otherwise
-DEFAULT_BACKBONE = "waveform"
+DEFAULT_BACKBONE = "fargan"
 
 
 def check_backbone(backbone: str) -> str:
