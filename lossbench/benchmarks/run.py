@@ -34,7 +34,14 @@ def _codec(spec: str):
 
 
 def safe_name(s: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", s)[:120]
+    """A file-name-safe form of ``s``; a long name is cut and ends in a hash of the whole, so that two
+    names differing only past the cut (two loss levels of one channel) never share a file."""
+    t = re.sub(r"[^A-Za-z0-9_.=-]+", "_", s)
+    if len(t) <= 120:
+        return t
+    import hashlib
+
+    return t[:107] + "_" + hashlib.sha256(s.encode()).hexdigest()[:12]
 
 
 def _base_row(job: Job, conc: str, ch: ChannelInstance, seed: int) -> dict[str, Any]:

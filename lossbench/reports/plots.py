@@ -142,7 +142,7 @@ def _grid(n: int, opts: FigureOptions, aspect: float = 0.75):
     ncols = {"column": 2, "page": 4}.get(opts.size, 4)
     ncols = max(1, min(ncols, n))
     nrows = math.ceil(n / ncols)
-    w = opts.width
+    w = opts.width if opts.small else min(opts.width, 2.9 * ncols + 1.2)  # few panels: not one huge panel
     fig, axes = plt.subplots(nrows, ncols, figsize=(w, w / ncols * aspect * nrows + 0.9), sharex=True, sharey=True,
                              squeeze=False)
     flat = list(axes.ravel())

@@ -289,3 +289,13 @@ def test_bundled_trace_sets_by_name_and_a_count_of_traces(tmp_path):
         plan_sweep(spec(channel=[{"trace": "library:lan"}]), tmp_path)
     with pytest.raises(ConfigError, match=r"channel\[0\].traces must be an integer >= 1, got 0"):
         spec(channel=[{"trace": "library:wlan", "traces": 0}])
+
+
+def test_long_example_names_stay_distinct():
+    from lossbench.benchmarks.run import safe_name
+
+    a = safe_name("synth_espeakng_en_f3__opus:bitrate=9000,sample_rate_hz=16000,frame_ms=20.0__opus-deep-plc__"
+                  "gilbert:mean_burst=3,loss_rate=0.1")
+    b = safe_name("synth_espeakng_en_f3__opus:bitrate=9000,sample_rate_hz=16000,frame_ms=20.0__opus-deep-plc__"
+                  "gilbert:mean_burst=3,loss_rate=0.2")
+    assert a != b and len(a) == len(b) == 120 and safe_name("short:name") == "short_name"
