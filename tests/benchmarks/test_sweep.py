@@ -69,9 +69,11 @@ def test_toml_spec_file(tmp_path):
         load_spec(f)
     default = load_spec(Path(__file__).parents[2] / "lossbench" / "benchmarks" / "default_spec.toml")
     p = plan_sweep(default, tmp_path / "d")
-    # 10 clips x (3 + 2 + 2 + 2 + 2 concealments) x (4 Bernoulli + WLAN + 2 LossGen channels)
-    assert p.num_tasks == 10 * 11 * 7
-    assert {c.key for c in p.channels} >= {"markov3", "lossgen:loss_rate=0.1", "lossgen:loss_rate=0.2"}
+    # 10 clips x (3 + 2 + 2 + 2 + 2 concealments) x (4 Bernoulli + 10 WLAN traces + 2 LossGen channels)
+    assert p.num_tasks == 10 * 11 * 16
+    keys = {c.key for c in p.channels}
+    assert {"lossgen:loss_rate=0.1", "lossgen:loss_rate=0.2"} <= keys
+    assert sum(k.startswith("trace:") and "wlan_" in k for k in keys) == 10
     assert {"opus-deep-plc", "opus-dred", "opus-fec"} <= {c for j in p.jobs for c in j.concealments}
 
 
@@ -129,10 +131,12 @@ def test_resume_refuses_results_of_other_model_weights(tmp_path):
     d = tmp_path / "run"
     first = run_sweep(sp, d, progress=False)
     rec = tomllib.loads((d / "spec.toml").read_text())
-    files = rec["resolved"]["models"]["rvq:layers=3"]
+    (desc,) = rec["resolved"]["models"]  # the codec's description, with its backbone
+    assert desc == "rvq:layers=3,backbone=fargan"
+    files = rec["resolved"]["models"][desc]
     assert set(files) == {"codec"} and len(files["codec"]) == 12  # the project's one hash length
     assert run_sweep(sp, d, progress=False).skipped == first.tasks  # same weights: resumes
-    rec["resolved"]["models"]["rvq:layers=3"]["codec"] = "0" * 12  # as if made with other weights
+    rec["resolved"]["models"][desc]["codec"] = "0" * 12  # as if made with other weights
     (d / "spec.toml").write_text(tomli_w.dumps(rec))
     with pytest.raises(ConfigError, match=r"another codec model file \(sha256 0{12}, now [0-9a-f]{12}\)"):
         run_sweep(sp, d, progress=False)
@@ -226,7 +230,7 @@ def test_cli_sweep_errors_and_dry_run(tmp_path):
     r = CliRunner().invoke(app, ["sweep", "--codec", "pcm", "--channel", "markov3", "--loss", "0.1", "--out", str(tmp_path)])
     assert r.exit_code == 2 and "--loss was given but no --channel takes it" in r.output
     r = CliRunner().invoke(app, ["sweep", "--dry-run", "--out", str(tmp_path)])
-    assert r.exit_code == 0 and "tasks: 770" in r.output
+    assert r.exit_code == 0 and "tasks: 1760" in r.output
 
 
 def test_bad_network_settings_fail_at_plan_time(tmp_path):

@@ -108,7 +108,8 @@ def test_weights_of_the_other_backbone_are_refused_naming_both(weights):
 
 def test_fargan_plc_needs_the_fargan_backbone():
     with pytest.raises(ConfigError, match="backbone=fargan"):
-        make_codec("rvq").check_concealment("fargan-plc")
+        make_codec("rvq:backbone=waveform").check_concealment("fargan-plc")
+    assert make_codec("rvq").check_concealment("fargan-plc") == "fargan-plc"  # fargan is the default backbone
 
 
 def test_non_finite_features_are_concealed_not_voiced(weights):
