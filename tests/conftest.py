@@ -7,6 +7,19 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 
 @pytest.fixture
+def network_off(monkeypatch):
+    """Any socket the code under test opens raises: weights must load with no network."""
+    import socket
+
+    import safetensors.torch  # noqa: F401  (imported before the network is switched off)
+
+    def no_net(*a, **k):
+        raise OSError("network disabled in this test")
+
+    monkeypatch.setattr(socket, "socket", no_net)
+
+
+@pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
 

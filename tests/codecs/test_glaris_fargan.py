@@ -163,20 +163,12 @@ def test_training_on_fargan_latents_runs_and_records_the_backbone(models, tmp_pa
                      progress=False)
 
 
-def test_the_shipped_fargan_glaris_loads_offline_and_matches_the_shipped_codec(monkeypatch):
-    import socket
-
-    import safetensors.torch  # noqa: F401  (imported before the network is switched off)
-
+def test_the_shipped_fargan_glaris_loads_offline_and_matches_the_shipped_codec(network_off):
     from lossbench.codecs.glaris.codec import load_glaris
     from lossbench.codecs.neural.tokens import codec_sha
 
     load_glaris.cache_clear()
 
-    def no_net(*a, **k):
-        raise OSError("network disabled in this test")
-
-    monkeypatch.setattr(socket, "socket", no_net)
     m = load_glaris(None, "fargan")
     assert m.cfg.latent_dim == 64
     assert m.codec_sha == codec_sha(backbone="fargan"), "the shipped fargan Glaris was trained on another codec's latents"

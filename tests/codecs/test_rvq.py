@@ -2,7 +2,6 @@
 determinism, concealment, and resumable deterministic training."""
 
 import json
-import socket
 
 import numpy as np
 import pytest
@@ -31,13 +30,9 @@ def test_pack_unpack_is_lossless(idx):
     assert unpack_indices(data, len(idx)).tolist() == idx
 
 
-def test_weights_load_with_the_network_off(monkeypatch):
+def test_weights_load_with_the_network_off(network_off):
     load_model.cache_clear()
 
-    def no_net(*a, **k):
-        raise OSError("network disabled in this test")
-
-    monkeypatch.setattr(socket, "socket", no_net)
     m = load_model(None, "waveform")
     assert m.cfg.num_quantizers == 24 and m.cfg.codebook_size == 1024 and m.cfg.hop == 320
 
