@@ -314,13 +314,14 @@ def distribution(df: pd.DataFrame, metric: str, channel: str, out_stem: Path, op
 
 
 def rate_ticks(ax, rates: list[float], fontsize: float) -> None:
-    """Log-scale x ticks at the measured rates, labelled in plain numbers; no minor tick labels."""
+    """Log-scale x ticks at the measured rates, labelled in plain numbers; no minor tick labels; a rate closer
+    than 25 % to the previous tick gets none."""
     from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
 
     r = sorted({float(f"{x:.3g}") for x in rates if x > 0})
     keep: list[float] = []
     for x in r:  # drop a tick crowding the previous one (under 12 % apart on the log axis)
-        if not keep or x / keep[-1] > 1.12:
+        if not keep or x / keep[-1] > 1.25:
             keep.append(x)
     ax.xaxis.set_major_locator(FixedLocator(keep))
     ax.xaxis.set_minor_locator(NullLocator())
@@ -373,7 +374,8 @@ def rate_quality(df: pd.DataFrame, metric: str, out_stem: Path, opts: FigureOpti
         ax.tick_params(labelsize=fs["tick"])
     for ax in axes:
         ax.set_ylim(lo, hi)
-    rate_ticks(axes[0], list(d.groupby("system")["bitrate_kbps"].mean()), fs["tick"])
+    for ax in axes:
+        rate_ticks(ax, list(d.groupby("system")["bitrate_kbps"].mean()), fs["tick"])
     lv_text = " / ".join(("no loss" if lv == 0 else f"{100 * lv:.0f} % loss") + f" ({s})"
                          for lv, s in zip(levels, ("solid", "dashed"))) if levels != [None] else "all conditions"
     _legends(fig, opts, fs, [_line(cst[c]) for c in concs], concs, f"rate-quality on {where}: {lv_text}", None,
