@@ -12,6 +12,7 @@ sets it.
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 from pathlib import Path
@@ -191,6 +192,14 @@ def _write_report(run_dir: Path, opts: FigureOptions, box: bool) -> Path:
     return out
 
 
+@functools.lru_cache(maxsize=2)
+def _read_ref(path: str, mtime_ns: int):
+    """A clip's reference audio, read once for all its example rows (keyed by its modification time)."""
+    import soundfile as sf
+
+    return sf.read(path, dtype="float32")
+
+
 def _strip(run_dir: Path, ref_file: Path | None, r: pd.Series) -> str:
     """The listening strip of an example row: its PNG path relative to the run, or '' when it cannot be drawn."""
     import soundfile as sf
@@ -202,7 +211,7 @@ def _strip(run_dir: Path, ref_file: Path | None, r: pd.Series) -> str:
     if not png.exists() or png.stat().st_mtime < audio.stat().st_mtime:
         marks = json.loads(r["packet_marks"]) if isinstance(r.get("packet_marks"), str) else {}
         try:
-            ref, sr = sf.read(ref_file, dtype="float32")
+            ref, sr = _read_ref(str(ref_file), ref_file.stat().st_mtime_ns)
             y, _ = sf.read(audio, dtype="float32")
         except (OSError, RuntimeError):
             return ""

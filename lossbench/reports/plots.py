@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lossbench.errors import ConfigError, choices
+from lossbench.errors import ConfigError
 from lossbench.reports.data import METRIC_INFO, PALETTE, mean_ci, swept_channels
 
 FORMATS = ("png", "pdf", "svg")
@@ -162,16 +162,21 @@ def _curve(g: pd.DataFrame, metric: str) -> tuple[np.ndarray, np.ndarray, np.nda
     return (np.array([p[0] for p in pts]) * 100, np.array([p[1] for p in pts]), np.array([p[2] for p in pts]))
 
 
+def _scored(df: pd.DataFrame, metric: str, channel: str):
+    """The scored rows of ``channel``, its systems and concealments in the spec's order, and the concealments'
+    styles; a ConfigError when nothing was scored."""
+    d = df[(df["channel"] == channel) & (df["status"] == "ok") & df[metric].notna()]
+    if d.empty:
+        raise ConfigError(f"no scored {metric} values on channel {channel!r}")
+    concs = list(dict.fromkeys(d["concealment"]))
+    return d, list(dict.fromkeys(d["system"])), concs, conc_styles(concs)
+
+
 def quality_vs_loss(df: pd.DataFrame, metric: str, channel: str, out_stem: Path,
                     opts: FigureOptions = FigureOptions()) -> list[Path]:
     """Small multiples of quality against loss rate: an overview of each system's best concealment, then one
     panel per system (concealments as lines with 95 % CI bands), or one panel per concealment for one codec."""
-    d = df[(df["channel"] == channel) & (df["status"] == "ok") & df[metric].notna()]
-    if d.empty:
-        raise ConfigError(f"no scored {metric} values on channel {channel!r}")
-    systems = list(dict.fromkeys(d["system"]))
-    concs = list(dict.fromkeys(d["concealment"]))
-    cst = conc_styles(concs)
+    d, systems, concs, cst = _scored(df, metric, channel)
     _, higher = METRIC_INFO.get(metric, (metric, True))
     curves = {(s, c): _curve(g, metric) for (s, c), g in d.groupby(["system", "concealment"], sort=False)}
     lo, hi = robust_limits(np.concatenate([m for _, m, _ in curves.values()]), metric)
@@ -254,12 +259,7 @@ def distribution(df: pd.DataFrame, metric: str, channel: str, out_stem: Path, op
     """CDF (or box plots) of ``metric`` pooled over every clip x seed x channel instance of ``channel``, one panel
     per system, concealments as lines. With fewer than 30 values a CDF shows the points and says so."""
     plt = _plt()
-    d = df[(df["channel"] == channel) & (df["status"] == "ok") & df[metric].notna()]
-    if d.empty:
-        raise ConfigError(f"no scored {metric} values on channel {channel!r}")
-    systems = list(dict.fromkeys(d["system"]))
-    concs = list(dict.fromkeys(d["concealment"]))
-    cst = conc_styles(concs)
+    d, systems, concs, cst = _scored(df, metric, channel)
     lo, hi = robust_limits(d[metric].to_numpy(float), metric)
     fs = _fontsize(opts)
     n_inst = d["channel_key"].nunique()
@@ -446,5 +446,5 @@ def listening_strip(ref: np.ndarray, out: np.ndarray, sr: int, frame_s: float, l
     return out_png
 
 
-__all__ = ["FORMATS", "SIZES", "FigureOptions", "axis_label", "choices", "distribution", "listening_strip",
+__all__ = ["FORMATS", "SIZES", "FigureOptions", "axis_label", "distribution", "listening_strip",
            "quality_over_time", "quality_vs_loss", "rate_quality", "rate_ticks", "robust_limits", "save"]

@@ -42,8 +42,7 @@ def test_packets_carry_the_indices_bit_exactly(clip, layers):
     cod = make_codec(f"rvq:backbone=waveform,layers={layers}")
     s = cod.encode(clip)
     n = cod.n_frames(clip.num_samples)
-    x = np.zeros(n * 320, np.float32)
-    x[: clip.num_samples] = clip.samples
+    x = cod.padded_input(clip)
     codes = cod.encode_codes(x)
     assert codes.shape == (n, layers) and codes.max() < 1024
     got = np.stack([unpack_indices(p.payload, layers) for p in s.packets])

@@ -39,8 +39,7 @@ def test_lossless_reception_reproduces_the_tokens_and_the_rvq_decode(clip, spec)
     cod = make_codec(spec)
     s = cod.encode(clip)
     n = cod.n_frames(clip.num_samples)
-    x = np.zeros(n * 320, np.float32)
-    x[: clip.num_samples] = clip.samples
+    x = cod.padded_input(clip)
     toks = cod.tokens(x)
     rec = cod.receive_tokens(s, None)
     Ks = cod.block_layers(x, n)
@@ -100,8 +99,7 @@ def _gapped_tokens(clip, every: int):
     """K = 12 tokens of the clip with every ``every``-th frame from frame 10 on lost entirely (prefix 0)."""
     cod = make_codec("soundspring:backbone=waveform,layers=12")
     n = cod.n_frames(clip.num_samples)
-    x = np.zeros(n * 320, np.float32)
-    x[: clip.num_samples] = clip.samples
+    x = cod.padded_input(clip)
     toks = cod.tokens(x)[:, :12]
     prefix = np.full(n, 12)
     gaps = np.arange(10, n - 5, every)
