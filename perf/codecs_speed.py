@@ -21,7 +21,7 @@ torch.set_num_threads(1)
 import numpy as np
 from common import best_of
 
-from lossbench.metrics import METRICS, compute_metrics
+from lossbench.metrics import METRIC_TABLE, compute_metrics
 from lossbench.codecs import make_codec
 from lossbench.concealment import CONCEALMENTS
 from lossbench.core import Clip, Reception
@@ -56,7 +56,7 @@ def main() -> None:
         s = cod.encode(c)
         te = best_of(lambda: cod.encode(c))
         conc = cod.native_concealments[0] if cod.native_concealments else "zeros"
-        td = best_of(lambda: cod.decode(s, None, conc))
+        td = best_of(lambda: cod.decode(s, None, conc).audio)
         print(f"{spec:36s} {dur / te:10.0f} {dur / td:10.0f} {te / t_ref:8.0f} {td / t_ref:8.0f}")
 
     print("\nOpus 1.5.2 decoder settings, 16 kbit/s (24 kbit/s with DRED), clean and at 20 % Bernoulli loss;")
@@ -77,15 +77,15 @@ def main() -> None:
         s = cod.encode(clip)
         rec = Reception.from_lost(Bernoulli(0.2).sample(s.num_packets, np.random.default_rng(0)).lost)
         te = best_of(lambda: cod.encode(clip), 2)
-        tc = best_of(lambda: cod.decode(s, None, conc), 2)
-        tl = best_of(lambda: cod.decode(s, rec, conc), 2)
+        tc = best_of(lambda: cod.decode(s, None, conc).audio, 2)
+        tl = best_of(lambda: cod.decode(s, rec, conc).audio, 2)
         key = spec.split(",")[0]
         if key not in classic:  # classic decoding of this bitrate's plain stream, same run
             plain = make_codec(key)
             ps = plain.encode(clip)
             prec = Reception.from_lost(Bernoulli(0.2).sample(ps.num_packets, np.random.default_rng(0)).lost)
-            classic[key] = (best_of(lambda: plain.decode(ps, None, "opus-plc"), 2),
-                            best_of(lambda: plain.decode(ps, prec, "opus-plc"), 2))
+            classic[key] = (best_of(lambda: plain.decode(ps, None, "opus-plc").audio, 2),
+                            best_of(lambda: plain.decode(ps, prec, "opus-plc").audio, 2))
         c0, l0 = classic[key]
         print(f"  {label:44s} {dur / te:8.0f} {dur / tc:10.0f} {dur / tl:10.0f} {tc / c0:14.2f} {tl / l0:14.2f}")
 
@@ -93,14 +93,14 @@ def main() -> None:
     cod = make_codec("opus:bitrate=16000,fec=1")
     s = cod.encode(clip)
     rec = Reception.from_lost(Bernoulli(0.2).sample(s.num_packets, np.random.default_rng(0)).lost)
-    base = best_of(lambda: cod.decode(s, rec, "zeros"))
+    base = best_of(lambda: cod.decode(s, rec, "zeros").audio)
     for name in list(cod.native_concealments) + CONCEALMENTS.names():
-        t = best_of(lambda: cod.decode(s, rec, name))
+        t = best_of(lambda: cod.decode(s, rec, name).audio)
         print(f"  {name:24s} {1e3 * t:8.1f} ms per 10 s  (+{1e3 * (t - base):7.1f} ms over zeros; {t / t_ref:6.0f} x ref)")
 
     print("\nmetric time per 10 s clip:")
-    y = cod.decode(s, rec, "opus-plc")
-    for m in METRICS:
+    y = cod.decode(s, rec, "opus-plc").audio
+    for m in METRIC_TABLE:
         compute_metrics(y, x, 16000, [m])
         t = best_of(lambda: compute_metrics(y, x, 16000, [m]), 2)
         print(f"  {m:12s} {1e3 * t:8.1f} ms  ({t / t_ref:6.0f} x ref)")

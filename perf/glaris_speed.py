@@ -37,7 +37,7 @@ def main() -> None:
     extra = f",glaris_weights={args.glaris_weights}" if args.glaris_weights else ""
     rvq = make_codec("rvq:layers=24")
     s_r = rvq.encode(clip)
-    t_ref = best_of(lambda: rvq.encode(clip)) + best_of(lambda: rvq.decode(s_r))
+    t_ref = best_of(lambda: rvq.encode(clip)) + best_of(lambda: rvq.decode(s_r).audio)
     print(f"reference: rvq K=24 encode + decode {dur / t_ref:6.1f} x RT ({dur:.0f} s clip, one thread)")
     for spec in ("glaris:q=32,side=2,offsets=1/13", "glaris:q=0,side=4,offsets=1/13", "glaris:q=63,side=1,offsets=none"):
         cod = make_codec(spec + extra)
@@ -45,8 +45,8 @@ def main() -> None:
         lost = np.random.default_rng(0).random(s.num_packets) < 0.2
         rec = Reception.from_lost(lost)
         te = best_of(lambda: cod.encode(clip))
-        td = best_of(lambda: cod.decode(s, rec, "side-info-plc"))
-        td0 = best_of(lambda: cod.decode(s, None, "side-info-plc"))
+        td = best_of(lambda: cod.decode(s, rec, "side-info-plc").audio)
+        td0 = best_of(lambda: cod.decode(s, None, "side-info-plc").audio)
         print(f"{spec:34s} {s.payload_kbps:5.2f} kbit/s | encode {dur / te:6.1f} x RT, decode+PLC (20 % loss) "
               f"{dur / td:6.1f} x RT, lossless decode {dur / td0:6.1f} x RT | both {dur / (te + td):5.1f} x RT "
               f"= {t_ref / (te + td):4.2f} x the backbone's speed")

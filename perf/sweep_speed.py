@@ -64,7 +64,7 @@ def direct_time(tmp: Path) -> tuple[float, float]:
     for ch in job.channels:
         rec = ch.build().transmit(s, channel_rng(0, ch.key, clip.id, 0))
         for c in job.concealments:
-            y = cod.decode(s, rec, c)
+            y = cod.decode(s, rec, c).audio
             compute_metrics(y, clip.samples, 16000, job.metrics)
     return t_job, time.perf_counter() - t
 

@@ -31,6 +31,8 @@ class ChannelInstance:
     key: str
     label: str
     loss_param: float
+    #: what kind of channel: the loss model's registered name (bernoulli, markov3, lossgen, schedule, ...) or trace
+    kind: str = "trace"
     model_spec: str | None = None
     trace_file: str | None = None
     delay: str | None = None
@@ -128,7 +130,8 @@ def expand_channels(entries: list[ChannelEntry]) -> list[ChannelInstance]:
             label = e.label or (p.name if p.is_dir() else p.stem)
             for f in files:
                 tr = read_trace(f)  # raises a TraceFormatError naming the file and line
-                out.append(ChannelInstance(f"trace:{f}{_net_suffix(e)}", label, tr.loss_rate, trace_file=str(f), **net(e)))
+                out.append(ChannelInstance(f"trace:{f}{_net_suffix(e)}", label, tr.loss_rate, "trace", trace_file=str(f),
+                                           **net(e)))
             continue
         assert e.model is not None
         params = dict(e.params)
@@ -143,7 +146,7 @@ def expand_channels(entries: list[ChannelEntry]) -> list[ChannelInstance]:
             st = model.stats()
             loss = float(v) if v is not None else (st.loss_rate if st else float("nan"))
             label = e.label or name.lower()
-            out.append(ChannelInstance(spec + _net_suffix(e), label, loss, model_spec=spec,
+            out.append(ChannelInstance(spec + _net_suffix(e), label, loss, model.name, model_spec=spec,
                                        time_varying=isinstance(model, Schedule), **net(e)))
     keys = [c.key for c in out]
     dup = {k for k in keys if keys.count(k) > 1}

@@ -22,9 +22,27 @@ from lossbench.benchmarks.plan import ChannelInstance, Job, channel_rng
 from lossbench.errors import LossbenchError
 
 _CODEC_CACHE: dict[str, Any] = {}
+#: meta keys whose value the harness takes for one of its own columns (a codec's measured FEC rate)
+_FED_COLUMNS = ("fec_kbps",)
+_SCALARS = (bool, int, float, str, np.bool_, np.integer, np.floating)
+
+
+def facts(owner: str, d: dict[str, Any], skip: frozenset[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+    """Every scalar of a stream's meta or a decode's info, as result columns (numpy scalars made Python's).
+
+    A name the harness writes itself is a ConfigError naming it: a codec fact never overwrites a column.
+    """
+    from lossbench.codecs.base import STRUCTURAL_META, check_fact_names
+
+    out = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in d.items()
+           if k not in STRUCTURAL_META and k not in skip and isinstance(v, _SCALARS)}
+    check_fact_names(owner, out)
+    return out
 
 
 def _codec(spec: str):
+    """One codec object per spec and process: codecs keep no per-stream state, so tasks (and the threads of
+    a Dask worker) share it."""
     from lossbench.codecs import make_codec
 
     c = _CODEC_CACHE.get(spec)
@@ -54,6 +72,7 @@ def _base_row(job: Job, conc: str, ch: ChannelInstance, seed: int) -> dict[str, 
         "concealment": conc,
         "channel": ch.label,
         "channel_key": ch.key,
+        "channel_kind": ch.kind,
         "loss_param": ch.loss_param,
         "seed": seed,
         "status": "ok",
@@ -108,9 +127,10 @@ def run_job(job: Job, skip: frozenset[str] | set[str] = frozenset()) -> list[dic
         "encode_rtf": t_enc / dur,
         "clip_resampled": bool(clip.meta.get("resampled", False)),
     }
-    for k in ("lbrr_fraction", "dred_fraction", "dred_kbps", "libopus"):  # what the packets really carry
-        if k in stream.meta:
-            stream_cols[k] = stream.meta[k]
+    try:
+        stream_cols.update(facts(codec.name, stream.meta, _FED_COLUMNS))  # e.g. what the packets really carry
+    except LossbenchError as exc:
+        return _error_rows(job, str(exc), todo)
     audio_dir = Path(job.run_dir) / "audio"
     if job.keep_audio:
         from lossbench.audio import save_audio
@@ -147,11 +167,11 @@ def run_job(job: Job, skip: frozenset[str] | set[str] = frozenset()) -> list[dic
                 row = {**_base_row(job, conc, ch, seed), **stream_cols, **ch_cols}
                 try:
                     t0 = time.perf_counter()
-                    res = codec.decode_with_info(stream, rec, conc)
+                    res = codec.decode(stream, rec, conc)
                     t_dec = time.perf_counter() - t0
                     row.update(decode_rtf=t_dec / dur, frames_concealed=int(res.missing.sum()),
                                frames_recovered=int(res.recovered.sum()), corrupt_packets=res.corrupt_packets,
-                               **{k: v for k, v in res.info.items() if isinstance(v, (int, float, str))})
+                               **facts(codec.name, res.info))
                     t0 = time.perf_counter()
                     row.update(compute_metrics(res.audio, clip.samples, clip.sample_rate_hz, job.metrics))
                     row["metrics_time_s"] = time.perf_counter() - t0

@@ -41,9 +41,6 @@ from typing import Any
 
 from lossbench.errors import ConfigError, choices
 
-#: loss models whose loss_rate the ``--loss`` flag sweeps
-SWEEPABLE_MODELS = ("bernoulli", "gilbert", "gilbert-elliott", "lossgen")
-SWEEPABLE = (*SWEEPABLE_MODELS, "random", "iid", "ge")  # with aliases
 NET_KEYS = ("delay", "jitter", "playout")
 TOP_KEYS = ("name", "corpus", "clips", "seeds", "seed", "metrics", "concealments", "examples", "codec", "channel",
             "workers", "scheduler", "out")
@@ -227,21 +224,24 @@ def channel_entries_from_cli(channels: list[str], loss: list[float] | None, trac
     """``--channel`` / ``--loss`` / ``--trace`` flags to channel entries.
 
     ``--loss`` sweeps the loss_rate of every ``--channel`` given without
-    parameters whose model is rate-parameterised (bernoulli, gilbert,
-    gilbert-elliott); other channels appear once with their own parameters.
+    parameters whose model builds from a loss rate alone (``netsim.spec.rate_models``: bernoulli, gilbert,
+    gilbert-elliott, markov3, lossgen, ...); other channels appear once with their own parameters.
     """
+    from lossbench.netsim.spec import LOSS_MODELS, rate_models
     from lossbench.specs import split_spec
+
+    sweepable = rate_models()
 
     out = []
     for c in channels:
         name, params = split_spec(c)
         e = ChannelEntry(model=name, params=params, **net)
-        if loss is not None and not params and name.lower() in SWEEPABLE:
+        if loss is not None and not params and name in LOSS_MODELS and LOSS_MODELS.canonical(name) in sweepable:
             e.loss = list(loss)
         out.append(e)
     for t in traces:
         out.append(ChannelEntry(trace=t, **net))
     if loss is not None and not any(e.loss for e in out):
         raise ConfigError("--loss was given but no --channel takes it; sweepable models without parameters: "
-                          + ", ".join(SWEEPABLE_MODELS))
+                          + ", ".join(sweepable))
     return out

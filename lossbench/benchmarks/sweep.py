@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from lossbench.benchmarks.executors import DaskExecutor, LocalExecutor
+from lossbench.errors import OutputError
 from lossbench.benchmarks.plan import Plan, describe_plan, plan_sweep
 from lossbench.benchmarks.run import run_job
 from lossbench.benchmarks.spec import SweepSpec

@@ -25,7 +25,7 @@ def sweep(
     codec: Annotated[Optional[list[str]], typer.Option(help="codec NAME[:k=v,...] (repeatable)")] = None,
     concealment: Annotated[Optional[list[str]], typer.Option(help="concealment name, or 'native' (repeatable)")] = None,
     channel: Annotated[Optional[list[str]], typer.Option(help="loss model MODEL[:k=v,...] (repeatable)")] = None,
-    loss: Annotated[Optional[str], typer.Option(help="loss rates swept on parameterless bernoulli/gilbert channels, e.g. 0,0.05,0.1")] = None,
+    loss: Annotated[Optional[str], typer.Option(help="loss rates swept on every --channel given without parameters whose model takes a loss_rate alone (bernoulli, gilbert, gilbert-elliott, markov3, lossgen), e.g. 0,0.05,0.1")] = None,
     trace: Annotated[Optional[list[str]], typer.Option(help="replay trace FILE or DIR (repeatable)")] = None,
     delay: Annotated[Optional[str], typer.Option(help="network delay for every channel, e.g. 40ms")] = None,
     jitter: Annotated[Optional[str], typer.Option(help="jitter for every channel, e.g. normal:10ms")] = None,

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from lossbench.codecs.neural import DEFAULT_BACKBONE
+from lossbench.codecs.neural.backbones import backbone_class
 from lossbench.cli.common import console, friendly_errors
 
 app = typer.Typer(help="Train the neural codecs (resumable, seeded).", no_args_is_help=True)
@@ -17,11 +18,11 @@ app = typer.Typer(help="Train the neural codecs (resumable, seeded).", no_args_i
 @friendly_errors
 def train_codec_cmd(
     data: Annotated[Path, typer.Option(help="directory made by 'lossbench data prepare-speech'")] = Path("data/speech"),
-    out: Annotated[Path, typer.Option(help="checkpoint directory (resumes from it)")] = Path("checkpoints/codec"),
-    steps: Annotated[int, typer.Option(help="total steps to reach")] = 200_000,
-    batch: Annotated[int, typer.Option()] = 16,
-    seconds: Annotated[float, typer.Option(help="crop length per example")] = 1.0,
-    lr: Annotated[float, typer.Option()] = 5e-4,
+    out: Annotated[Optional[Path], typer.Option(help="checkpoint directory (resumes from it; default: checkpoints/codec_<backbone>, checkpoints/codec for waveform)")] = None,
+    steps: Annotated[Optional[int], typer.Option(help="total steps to reach (default: the backbone's recipe, 60000 fargan / 200000 waveform)")] = None,
+    batch: Annotated[Optional[int], typer.Option(help="default: 32 fargan / 16 waveform")] = None,
+    seconds: Annotated[float, typer.Option(help="waveform: crop length per example")] = 1.0,
+    lr: Annotated[Optional[float], typer.Option(help="default: 1e-3 fargan / 5e-4 waveform")] = None,
     seed: Annotated[int, typer.Option()] = 0,
     adv_start: Annotated[int, typer.Option(help="step at which the adversarial losses start")] = 20_000,
     eval_every: Annotated[int, typer.Option()] = 2000,
@@ -38,29 +39,11 @@ def train_codec_cmd(
     until: Annotated[Optional[int], typer.Option(help="fargan: stop at this step, keeping the --steps schedule (training in phases)")] = None,
 ) -> None:
     """Train the RVQ speech codec: the fargan feature quantiser, or the waveform codec (GPU when present)."""
-    if backbone == "fargan":
-        from lossbench.codecs.neural.fargan import FarganConfig
-        from lossbench.codecs.neural.train_fargan import FarganTrainConfig, train_fargan
-
-        if out == Path("checkpoints/codec"):
-            out = Path("checkpoints/codec_fargan")
-        fcfg = FarganTrainConfig(steps=steps if steps != 200_000 else FarganTrainConfig.steps, batch=batch if batch != 16
-                                 else FarganTrainConfig.batch, lr=lr if lr != 5e-4 else FarganTrainConfig.lr,
-                                 seed=seed, eval_every=eval_every, ckpt_every=ckpt_every, ae_warmup=ae_warmup,
-                                 dropout=dropout)
-        ck = train_fargan(data, out, fcfg, FarganConfig(hidden=hidden, latent_dim=latent_dim, skip=skip), threads=threads,
-                          max_hours=max_hours, until=until)
-        console.print(f"checkpoint: {ck}")
-        return
-    if backbone != "waveform":
-        from lossbench.errors import ConfigError
-
-        raise ConfigError(f"--backbone must be 'fargan' or 'waveform', got {backbone!r}")
-    from lossbench.codecs.neural.train import TrainConfig, train_codec
-
-    cfg = TrainConfig(steps=steps, batch=batch, seconds=seconds, lr=lr, seed=seed, adv_start=adv_start,
-                      eval_every=eval_every, ckpt_every=ckpt_every)
-    ck = train_codec(data, out, cfg, threads=threads, init_weights=init_weights)
+    bb = backbone_class(backbone)
+    ck = bb.train_codec(data, out or bb.checkpoint_dir("codec"), threads, steps=steps, batch=batch, seconds=seconds,
+                        lr=lr, seed=seed, adv_start=adv_start, eval_every=eval_every, ckpt_every=ckpt_every,
+                        init_weights=init_weights, max_hours=max_hours, hidden=hidden, latent_dim=latent_dim,
+                        skip=skip, ae_warmup=ae_warmup, dropout=dropout, until=until)
     console.print(f"checkpoint: {ck}")
 
 
@@ -73,18 +56,10 @@ def export_codec_cmd(
     """Export weights only (safetensors: float16 for the waveform backbone, float32 for fargan) for shipping."""
     import torch
 
-    from lossbench.codecs.neural import DEFAULT_WEIGHTS, FARGAN_WEIGHTS
-    from lossbench.codecs.neural.train import export_weights
-
     if ckpt == Path("checkpoints/codec/ckpt.pt") and not ckpt.exists() and Path("checkpoints/codec_fargan/ckpt.pt").exists():
         ckpt = Path("checkpoints/codec_fargan/ckpt.pt")
-    if torch.load(ckpt, map_location="cpu", weights_only=False)["model_cfg"].get("backbone") == "fargan":
-        from lossbench.codecs.neural.train_fargan import export_fargan
-
-        p = export_fargan(ckpt, out or FARGAN_WEIGHTS)
-        console.print(f"wrote {p} ({p.stat().st_size / 1e6:.1f} MB)")
-        return
-    p = export_weights(ckpt, out or DEFAULT_WEIGHTS)
+    cfg = torch.load(ckpt, map_location="cpu", weights_only=False)["model_cfg"]
+    p = backbone_class(cfg.get("backbone", "waveform")).export_codec(ckpt, out)
     console.print(f"wrote {p} ({p.stat().st_size / 1e6:.1f} MB)")
 
 
@@ -92,28 +67,20 @@ def export_codec_cmd(
 @friendly_errors
 def codec_card_cmd(
     data: Annotated[Path, typer.Option(help="directory made by 'lossbench data prepare-speech'")] = Path("data/speech"),
-    ckpt_dir: Annotated[Path, typer.Option(help="the training run (for its eval history)")] = Path("checkpoints/codec"),
+    ckpt_dir: Annotated[Optional[Path], typer.Option(help="the training run (for its eval history; default: the backbone's)")] = None,
     clips: Annotated[int, typer.Option(help="held-out clips to score")] = 24,
     backbone: Annotated[str, typer.Option(help="fargan (writes MODEL_CARD_fargan.md) or waveform")] = DEFAULT_BACKBONE,
 ) -> None:
     """Measure the shipped weights on held-out real speech (and Opus alongside) and write the model card."""
-    if backbone == "fargan":
-        from lossbench.codecs.neural.card import write_fargan_card
-
-        if ckpt_dir == Path("checkpoints/codec"):
-            ckpt_dir = Path("checkpoints/codec_fargan")
-        console.print(f"wrote {write_fargan_card(data, ckpt_dir, count=clips)}")
-        return
-    from lossbench.codecs.neural.card import write_card
-
-    console.print(f"wrote {write_card(data, ckpt_dir, count=clips)}")
+    bb = backbone_class(backbone)
+    console.print(f"wrote {bb.write_codec_card(data, ckpt_dir or bb.checkpoint_dir('codec'), clips)}")
 
 
 @app.command("soundspring")
 @friendly_errors
 def train_soundspring_cmd(
     data: Annotated[Path, typer.Option(help="directory made by 'lossbench data prepare-speech'")] = Path("data/speech"),
-    out: Annotated[Path, typer.Option(help="checkpoint directory (resumes from it)")] = Path("checkpoints/soundspring"),
+    out: Annotated[Optional[Path], typer.Option(help="checkpoint directory (resumes from it; default: the backbone's)")] = None,
     steps: Annotated[int, typer.Option()] = 100_000,
     batch: Annotated[int, typer.Option()] = 16,
     frames: Annotated[int, typer.Option(help="frames per training window (20 ms each)")] = 100,
@@ -135,8 +102,7 @@ def train_soundspring_cmd(
     from lossbench.codecs.soundspring.mlm import MLMConfig
     from lossbench.codecs.soundspring.train import MLMTrainConfig, train_mlm
 
-    if backbone == "fargan" and out == Path("checkpoints/soundspring"):
-        out = Path("checkpoints/soundspring_fargan")
+    out = out or backbone_class(backbone).checkpoint_dir("soundspring")
     ck = train_mlm(data, out, MLMTrainConfig(steps=steps, batch=batch, frames=frames, seed=seed, lr=lr,
                                              max_hours=max_hours, backbone=backbone),
                    MLMConfig(dim=dim, depth=depth, heads=heads, ff=ff), threads=threads)
@@ -164,17 +130,15 @@ def export_soundspring_cmd(
 @friendly_errors
 def soundspring_card_cmd(
     data: Annotated[Path, typer.Option(help="directory made by 'lossbench data prepare-speech'")] = Path("data/speech"),
-    ckpt_dir: Annotated[Path, typer.Option(help="the training run (for its logs)")] = Path("checkpoints/soundspring"),
+    ckpt_dir: Annotated[Optional[Path], typer.Option(help="the training run (for its logs; default: the backbone's)")] = None,
     clips: Annotated[int, typer.Option(help="held-out clips to score")] = 16,
     backbone: Annotated[str, typer.Option(help="whose tokens: waveform (MODEL_CARD.md) or fargan (MODEL_CARD_fargan.md)")] = DEFAULT_BACKBONE,
 ) -> None:
     """Measure the shipped masked LM's compression gain on held-out speech and write its model card."""
-    from lossbench.codecs.neural import check_backbone
     from lossbench.codecs.soundspring.card import write_card
 
-    check_backbone(backbone)
-    if backbone == "fargan" and ckpt_dir == Path("checkpoints/soundspring"):
-        ckpt_dir = Path("checkpoints/soundspring_fargan")
+    backbone = backbone_class(backbone).name
+    ckpt_dir = ckpt_dir or backbone_class(backbone).checkpoint_dir("soundspring")
     console.print(f"wrote {write_card(data, ckpt_dir, count=clips, backbone=backbone)}")
 
 
@@ -182,7 +146,7 @@ def soundspring_card_cmd(
 @friendly_errors
 def train_glaris_cmd(
     data: Annotated[Path, typer.Option(help="directory made by 'lossbench data prepare-speech'")] = Path("data/speech"),
-    out: Annotated[Path, typer.Option(help="checkpoint directory (resumes from it)")] = Path("checkpoints/glaris"),
+    out: Annotated[Optional[Path], typer.Option(help="checkpoint directory (resumes from it; default: the backbone's)")] = None,
     steps: Annotated[int, typer.Option()] = 30_000,
     batch: Annotated[int, typer.Option()] = 16,
     frames: Annotated[int, typer.Option(help="frames per training window (20 ms each)")] = 96,
@@ -199,11 +163,8 @@ def train_glaris_cmd(
     """Train the Glaris transform coding (stage II) on the frozen backbone's latents."""
     from lossbench.codecs.glaris.model import GlarisConfig
     from lossbench.codecs.glaris.train import GlarisTrainConfig, train_glaris
-    from lossbench.codecs.neural import check_backbone
-
-    check_backbone(backbone)
-    if backbone == "fargan" and out == Path("checkpoints/glaris"):
-        out = Path("checkpoints/glaris_fargan")
+    backbone = backbone_class(backbone).name
+    out = out or backbone_class(backbone).checkpoint_dir("glaris")
     cfg = GlarisTrainConfig(steps=steps, batch=batch, frames=frames, lr=lr, alpha=alpha, seed=seed, max_hours=max_hours,
                             backbone=backbone)
     model_cfg = GlarisConfig(y_dim=y_dim, gain_max=gain_max, gain_min=gain_min, y_range=64)
@@ -231,15 +192,12 @@ def export_glaris_cmd(
 @friendly_errors
 def glaris_card_cmd(
     data: Annotated[Path, typer.Option(help="directory made by 'lossbench data prepare-speech'")] = Path("data/speech"),
-    ckpt_dir: Annotated[Path, typer.Option(help="the training run (for its logs)")] = Path("checkpoints/glaris"),
+    ckpt_dir: Annotated[Optional[Path], typer.Option(help="the training run (for its logs; default: the backbone's)")] = None,
     clips: Annotated[int, typer.Option(help="held-out clips to score")] = 12,
     backbone: Annotated[str, typer.Option(help="waveform (MODEL_CARD.md) or fargan (MODEL_CARD_fargan.md)")] = DEFAULT_BACKBONE,
 ) -> None:
     """Measure the shipped Glaris modules on held-out speech (rvq alongside) and write their model card."""
     from lossbench.codecs.glaris.card import write_card
-    from lossbench.codecs.neural import check_backbone
-
-    check_backbone(backbone)
-    if backbone == "fargan" and ckpt_dir == Path("checkpoints/glaris"):
-        ckpt_dir = Path("checkpoints/glaris_fargan")
+    backbone = backbone_class(backbone).name
+    ckpt_dir = ckpt_dir or backbone_class(backbone).checkpoint_dir("glaris")
     console.print(f"wrote {write_card(data, ckpt_dir, count=clips, backbone=backbone)}")

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from lossbench.audio import from_int16, to_int16
-from lossbench.codecs.base import CODECS, Codec
+from lossbench.codecs.base import CODECS, FrameCodec
 from lossbench.errors import CodecError, ConfigError
 
 MODES_KBPS = (6.60, 8.85, 12.65, 14.25, 15.85, 18.25, 19.85, 23.05, 23.85)
@@ -65,7 +65,7 @@ def valid_frame(fr: bytes) -> bool:
 
 
 @CODECS.register("amrwb", "amr-wb")
-class AMRWB(Codec):
+class AMRWB(FrameCodec):
     """AMR-WB at one of nine modes.
 
     Args:
@@ -96,7 +96,6 @@ class AMRWB(Codec):
         # default corpus, modes 0, 2 and 8 (93.5-94.8 samples; 5.9 ms)
         self.delay_samples = 94
         _libs()
-        self._bfi_frames = 0
 
     @property
     def kbps(self) -> float:
@@ -108,7 +107,7 @@ class AMRWB(Codec):
             p["dtx"] = True
         return p
 
-    def encode_frames(self, samples: np.ndarray) -> list[bytes]:
+    def encode_frames(self, samples: np.ndarray) -> tuple[list[bytes], dict[str, Any]]:
         enc, _ = _libs()
         st = enc.E_IF_init()
         if not st:
@@ -125,7 +124,7 @@ class AMRWB(Codec):
                 data = buf.raw[:n]
                 ft = (data[0] >> 3) & 0x0F
                 out.append(b"" if self.dtx and ft == 15 else data)
-            return out
+            return out, {"dtx_frames": sum(1 for f in out if not f)}
         finally:
             enc.E_IF_exit(st)
 
@@ -157,8 +156,5 @@ class AMRWB(Codec):
                 out[i * 320 : (i + 1) * 320] = from_int16(synth)
         finally:
             dec.D_IF_exit(st)
-        self._bfi_frames = bfi_count
-        return out, bad
+        return out, bad, {"bfi_frames": bfi_count}
 
-    def stream_meta(self, frames: list[bytes]) -> dict[str, Any]:
-        return {"dtx_frames": sum(1 for f in frames if not f)}

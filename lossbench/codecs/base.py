@@ -1,21 +1,39 @@
-"""The codec interface and the machinery every codec shares.
+"""The codec contract and the machinery frame-by-frame codecs share.
 
-::
+Every codec satisfies the :class:`Codec` protocol::
 
-    Clip --encode_frames--> [frame bytes] --Packetizer--> EncodedStream(packets)
-                                                              |
-    Reception.usable --depacketize--> [frame bytes | None] <--+
+    encode(clip) -> EncodedStream                          (packets of real bytes, facts in .meta)
+    decode(stream, reception, concealment) -> DecodeResult (audio, missing, recovered, corrupt, info)
+
+Neither call writes instance state that the other (or another call) reads:
+every fact about a stream lives in ``EncodedStream.meta`` and every fact
+about one decode in ``DecodeResult.info``, so one codec object can serve
+many streams at once (threads of a Dask worker) and a row never records
+another task's facts.
+
+Most codecs are frame codecs and subclass :class:`FrameCodec`, the template::
+
+    Clip --encode_frames--> ([frame bytes], meta) --Packetizer--> EncodedStream(packets, meta)
+                                                                      |
+    Reception.usable --depacketize--> [frame bytes | None] <----------+
                                           |
-              native concealment?  decode_frames(frames, name)
+              native concealment?  decode_frames(frames, name) -> (raw, bad, info)
               else                 decode_frames(frames, None) + waveform strategy
                                           |
-                       drop the codec's algorithmic delay --> float32[n]
+                       drop the codec's algorithmic delay --> DecodeResult
 
-A backend writes only ``encode_frames`` and ``decode_frames``; the base class
+A frame codec writes only ``encode_frames`` and ``decode_frames``; the base
 pads for the codec delay, packetises (with optional RFC 2198 / XOR FEC),
 measures the bitrate from the payloads, rebuilds frames from a reception,
 applies the concealment and aligns the output with the input, so metrics
-compare sample-aligned signals.
+compare sample-aligned signals. Codecs whose packets are not frames
+(SoundSpring's slices) implement the protocol directly on :class:`CodecBase`,
+which holds the description and checks every codec shares.
+
+The harness (``lossbench.benchmarks.run``) turns every scalar of ``meta``
+and ``info`` into a column of the result row, so a backend reports a new
+fact by returning it; names the harness owns (:data:`RESERVED_COLUMNS`) are
+refused when the codec class is registered or when the fact first appears.
 """
 
 from __future__ import annotations
@@ -23,7 +41,7 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -55,30 +73,89 @@ class DecodeResult:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-class Codec(abc.ABC):
-    """Base class of codec backends.
+#: columns the harness writes itself: a codec fact of one of these names would overwrite them
+RESERVED_COLUMNS = frozenset({
+    "task", "clip", "codec", "codec_config", "system", "concealment", "channel", "channel_key", "channel_kind",
+    "loss_param", "seed", "status", "error", "traceback", "duration_s", "bitrate_kbps", "payload_kbps",
+    "header_kbps", "fec_kbps", "packets", "encode_rtf", "decode_rtf", "clip_resampled", "network_loss",
+    "late_rate", "effective_loss", "mean_burst", "longest_burst", "p_loss_given_loss", "channel_time_s",
+    "frames_concealed", "frames_recovered", "corrupt_packets", "metrics_time_s", "timeseries", "audio_file",
+    "packet_marks",
+})
+#: meta keys that are not facts for the result table (structure the decoder needs)
+STRUCTURAL_META = frozenset({"frames", "plan"})
+
+
+def check_fact_names(owner: str, names: Any) -> None:
+    """A ConfigError if a codec reports a fact under a name the harness owns."""
+    clash = sorted(set(names) & RESERVED_COLUMNS)
+    if clash:
+        raise ConfigError(f"codec {owner!r} reports fact(s) {', '.join(map(repr, clash))}, which are result "
+                          f"columns the harness writes; rename them")
+
+
+@runtime_checkable
+class Codec(Protocol):
+    """What the harness, the CLI and the reports need of a codec.
+
+    ``encode`` and ``decode`` are pure with respect to the codec object: the
+    stream carries the facts of its encoding (``meta``), the result those of
+    its decoding (``info``).
+    """
+
+    name: str
+    native_concealments: tuple[str, ...]
+    sample_rate_hz: int
+    frame_samples: int
+    delay_samples: int
+    header_bytes: int
+
+    @property
+    def frame_duration_s(self) -> float: ...
+
+    @property
+    def concealments(self) -> list[str]: ...
+
+    def config(self) -> dict[str, Any]: ...
+
+    def describe(self) -> str: ...
+
+    def check_concealment(self, concealment: str) -> str: ...
+
+    def model_files(self) -> dict[str, Path]: ...
+
+    def encode(self, clip: Clip) -> EncodedStream: ...
+
+    def decode(self, stream: EncodedStream, reception: Reception | None = None,
+               concealment: str = "zeros") -> DecodeResult: ...
+
+
+class CodecBase:
+    """Description and checks every codec shares (name, rate, concealment names, config, stream checks).
 
     Subclasses set ``name``, ``native_concealments``, and in ``__init__``
-    ``sample_rate_hz``, ``frame_samples`` and ``delay_samples``.
+    ``sample_rate_hz``, ``frame_samples`` and ``delay_samples``. Facts a
+    subclass reports may be declared in ``facts`` (checked against the
+    harness's columns when the class is defined); undeclared ones are checked
+    when they first reach the harness.
     """
 
     name: ClassVar[str]
     native_concealments: ClassVar[tuple[str, ...]] = ()
+    #: names of the scalar facts this codec puts in ``meta`` / ``info`` (documentation and a clash check)
+    facts: ClassVar[tuple[str, ...]] = ()
     sample_rate_hz: int
     frame_samples: int
     delay_samples: int = 0
-    #: where frame i's samples start in ``decode_frames`` output: i * frame_samples + this
+    header_bytes: int = DEFAULT_HEADER_BYTES
+    #: where frame i's samples start in the decoder's raw output: i * frame_samples + this
     conceal_offset_samples: int = 0
 
-    def __init__(
-        self,
-        frames_per_packet: int = 1,
-        red: int = 0,
-        red_offset: int = 1,
-        xor: int = 0,
-        header_bytes: int = DEFAULT_HEADER_BYTES,
-    ) -> None:
-        self.packetizer = Packetizer(int(frames_per_packet), int(red), int(red_offset), int(xor))
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        check_fact_names(getattr(cls, "name", cls.__name__), cls.facts)
+
+    def _set_header(self, header_bytes: int) -> None:
         if int(header_bytes) != header_bytes or header_bytes < 0:
             raise ConfigError(f"header_bytes must be an integer >= 0, got {header_bytes!r}")
         self.header_bytes = int(header_bytes)
@@ -107,9 +184,8 @@ class Codec(abc.ABC):
         return {}
 
     def config(self) -> dict[str, Any]:
-        pk = {k: v for k, v in self.packetizer.params.items() if v != Packetizer().params[k]}
         hb = {"header_bytes": self.header_bytes} if self.header_bytes != DEFAULT_HEADER_BYTES else {}
-        return {**self.codec_params(), **pk, **hb}
+        return {**self.codec_params(), **hb}
 
     def describe(self) -> str:
         ps = ",".join(f"{k}={v}" for k, v in self.config().items())
@@ -124,30 +200,12 @@ class Codec(abc.ABC):
             f"codec {self.name!r} does not support concealment {concealment!r}; valid: {choices(self.concealments)}"
         )
 
-    # ------------------------------------------------------------------ backend hooks
+    def check_stream(self, stream: EncodedStream) -> None:
+        """A ConfigError unless ``stream`` was encoded by this codec."""
+        if stream.codec != self.name:
+            raise ConfigError(f"stream was encoded by {stream.codec!r}, not {self.name!r}")
 
-    @abc.abstractmethod
-    def encode_frames(self, samples: np.ndarray) -> list[bytes]:
-        """Encode float32 samples (a whole number of frames) into per-frame bytes.
-
-        An empty ``bytes`` marks a frame the encoder chose not to send (DTX).
-        """
-
-    @abc.abstractmethod
-    def decode_frames(self, frames: list[bytes | None], concealment: str | None) -> tuple[np.ndarray, np.ndarray]:
-        """Decode per-frame payloads (None = missing) with a native concealment
-        (or none: missing frames stay zero).
-
-        Returns:
-            (float32[n_frames * frame_samples] before delay removal,
-             bool[n_frames] frames that were missing or failed to decode).
-        """
-
-    def stream_meta(self, frames: list[bytes]) -> dict[str, Any]:
-        """Facts about an encoded stream worth recording (override)."""
-        return {}
-
-    # ------------------------------------------------------------------ public API
+    # ------------------------------------------------------------------ shared steps
 
     def n_frames(self, num_samples: int) -> int:
         return -(-(num_samples + self.delay_samples) // self.frame_samples)
@@ -163,44 +221,6 @@ class Codec(abc.ABC):
         x[: clip.num_samples] = clip.samples
         return x
 
-    def encode(self, clip: Clip) -> EncodedStream:
-        """Encode a clip into packets of real bytes."""
-        n = clip.num_samples
-        nf = self.n_frames(n)
-        x = self.padded_input(clip)
-        frames = self.encode_frames(x)
-        if len(frames) != nf:
-            raise AssertionError(f"{self.name}: encode_frames gave {len(frames)} frames for {nf}")
-        packets = self.packetizer.packetize(frames, self.frame_duration_s, self.frame_samples)
-        return EncodedStream(
-            codec=self.name,
-            config=self.config(),
-            sample_rate_hz=self.sample_rate_hz,
-            num_samples=n,
-            frame_duration_s=self.frame_duration_s,
-            packets=tuple(packets),
-            header_bytes=self.header_bytes,
-            meta={"frames": nf, **self.stream_meta(frames)},
-        )
-
-    def receive(self, stream: EncodedStream, reception: Reception | None) -> Depacketized:
-        usable = np.ones(stream.num_packets, bool) if reception is None else reception.usable
-        return depacketize(self.packetizer, stream.packets, usable, self.n_frames(stream.num_samples),
-                           self.frame_samples)
-
-    def decode_with_info(
-        self, stream: EncodedStream, reception: Reception | None = None, concealment: str = "zeros"
-    ) -> DecodeResult:
-        """Decode what arrived in time and conceal the rest."""
-        if stream.codec != self.name:
-            raise ConfigError(f"stream was encoded by {stream.codec!r}, not {self.name!r}")
-        name = self.check_concealment(concealment)
-        dp = self.receive(stream, reception)
-        native = name in self.native_concealments
-        raw, bad = self.decode_frames(dp.frames, name if native else None)
-        audio = self.finish_audio(raw, bad, name, stream.num_samples)
-        return DecodeResult(audio, bad, dp.recovered, dp.corrupt_packets, self.decode_info())
-
     def finish_audio(self, raw: np.ndarray, bad: np.ndarray, name: str, num_samples: int) -> np.ndarray:
         """Decoder output -> the clip's samples: a waveform concealment of the ``bad`` frames (when
         ``name`` is not native), then the codec delay removed and the length and range fixed."""
@@ -214,13 +234,97 @@ class Codec(abc.ABC):
         audio[: seg.size] = seg
         return np.clip(audio, -1.0, 1.0)
 
-    def decode_info(self) -> dict[str, Any]:
-        """Facts from the last decode (override)."""
-        return {}
 
-    def decode(self, stream: EncodedStream, reception: Reception | None = None, concealment: str = "zeros") -> np.ndarray:
-        """float32[stream.num_samples], aligned with the encoded clip."""
-        return self.decode_with_info(stream, reception, concealment).audio
+class FrameCodec(CodecBase, abc.ABC):
+    """The template of frame-by-frame codecs: write ``encode_frames`` and ``decode_frames``.
+
+    ``encode_frames`` returns the frames and the facts about them (``meta``:
+    scalars become result columns; a key ``<x>_bits`` is reported as
+    ``<x>_kbps`` per second of the clip). ``decode_frames`` returns the raw
+    audio, the frames it could not decode and the facts of that decode.
+    """
+
+    def __init__(
+        self,
+        frames_per_packet: int = 1,
+        red: int = 0,
+        red_offset: int = 1,
+        xor: int = 0,
+        header_bytes: int = DEFAULT_HEADER_BYTES,
+    ) -> None:
+        self.packetizer = Packetizer(int(frames_per_packet), int(red), int(red_offset), int(xor))
+        self._set_header(header_bytes)
+
+    def config(self) -> dict[str, Any]:
+        pk = {k: v for k, v in self.packetizer.params.items() if v != Packetizer().params[k]}
+        hb = {"header_bytes": self.header_bytes} if self.header_bytes != DEFAULT_HEADER_BYTES else {}
+        return {**self.codec_params(), **pk, **hb}
+
+    # ------------------------------------------------------------------ backend hooks
+
+    @abc.abstractmethod
+    def encode_frames(self, samples: np.ndarray) -> tuple[list[bytes], dict[str, Any]]:
+        """Encode float32 samples (a whole number of frames) into per-frame bytes, and facts about them.
+
+        An empty ``bytes`` marks a frame the encoder chose not to send (DTX).
+        """
+
+    @abc.abstractmethod
+    def decode_frames(self, frames: list[bytes | None], concealment: str | None
+                      ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+        """Decode per-frame payloads (None = missing) with a native concealment
+        (or none: missing frames stay zero).
+
+        Returns:
+            (float32[n_frames * frame_samples] before delay removal,
+             bool[n_frames] frames that were missing or failed to decode,
+             facts about this decode, e.g. frames recovered by LBRR).
+        """
+
+    # ------------------------------------------------------------------ the protocol
+
+    def encode(self, clip: Clip) -> EncodedStream:
+        """Encode a clip into packets of real bytes."""
+        n = clip.num_samples
+        nf = self.n_frames(n)
+        x = self.padded_input(clip)
+        frames, facts = self.encode_frames(x)
+        if len(frames) != nf:
+            raise AssertionError(f"{self.name}: encode_frames gave {len(frames)} frames for {nf}")
+        packets = self.packetizer.packetize(frames, self.frame_duration_s, self.frame_samples)
+        dur = n / self.sample_rate_hz
+        meta: dict[str, Any] = {"frames": nf}
+        for k, v in facts.items():
+            if k.endswith("_bits"):
+                meta[k[: -len("_bits")] + "_kbps"] = v / dur / 1000.0
+            else:
+                meta[k] = v
+        return EncodedStream(
+            codec=self.name,
+            config=self.config(),
+            sample_rate_hz=self.sample_rate_hz,
+            num_samples=n,
+            frame_duration_s=self.frame_duration_s,
+            packets=tuple(packets),
+            header_bytes=self.header_bytes,
+            meta=meta,
+        )
+
+    def receive(self, stream: EncodedStream, reception: Reception | None) -> Depacketized:
+        usable = np.ones(stream.num_packets, bool) if reception is None else reception.usable
+        return depacketize(self.packetizer, stream.packets, usable, self.n_frames(stream.num_samples),
+                           self.frame_samples)
+
+    def decode(self, stream: EncodedStream, reception: Reception | None = None,
+               concealment: str = "zeros") -> DecodeResult:
+        """Decode what arrived in time and conceal the rest."""
+        self.check_stream(stream)
+        name = self.check_concealment(concealment)
+        dp = self.receive(stream, reception)
+        native = name in self.native_concealments
+        raw, bad, info = self.decode_frames(dp.frames, name if native else None)
+        audio = self.finish_audio(raw, bad, name, stream.num_samples)
+        return DecodeResult(audio, bad, dp.recovered, dp.corrupt_packets, dict(info))
 
 
 CODECS: Registry[type[Codec]] = Registry("codec", "lossbench.codecs")

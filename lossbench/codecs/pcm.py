@@ -7,12 +7,12 @@ from typing import Any
 import numpy as np
 
 from lossbench.audio import from_int16, to_int16
-from lossbench.codecs.base import CODECS, Codec
+from lossbench.codecs.base import CODECS, FrameCodec
 from lossbench.errors import ConfigError
 
 
 @CODECS.register("pcm")
-class PCM(Codec):
+class PCM(FrameCodec):
     """Uncompressed 16-bit little-endian PCM in frames of ``frame_ms``."""
 
     name = "pcm"
@@ -31,10 +31,10 @@ class PCM(Codec):
     def codec_params(self) -> dict[str, Any]:
         return {"sample_rate_hz": self.sample_rate_hz, "frame_ms": self.frame_ms}
 
-    def encode_frames(self, samples: np.ndarray) -> list[bytes]:
+    def encode_frames(self, samples: np.ndarray) -> tuple[list[bytes], dict[str, Any]]:
         pcm = to_int16(samples).astype("<i2")
         F = self.frame_samples
-        return [pcm[i : i + F].tobytes() for i in range(0, pcm.size, F)]
+        return [pcm[i : i + F].tobytes() for i in range(0, pcm.size, F)], {}
 
     def decode_frames(self, frames, concealment):
         F = self.frame_samples
@@ -45,4 +45,4 @@ class PCM(Codec):
                 bad[i] = True
                 continue
             out[i * F : (i + 1) * F] = from_int16(np.frombuffer(fr, dtype="<i2"))
-        return out, bad
+        return out, bad, {}

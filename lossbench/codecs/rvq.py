@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from lossbench.codecs.neural import DEFAULT_BACKBONE
-from lossbench.codecs.base import CODECS, Codec
+from lossbench.codecs.base import CODECS, FrameCodec
 from lossbench.errors import ConfigError
 
 
@@ -41,7 +41,7 @@ def unpack_indices(data: bytes, count: int, bits: int = 10) -> np.ndarray:
 
 
 @CODECS.register("rvq", "soundstream")
-class RVQCodec(Codec):
+class RVQCodec(FrameCodec):
     """Neural RVQ codec, first ``layers`` of 24 quantisers (0.5 kbit/s each).
 
     Args:
@@ -56,13 +56,12 @@ class RVQCodec(Codec):
     def __init__(self, layers: int = 12, weights: str | None = None, decay: float = 0.8, backbone: str = DEFAULT_BACKBONE,
                  **packet_kw: Any) -> None:
         super().__init__(**packet_kw)
-        from lossbench.codecs.neural import load_model
+        from lossbench.codecs.neural.backbones import get_backbone
 
-        self.backbone = backbone
-        self.model = load_model(weights, backbone)
-        if backbone != "fargan":  # what "native" means for this instance
+        self.backbone = get_backbone(backbone, weights)
+        if not self.backbone.feature_plc:  # what "native" means for this instance
             self.native_concealments = ("zero-latent", "repeat-latent")
-        nq = self.model.cfg.num_quantizers
+        nq = self.backbone.num_quantizers
         if int(layers) != layers or not 1 <= layers <= nq:
             raise ConfigError(f"rvq: layers must be an integer 1..{nq}, got {layers!r}")
         if not 0.0 <= float(decay) <= 1.0:
@@ -70,56 +69,44 @@ class RVQCodec(Codec):
         self.layers = int(layers)
         self.weights = weights
         self.decay = float(decay)
-        self.sample_rate_hz = self.model.cfg.sample_rate_hz
-        self.frame_samples = self.model.cfg.hop
-        self.delay_samples = self.model.delay_samples
+        self.sample_rate_hz = self.backbone.sample_rate_hz
+        self.frame_samples = self.backbone.hop
+        self.delay_samples = self.backbone.delay_samples
         # where frame i's samples start in the decoder output: the waveform decoder is one hop late
-        self.conceal_offset_samples = self.model.frame_offset_samples
+        self.conceal_offset_samples = self.backbone.frame_offset_samples
         self.frame_bytes = -(-self.layers * 10 // 8)
 
     def check_concealment(self, concealment: str) -> str:
-        if concealment == "fargan-plc" and self.backbone != "fargan":
+        if concealment == "fargan-plc" and not self.backbone.feature_plc:
             from lossbench.errors import choices
 
             raise ConfigError(f"rvq: 'fargan-plc' conceals features, so it needs backbone=fargan; valid with "
-                              f"backbone={self.backbone}: {choices(self.concealments)}")
+                              f"backbone={self.backbone.name}: {choices(self.concealments)}")
         return super().check_concealment(concealment)
 
     def model_files(self) -> dict[str, Path]:
-        from lossbench.codecs.neural import weights_path
-
-        return {"codec": weights_path(self.weights, self.backbone)}
+        return {"codec": self.backbone.weights}
 
     def codec_params(self) -> dict[str, Any]:
         p: dict[str, Any] = {"layers": self.layers}
-        p["backbone"] = self.backbone
+        p["backbone"] = self.backbone.name
         if self.weights:
             p["weights"] = self.weights
         return p
 
     def encode_codes(self, samples: np.ndarray) -> np.ndarray:
-        import torch
+        return self.backbone.encode(samples, self.layers)  # (frames, K)
 
-        with torch.no_grad():
-            x = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)).view(1, 1, -1)
-            return self.model.encode(x, self.layers)[0].numpy().T  # (frames, K)
-
-    def encode_frames(self, samples: np.ndarray) -> list[bytes]:
-        return [pack_indices(c) for c in self.encode_codes(samples)]
+    def encode_frames(self, samples: np.ndarray) -> tuple[list[bytes], dict[str, Any]]:
+        return [pack_indices(c) for c in self.encode_codes(samples)], {}
 
     def decode_latents(self, latents: np.ndarray) -> np.ndarray:
-        import torch
-
-        with torch.no_grad():
-            z = torch.from_numpy(latents.T.astype(np.float32)).unsqueeze(0)
-            return self.model.decoder(z)[0, 0].numpy()
+        """Latents (frames, D) -> audio, before the codec delay is removed."""
+        return self.backbone.latent_to_audio(latents)
 
     def decode_frames(self, frames, concealment):
-        import torch
-
         n = len(frames)
-        D = self.model.latent_size
-        lat = np.zeros((n, D), dtype=np.float32)
+        lat = np.zeros((n, self.backbone.latent_size), dtype=np.float32)
         bad = np.zeros(n, dtype=bool)
         codes = np.zeros((n, self.layers), dtype=np.int64)
         for i, fr in enumerate(frames):
@@ -130,9 +117,7 @@ class RVQCodec(Codec):
                 bad[i] = True
         good = ~bad
         if good.any():
-            with torch.no_grad():
-                z = self.model.quantizer.decode(torch.from_numpy(codes[good].T.copy()).unsqueeze(0))[0].numpy().T
-            lat[good] = z
+            lat[good] = self.backbone.tokens_to_latent(codes[good])
         if concealment == "repeat-latent":
             last, g = None, 1.0
             for i in range(n):
@@ -142,11 +127,7 @@ class RVQCodec(Codec):
                     g *= self.decay
                     lat[i] = last * g
         if concealment == "fargan-plc":
-            from lossbench.codecs.neural.fargan_plc import conceal_features
-
-            with torch.no_grad():
-                feats = self.model.net.denormalise(self.model.net.decode_latent(torch.from_numpy(lat.T.copy())[None]))[0]
-            out = conceal_features(self.model, feats.numpy(), np.repeat(bad, 2))
+            out = self.backbone.conceal_features(lat, bad)
         else:
             out = self.decode_latents(lat)
         if concealment is None:
@@ -155,4 +136,4 @@ class RVQCodec(Codec):
             F, o = self.frame_samples, self.conceal_offset_samples
             for i in np.flatnonzero(bad):
                 out[i * F + o : (i + 1) * F + o] = 0.0
-        return out, bad
+        return out, bad, {}

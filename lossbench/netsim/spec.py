@@ -158,6 +158,21 @@ def make_schedule(segments: str) -> LossModel:
     return Schedule(tuple(starts), tuple(models))
 
 
+def rate_models() -> list[str]:
+    """Loss models (registered names) that build from ``loss_rate`` alone: the ones a ``--loss`` sweep can drive.
+
+    Found by asking each factory, so a model registered later (or by a plug-in) is included without a list.
+    """
+    out = []
+    for name in LOSS_MODELS.names():
+        try:
+            LOSS_MODELS.get(name)(loss_rate=0.1)
+        except (ConfigError, TypeError):
+            continue
+        out.append(name)
+    return out
+
+
 def make_loss_model(spec: str | Mapping[str, Any] | LossModel) -> LossModel:
     """Build a loss model from a spec string, a ``{"model": name, ...}`` mapping, or a model."""
     if isinstance(spec, LossModel):

@@ -1,4 +1,4 @@
-"""Loading results and the shared vocabulary of the report (metric names, colours)."""
+"""Loading results and the shared vocabulary of the report (colours; metric names come from the metric table)."""
 
 from __future__ import annotations
 
@@ -8,26 +8,9 @@ import numpy as np
 import pandas as pd
 
 from lossbench.errors import ConfigError
+from lossbench.metrics.table import COLUMNS
 
-#: metric column -> (axis label, higher is better)
-METRIC_INFO = {
-    "pesq_wb": ("PESQ-WB (MOS-LQO)", True),
-    "pesq_nb": ("PESQ-NB (MOS-LQO)", True),
-    "stoi": ("STOI", True),
-    "estoi": ("ESTOI", True),
-    "si_snr": ("SI-SNR (dB)", True),
-    "sdr": ("SDR (dB)", True),
-    "snr": ("SNR (dB)", True),
-    "mfcc_dist": ("MFCC distance (lower is better)", False),
-    "plcmos": ("PLCMOS", True),
-    "dnsmos_ovrl": ("DNSMOS overall", True),
-    "dnsmos_sig": ("DNSMOS signal", True),
-    "dnsmos_bak": ("DNSMOS background", True),
-    "dnsmos_p808": ("DNSMOS P.808", True),
-}
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"]
-LINESTYLES = ["-", "--", ":", "-."]
-MARKERS = ["o", "s", "^", "D", "v", "P", "X"]
 
 
 def load_results(run_dir: str | Path) -> pd.DataFrame:
@@ -37,24 +20,15 @@ def load_results(run_dir: str | Path) -> pd.DataFrame:
     df = pd.read_parquet(p)
     if df.empty:
         raise ConfigError(f"{p} holds no rows")
+    if "channel_kind" not in df.columns and "channel_key" in df.columns:  # written before rows had channel_kind
+        key = df["channel_key"].astype(str)
+        df["channel_kind"] = np.where(key.str.startswith("trace:"), "trace", key.str.split(":").str[0])
     return df
 
 
-def metric_columns(df: pd.DataFrame) -> list[str]:
-    return [m for m in METRIC_INFO if m in df.columns and df[m].notna().any()]
-
-
-def styles(df: pd.DataFrame) -> dict[tuple[str, str], dict]:
-    """A fixed style per (system, concealment): colour by system, line style by concealment."""
-    systems = list(dict.fromkeys(df["system"]))
-    concs = list(dict.fromkeys(df["concealment"]))
-    out = {}
-    for s in systems:
-        for c in concs:
-            i, j = systems.index(s), concs.index(c)
-            out[(s, c)] = {"color": PALETTE[i % len(PALETTE)], "linestyle": LINESTYLES[j % len(LINESTYLES)],
-                           "marker": MARKERS[j % len(MARKERS)]}
-    return out
+def scored_columns(df: pd.DataFrame) -> list[str]:
+    """The metric columns of the table (in the metric table's order) that hold at least one value."""
+    return [m for m in COLUMNS if m in df.columns and df[m].notna().any()]
 
 
 def mean_ci(x: pd.Series) -> tuple[float, float, int]:
@@ -73,7 +47,7 @@ def mean_ci(x: pd.Series) -> tuple[float, float, int]:
 
 def swept_channels(df: pd.DataFrame) -> list[str]:
     """Model channels with several loss levels (quality-vs-loss curves)."""
-    d = df[~df["channel_key"].astype(str).str.startswith("trace:")]
+    d = df[df["channel_kind"] != "trace"]
     g = d.groupby("channel")["loss_param"].nunique()
     return [c for c in g.index if g[c] > 1]
 

@@ -23,7 +23,7 @@ import pandas as pd
 from lossbench.errors import ConfigError
 from lossbench.files import write_atomic
 from lossbench.reports import plots
-from lossbench.reports.data import distribution_channels, load_results, metric_columns, swept_channels
+from lossbench.reports.data import distribution_channels, load_results, scored_columns, swept_channels
 from lossbench.reports.plots import FigureOptions
 from lossbench.reports.tables import error_table, latex_compare, latex_table, markdown, rate_table, summary_table
 
@@ -94,7 +94,7 @@ def write_plots(df: pd.DataFrame, plot_dir: Path, opts: FigureOptions = FigureOp
         except ConfigError as e:
             notes.append(str(e))
 
-    metrics = metric_columns(df)
+    metrics = scored_columns(df)
     for ch in swept_channels(df):
         for m in metrics:
             run(plots.quality_vs_loss, df, m, ch, plot_dir / f"loss_{ch}_{m}", fo)
@@ -134,7 +134,7 @@ def _compare_all(df: pd.DataFrame, metric: str) -> list[tuple[str, str, pd.DataF
 def _write_report(run_dir: Path, opts: FigureOptions, box: bool) -> Path:
     df = load_results(run_dir)
     check_results(df, run_dir)
-    metrics = metric_columns(df)
+    metrics = scored_columns(df)
     empty = [m for m in ("pesq_wb", "pesq_nb", "stoi", "estoi", "si_snr", "sdr", "snr", "mfcc_dist", "plcmos",
                          "dnsmos_ovrl") if m in df.columns and m not in metrics]
     figs, notes = write_plots(df, run_dir / "plots", opts, box)

@@ -26,15 +26,12 @@ import numpy as np
 import pandas as pd
 
 from lossbench.errors import ConfigError
-from lossbench.reports.data import METRIC_INFO, PALETTE, mean_ci, swept_channels
+from lossbench.metrics.table import column_info, column_range
+from lossbench.reports.data import PALETTE, mean_ci, swept_channels
 
 FORMATS = ("png", "pdf", "svg")
 #: figure width in inches: screen, one column of a two-column paper (IEEE), a full page width
 SIZES = {"screen": 11.0, "column": 3.5, "page": 7.16}
-#: the range a metric can take (None: unbounded on that side)
-METRIC_RANGE = {"pesq_wb": (1.0, 4.65), "pesq_nb": (1.0, 4.55), "stoi": (0.0, 1.0), "estoi": (0.0, 1.0),
-                "plcmos": (1.0, 5.0), "dnsmos_ovrl": (1.0, 5.0), "dnsmos_sig": (1.0, 5.0), "dnsmos_bak": (1.0, 5.0),
-                "dnsmos_p808": (1.0, 5.0), "mfcc_dist": (0.0, None)}
 LINESTYLES = ["-", "--", ":", "-."]
 #: colours of systems in overview panels (distinct from the concealment colours of the other panels)
 SYSTEM_COLORS = ["#000000", "#7f7f7f", "#8c564b", "#17becf", "#bcbd22", "#393b79", "#637939", "#843c39", "#7b4173"]
@@ -91,7 +88,7 @@ def save(fig, out_stem: Path, opts: FigureOptions) -> list[Path]:
 
 def axis_label(metric: str) -> str:
     """The metric's name and which direction is better."""
-    name, higher = METRIC_INFO.get(metric, (metric, True))
+    name, higher = column_info(metric)
     name = name.replace(" (lower is better)", "")
     return f"{name} ({'higher' if higher else 'lower'} is better)"
 
@@ -107,7 +104,7 @@ def robust_limits(values: np.ndarray, metric: str) -> tuple[float, float]:
     padded, inside the metric's range."""
     v = np.asarray(values, float)
     v = v[np.isfinite(v)]
-    lo_r, hi_r = METRIC_RANGE.get(metric, (None, None))
+    lo_r, hi_r = column_range(metric)
     if v.size == 0:
         return (lo_r if lo_r is not None else 0.0, hi_r if hi_r is not None else 1.0)
     q1, q3 = np.percentile(v, [25, 75])
@@ -177,7 +174,7 @@ def quality_vs_loss(df: pd.DataFrame, metric: str, channel: str, out_stem: Path,
     """Small multiples of quality against loss rate: an overview of each system's best concealment, then one
     panel per system (concealments as lines with 95 % CI bands), or one panel per concealment for one codec."""
     d, systems, concs, cst = _scored(df, metric, channel)
-    _, higher = METRIC_INFO.get(metric, (metric, True))
+    _, higher = column_info(metric)
     curves = {(s, c): _curve(g, metric) for (s, c), g in d.groupby(["system", "concealment"], sort=False)}
     lo, hi = robust_limits(np.concatenate([m for _, m, _ in curves.values()]), metric)
     one_codec = len(systems) == 1 and len(concs) > 1
@@ -303,7 +300,7 @@ def distribution(df: pd.DataFrame, metric: str, channel: str, out_stem: Path, op
         ax.tick_params(labelsize=fs["tick"])
     for ax in axes:
         ax.set_xlim(lo, hi)
-    _, higher = METRIC_INFO.get(metric, (metric, True))
+    _, higher = column_info(metric)
     n = int(d.groupby(["system", "concealment"]).size().min())
     title = f"{channel}: pooled over clips x seeds x {n_inst} channel instance(s), n >= {n} per curve"
     if few:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from lossbench.reports.data import METRIC_INFO, mean_ci, swept_channels
+from lossbench.metrics.table import column_info
+from lossbench.reports.data import mean_ci, swept_channels
 
 
 def summary_stats(df: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
@@ -48,7 +49,7 @@ def latex_table(df: pd.DataFrame, metric: str) -> str:
     """A booktabs table of mean ± 95 % CI per system/concealment and condition; the best mean of each column
     in bold (by the metric's direction)."""
     M, H, cols = summary_stats(df, metric)
-    name, higher = METRIC_INFO.get(metric, (metric, True))
+    name, higher = column_info(metric)
     best = {c: (M[c].max() if higher else M[c].min()) for c in cols}
     lines = [r"\begin{table*}[t]", r"\centering", r"\small",
              rf"\caption{{{_tex(name)} ({'higher' if higher else 'lower'} is better): mean $\pm$ 95\,\% CI over "
@@ -105,7 +106,7 @@ def error_table(df: pd.DataFrame) -> pd.DataFrame:
 def markdown(df: pd.DataFrame, metrics: list[str]) -> str:
     parts = ["# Results\n"]
     for m in metrics:
-        name, higher = METRIC_INFO.get(m, (m, True))
+        name, higher = column_info(m)
         parts.append(f"## {name} ({'higher' if higher else 'lower'} is better)\n")
         parts.append(summary_table(df, m).to_markdown() + "\n")
     parts.append("## Measured bitrate and speed (mean per system)\n")

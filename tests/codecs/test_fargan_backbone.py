@@ -9,7 +9,10 @@ import pytest
 import torch
 
 from lossbench.codecs import make_codec
-from lossbench.codecs.neural import DEFAULT_WEIGHTS, FARGAN_WEIGHTS
+from lossbench.codecs.neural.backbones import FarganFeatureBackbone, WaveformBackbone
+
+DEFAULT_WEIGHTS = WaveformBackbone.shipped_path("codec")
+FARGAN_WEIGHTS = FarganFeatureBackbone.shipped_path("codec")
 from lossbench.core import Reception
 from lossbench.corpus import default_corpus
 from lossbench.errors import ConfigError
@@ -39,7 +42,7 @@ def test_round_trip_gives_aligned_audio_of_the_right_length(weights, clip):
     st = c.encode(clip)
     assert st.num_packets == c.n_frames(clip.num_samples)
     assert {len(p.payload) for p in st.packets} == {15}  # 12 x 10 bits
-    y = c.decode(st)
+    y = c.decode(st).audio
     assert y.shape == clip.samples.shape and np.isfinite(y).all()
     assert c.delay_samples == 244 and c.conceal_offset_samples == 0
 
@@ -48,8 +51,8 @@ def test_decoder_reproduces_the_vocoder_path(weights, clip):
     """Decoding the codes equals voicing the decoded features with FARGAN, shifted by the codec delay."""
     c = make_codec(f"rvq:backbone=fargan,layers=24,weights={weights}")
     st = c.encode(clip)
-    y = c.decode(st)
-    m = c.model
+    y = c.decode(st).audio
+    m = c.backbone.model
     x = c.padded_input(clip)
     codes = m.encode(torch.from_numpy(x).view(1, 1, -1), 24)
     with torch.no_grad():
@@ -64,8 +67,8 @@ def test_concealments_run_and_only_change_what_was_lost(weights, clip, conc):
     st = c.encode(clip)
     lost = np.zeros(st.num_packets, bool)
     lost[100:106] = True
-    res = c.decode_with_info(st, _rec(lost), conc)
-    clean = c.decode(st)
+    res = c.decode(st, _rec(lost), conc)
+    clean = c.decode(st).audio
     assert res.missing.sum() == 6 and np.isfinite(res.audio).all()
     # far before the gap the output is the lossless one (the vocoder is causal)
     a = 100 * 320 - 244 - 400
@@ -79,7 +82,7 @@ def test_fargan_plc_predicts_features_not_silence(weights, clip):
     st = c.encode(clip)
     lost = np.zeros(st.num_packets, bool)
     lost[60:64] = True
-    y = c.decode(st, _rec(lost), "fargan-plc")
+    y = c.decode(st, _rec(lost), "fargan-plc").audio
     seg = y[60 * 320 - 244 + 50 : 64 * 320 - 244]
     assert np.sqrt(np.mean(seg**2)) > 1e-4
 
@@ -92,7 +95,7 @@ def test_garbage_and_truncated_payloads_count_as_lost(weights, clip):
     frames[11] = b"\x00" * 40
     frames[12] = b""
     for conc in ("zero-latent", "fargan-plc"):
-        out, bad = c.decode_frames(frames, conc)
+        out, bad, _ = c.decode_frames(frames, conc)
         assert bad[10] and bad[11] and bad[12] and not bad[13]
         assert np.isfinite(out).all()
 
@@ -113,7 +116,7 @@ def test_fargan_plc_needs_the_fargan_backbone():
 
 
 def test_non_finite_features_are_concealed_not_voiced(weights):
-    m = make_codec(f"rvq:backbone=fargan,weights={weights}").model
+    m = make_codec(f"rvq:backbone=fargan,weights={weights}").backbone.model
     x = default_corpus()[0].load(16000).samples[:32000]
     f = m.features(x)
     f[40:44] = np.nan
@@ -125,7 +128,7 @@ def test_non_finite_features_are_concealed_not_voiced(weights):
 def test_pitch_tokens_carry_fargans_period_exactly(weights):
     from lossbench.codecs.neural.fargan import CORR_LEVELS, period_of
 
-    m = make_codec(f"rvq:backbone=fargan,weights={weights}").model
+    m = make_codec(f"rvq:backbone=fargan,weights={weights}").backbone.model
     x = default_corpus()[2].load(16000).samples
     f = torch.from_numpy(m.features(x[: x.size // 320 * 320]))[None]
     tok = m.net.pitch_tokens(f)
@@ -143,7 +146,7 @@ def test_pitch_tokens_carry_fargans_period_exactly(weights):
 @pytest.mark.parametrize("k", [2, 3, 12, 24])
 def test_layer_tables_add_up_to_the_decoded_latent(weights, k):
     """SoundSpring builds latents by summing per-layer tables: the sum must equal the quantiser's decode."""
-    m = make_codec(f"rvq:backbone=fargan,weights={weights}").model
+    m = make_codec(f"rvq:backbone=fargan,weights={weights}").backbone.model
     x = default_corpus()[3].load(16000).samples
     codes = m.encode(torch.from_numpy(x[: x.size // 320 * 320].copy()).view(1, 1, -1), k)
     tabs = m.layer_tables()

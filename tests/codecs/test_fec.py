@@ -34,9 +34,9 @@ def test_red_recovers_isolated_losses_exactly(clip):
     s = cod.encode(clip)
     lost = np.zeros(s.num_packets, bool)
     lost[5::7] = True  # isolated losses: each next packet carries a copy
-    r = cod.decode_with_info(s, Reception.from_lost(lost), "opus-plc")
+    r = cod.decode(s, Reception.from_lost(lost), "opus-plc")
     assert not r.missing.any() and r.recovered.sum() == lost.sum()
-    assert np.array_equal(r.audio, cod.decode(s, None, "opus-plc"))
+    assert np.array_equal(r.audio, cod.decode(s, None, "opus-plc").audio)
     plain = make_codec("opus:bitrate=16000").encode(clip)
     assert s.payload_kbps > 1.8 * plain.payload_kbps
 
@@ -48,10 +48,10 @@ def test_xor_recovers_one_loss_per_group(clip):
     assert kinds[:5] == [PacketKind.PRIMARY] * 4 + [PacketKind.REDUNDANCY]
     lost = np.zeros(s.num_packets, bool)
     lost[[1, 6, 12]] = True  # one primary lost in each of three groups
-    r = cod.decode_with_info(s, Reception.from_lost(lost), "zeros")
+    r = cod.decode(s, Reception.from_lost(lost), "zeros")
     assert not r.missing.any() and r.recovered.sum() == 3
     lost[[2]] = True  # a second loss in the first group cannot be rebuilt
-    r = cod.decode_with_info(s, Reception.from_lost(lost), "zeros")
+    r = cod.decode(s, Reception.from_lost(lost), "zeros")
     assert r.missing.sum() == 2
     assert s.payload_bytes_of(PacketKind.REDUNDANCY) > 0
 
@@ -72,7 +72,7 @@ def test_corrupt_red_payload_counts_as_lost(clip):
     pk = list(s.packets)
     pk[3] = Packet(3, pk[3].send_time_s, b"\xff\xff", pk[3].frames)
     bad = EncodedStream(s.codec, s.config, s.sample_rate_hz, s.num_samples, s.frame_duration_s, tuple(pk))
-    r = cod.decode_with_info(bad, None, "zeros")
+    r = cod.decode(bad, None, "zeros")
     assert r.corrupt_packets == 1 and r.recovered[3] and not r.missing.any()
 
 

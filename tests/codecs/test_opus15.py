@@ -63,7 +63,7 @@ def test_decoded_output_equals_opus_demo_sample_for_sample(tmp_path, concealment
            "-lossfile", str(tmp_path / "loss.txt"), str(tmp_path / "in.raw"), str(tmp_path / "out.raw")]
     subprocess.run(cmd, check=True, capture_output=True, timeout=120)
     ref = np.frombuffer((tmp_path / "out.raw").read_bytes(), dtype=np.int16)
-    res = codec.decode_with_info(stream, _reception(lost), concealment)
+    res = codec.decode(stream, _reception(lost), concealment)
     ours = np.clip(np.round(res.audio * 32768), -32768, 32767).astype(np.int16)
     assert ref.size == ours.size == clip.num_samples
     assert res.missing.sum() == lost.sum()
@@ -92,11 +92,11 @@ def test_classic_and_deep_plc_differ_and_osce_changes_clean_decoding():
     c = make_codec("opus:bitrate=16000")
     st = c.encode(clip)
     lost = _loss_pattern(st.num_packets)
-    a = c.decode(st, _reception(lost), "opus-plc")
-    b = c.decode(st, _reception(lost), "opus-deep-plc")
+    a = c.decode(st, _reception(lost), "opus-plc").audio
+    b = c.decode(st, _reception(lost), "opus-deep-plc").audio
     assert np.abs(a - b).max() > 1e-3
-    clean = c.decode(st, None, "opus-plc")
-    enhanced = make_codec("opus:bitrate=16000,osce=lace").decode(st, None, "opus-deep-plc")
+    clean = c.decode(st, None, "opus-plc").audio
+    enhanced = make_codec("opus:bitrate=16000,osce=lace").decode(st, None, "opus-deep-plc").audio
     assert np.abs(clean - enhanced).max() > 1e-3
 
 
@@ -141,7 +141,7 @@ def test_garbage_and_truncated_packets_are_counted_and_never_crash(concealment):
             if kind == 1 else None
     frames[30] = b"\xff"  # a lone code-3 TOC byte
     frames[31] = bytes([0x0B, 0xC0, 0xFF, 0xFF])  # code 3 with padding that runs past the end
-    out, bad = c.decode_frames(frames, concealment)
+    out, bad, _ = c.decode_frames(frames, concealment)
     assert np.isfinite(out).all() and out.size == len(frames) * c.frame_samples
     assert bad[30] and bad[31]
     assert packet_dred_bytes(b"\xff") == 0 and packet_dred_bytes(bytes([0x0B, 0xC0, 0xFF, 0xFF])) == 0

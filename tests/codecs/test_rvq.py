@@ -49,9 +49,9 @@ def test_packets_carry_the_indices_bit_exactly(clip, layers):
     assert np.array_equal(got, codes)
     assert s.payload_bytes == n * -(-10 * layers // 8)  # 10 bits per index, padded to a byte per frame
     # decoding all packets equals decoding the codes directly
-    y = cod.decode(s)
+    y = cod.decode(s).audio
     with torch.no_grad():
-        ref = cod.model.decode_codes(torch.from_numpy(codes.T.copy()).unsqueeze(0))[0, 0].numpy()
+        ref = cod.backbone.model.decode_codes(torch.from_numpy(codes.T.copy()).unsqueeze(0))[0, 0].numpy()
     assert np.array_equal(y, np.clip(ref[320 : 320 + clip.num_samples], -1, 1))
 
 
@@ -111,14 +111,14 @@ def test_concealments_and_corrupt_payloads(clip):
     rec = Reception.from_lost(lost)
     outs = {}
     for c in cod.concealments:
-        r = cod.decode_with_info(s, rec, c)
+        r = cod.decode(s, rec, c)
         assert r.missing.sum() == 4 and np.isfinite(r.audio).all() and r.audio.shape == (clip.num_samples,)
         outs[c] = r.audio
     assert not np.array_equal(outs["zero-latent"], outs["repeat-latent"])
     pk = list(s.packets)
     pk[5] = Packet(5, pk[5].send_time_s, pk[5].payload[:-1], pk[5].frames)
     bad = EncodedStream(s.codec, s.config, s.sample_rate_hz, s.num_samples, s.frame_duration_s, tuple(pk))
-    r = cod.decode_with_info(bad, None, "zero-latent")
+    r = cod.decode(bad, None, "zero-latent")
     assert r.missing.tolist().count(True) == 1 and r.missing[5]
 
 
@@ -194,9 +194,9 @@ def test_repeat_latent_decays_and_zero_latent_zeroes(clip):
     cod.decode_latents = spy
     lats = {}
     for c in ("repeat-latent", "zero-latent"):
-        cod.decode_with_info(s, Reception.from_lost(lost), c)
+        cod.decode(s, Reception.from_lost(lost), c)
         lats[c] = seen["lat"]
-    cod.decode_with_info(s, None, "zero-latent")
+    cod.decode(s, None, "zero-latent")
     full = seen["lat"]
     rep, zero = lats["repeat-latent"], lats["zero-latent"]
     assert np.abs(full[9]).max() > 0

@@ -51,7 +51,7 @@ def test_lossless_reception_reproduces_the_tokens_and_the_rvq_decode(clip, spec)
     depth = np.concatenate([[K] * T for (_, T), K in zip(cod.layout.blocks(n), Ks)])
     ref = cod.decode_latents(cod.latents(toks, depth))[320 : 320 + clip.num_samples]
     for conc in ("mlm", "zero-token", "zeros"):
-        y = cod.decode(s, None, conc)
+        y = cod.decode(s, None, conc).audio
         assert np.allclose(y, np.clip(ref, -1, 1), atol=1e-6)
     # What holds: the fine tokens cost less range-coded under the MLM than as 10-bit indices. The whole
     # payload need not be smaller than the raw indices: each packet adds its K byte, CRC-16 and the coder's
@@ -87,7 +87,7 @@ def test_losses_conceal_and_never_crash(clip):
     rec = Reception.from_lost(lost)
     outs = {}
     for conc in ("mlm", "zero-token", "repeat", "zeros"):
-        r = cod.decode_with_info(s, rec, conc)
+        r = cod.decode(s, rec, conc)
         assert r.audio.shape == (clip.num_samples,) and np.isfinite(r.audio).all()
         outs[conc] = r
     assert outs["mlm"].info["concealed_frames"] > 0 and outs["zero-token"].info["concealed_frames"] == 0
@@ -132,7 +132,7 @@ def test_soft_concealment_adds_the_expected_code_vectors(clip):
     in general); without loss it decodes exactly as mlm."""
     cod, n, toks, prefix, gaps, wins = _gapped_tokens(clip, 9)
     inp = np.where(prefix[:, None] > 0, toks, 0)
-    cbs = [layer.embed.numpy().astype(np.float64) for layer in cod.model.quantizer.layers]
+    cbs = [layer.embed.numpy().astype(np.float64) for layer in cod.backbone.quantizer.layers]
     hard = conceal_tokens(cod.mlm, inp, prefix, np.full(n, 12), wins, 6)
     got, depth, conc, exp = conceal_tokens(cod.mlm, inp, prefix, np.full(n, 12), wins, 6, cbs)
     assert np.array_equal(got, hard[0]) and np.array_equal(depth, hard[1]) and np.array_equal(conc, hard[2])
@@ -143,9 +143,9 @@ def test_soft_concealment_adds_the_expected_code_vectors(clip):
     hi = sum(c.max(0) for c in cbs[:6])
     assert (exp[gaps] >= lo - 1e-9).all() and (exp[gaps] <= hi + 1e-9).all()
     s = cod.encode(Clip("c", clip.samples, 16000))
-    assert np.array_equal(cod.decode(s, None, "mlm-soft"), cod.decode(s, None, "mlm"))
+    assert np.array_equal(cod.decode(s, None, "mlm-soft").audio, cod.decode(s, None, "mlm").audio)
     lost = Reception.from_lost(np.random.default_rng(3).random(s.num_packets) < 0.25)
-    a, b = cod.decode(s, lost, "mlm-soft"), cod.decode(s, lost, "mlm")
+    a, b = cod.decode(s, lost, "mlm-soft").audio, cod.decode(s, lost, "mlm").audio
     assert np.isfinite(a).all() and a.shape == b.shape and not np.allclose(a, b)
 
 
@@ -165,7 +165,7 @@ def test_corrupt_payloads_are_lost_not_crashes(clip):
         bad.append(replace(p, payload=pay))
     s2 = replace(s, packets=tuple(bad))
     for conc in ("mlm", "zero-token"):
-        r = cod.decode_with_info(s2, None, conc)
+        r = cod.decode(s2, None, conc)
         assert r.corrupt_packets >= len(bad) * 2 // 3 - 2 and np.isfinite(r.audio).all()
 
 

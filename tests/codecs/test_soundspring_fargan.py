@@ -59,7 +59,7 @@ def test_lossless_reception_reproduces_the_tokens_bit_for_bit(models, clip, extr
     assert rec.corrupt == 0 and np.array_equal(rec.tokens[:, :K], toks[:, :K])
     # decoding equals voicing the latent the tokens sum to, with the fargan alignment (no decoder hop)
     ref = cod.decode_latents(cod.latents(toks, np.full(n, K)))[cod.delay_samples : cod.delay_samples + clip.num_samples]
-    y = cod.decode(s, None, "mlm")
+    y = cod.decode(s, None, "mlm").audio
     assert np.allclose(y, np.clip(ref, -1, 1), atol=1e-6)
 
 
@@ -69,7 +69,7 @@ def test_losses_are_concealed_by_the_mlm_without_crashing(models, clip):
     lost = np.zeros(s.num_packets, bool)
     lost[10:14] = True
     for conc in ("mlm", "mlm-soft", "zero-token", "waveform-substitution"):
-        r = cod.decode_with_info(s, Reception.from_lost(lost), conc)
+        r = cod.decode(s, Reception.from_lost(lost), conc)
         assert np.isfinite(r.audio).all() and r.audio.shape == clip.samples.shape
 
 

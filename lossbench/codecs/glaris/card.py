@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lossbench.codecs.neural.backbones import backbone_class
 from lossbench.codecs.neural import DEFAULT_BACKBONE
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -49,7 +50,7 @@ def write_card(data: Path, ckpt_dir: Path, count: int = 12, backbone: str = DEFA
     rows |= {f"rvq K={k}": _score(f"rvq:layers={k}{bb}", clips) for k in (3, 6, 12, 24)}
     plc = {c: _score(f"glaris:q=32,side=2,offsets=1/13{gbb}", clips, 0.2, c)
            for c in ("side-info-plc", "prior-mean", "zero-y")}
-    if backbone == "fargan":
+    if backbone_class(backbone).feature_plc:
         plc["fargan-plc (rvq K=12, for reference)"] = _score(f"rvq:layers=12{bb}", clips, 0.2, "fargan-plc")
     from lossbench.codecs.neural.card import compute_note, read_jsonl, train_config, wall_hours
 
@@ -67,8 +68,7 @@ def write_card(data: Path, ckpt_dir: Path, count: int = 12, backbone: str = DEFA
         "`lossbench train glaris`, `lossbench train export-glaris`, `lossbench train glaris-card`).",
         "",
         f"## Model (stage II over the frozen shipped {backbone} backbone)",
-        *(["- l: the RVQ part of the fargan quantiser's latent (layers 2..23, 64-d); the two pitch tokens per "
-           "frame travel losslessly with z (and its FEC copies), 20 bits per frame;"] if backbone == "fargan" else []),
+        *([backbone_class(backbone).latent_note] if backbone_class(backbone).latent_note else []),
         f"- y: {cfg['y_dim']} channels per 20 ms frame, scalar-quantised with step 1 / g_q (fixed gains, log-linear "
         f"from {cfg.get('gain_max', 1.0):g} at q = 0 to {cfg.get('gain_min', 1.0):g} at q = 63), clipped to "
         f"+-{cfg['y_range']} steps, range-coded under a mean-scale Gaussian;",
@@ -108,6 +108,6 @@ def write_card(data: Path, ckpt_dir: Path, count: int = 12, backbone: str = DEFA
             lines.append(f"| {e['step']} | {e['kbps@0']:.2f} | {e['kbps@32']:.2f} | {e['kbps@63']:.2f} | "
                          f"{e['mse@0']:.3f} | {e['mse@32']:.3f} | {e['mse_loss20@32']:.3f} |")
     lines.append("")
-    out = out or WEIGHTS_DIR / ("MODEL_CARD_fargan.md" if backbone == "fargan" else "MODEL_CARD.md")
+    out = out or WEIGHTS_DIR / backbone_class(backbone).card_name
     out.write_text("\n".join(lines))
     return out

@@ -32,29 +32,23 @@ The redundant bitrate (0.5 Q |offsets| kbit/s in theory) is measured from the pa
 from __future__ import annotations
 
 import functools
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from lossbench.codecs.neural import DEFAULT_BACKBONE
-from lossbench.codecs.base import CODECS, Codec
+from lossbench.codecs.base import CODECS, FrameCodec
 from lossbench.codecs.entropy import CategoricalStream, crc_frame, crc_unframe
 from lossbench.codecs.fec import PayloadError
 from lossbench.codecs.rvq import pack_indices, unpack_indices
-from lossbench.core import Clip, EncodedStream
 from lossbench.errors import ConfigError
-
-GLARIS_WEIGHTS = Path(__file__).parent / "weights" / "glaris.safetensors"
-GLARIS_FARGAN_WEIGHTS = Path(__file__).parent / "weights" / "glaris_fargan.safetensors"
-
 
 def glaris_path(path: str | None, backbone: str = DEFAULT_BACKBONE) -> Path:
     """The Glaris weights a ``glaris_weights=`` option names, or the backbone's shipped ones."""
-    if path:
-        return Path(path)
-    return GLARIS_FARGAN_WEIGHTS if backbone == "fargan" else GLARIS_WEIGHTS
+    from lossbench.codecs.neural.backbones import backbone_class
+
+    return backbone_class(backbone).shipped_path("glaris", path)
 
 
 @functools.lru_cache(maxsize=4)
@@ -64,21 +58,12 @@ def load_glaris(path: str | None = None, backbone: str = DEFAULT_BACKBONE):
     Weights trained on the other backbone's latents are refused, naming both.
     """
     from lossbench.codecs.glaris.model import Glaris, GlarisConfig
-    from lossbench.codecs.neural import load_state, read_weights
+    from lossbench.codecs.neural.backbones import load_module
 
-    p = glaris_path(path, backbone)
-    train = "lossbench train glaris" + (" --backbone fargan" if backbone == "fargan" else "")
-    meta, tensors = read_weights(p, "Glaris", train)
-    if meta.get("backbone", "waveform") != backbone:
-        raise ConfigError(f"{p} holds Glaris modules for the {meta.get('backbone', 'waveform')!r} backbone's latents, "
-                          f"not the {backbone!r} backbone's; give backbone={meta.get('backbone', 'waveform')} or "
-                          f"other glaris_weights")
-    model = Glaris(GlarisConfig(**json.loads(meta["model_cfg"])))
-    load_state(model, tensors, p)
+    model, _ = load_module(backbone, "glaris", path, "Glaris modules", "glaris", "glaris_weights",
+                           lambda cfg: Glaris(GlarisConfig(**cfg)), of="latents")
     for layer in model.z_rvq.layers:
         layer.initted.fill_(True)
-    model.eval()
-    model.codec_sha = meta.get("codec_sha", "")
     return model
 
 
@@ -117,7 +102,7 @@ def hold_missing(values: np.ndarray, ok: np.ndarray) -> np.ndarray:
 
 
 @CODECS.register("glaris")
-class GlarisCodec(Codec):
+class GlarisCodec(FrameCodec):
     """Glaris-style transform coding over the shipped RVQ backbone.
 
     Args:
@@ -130,40 +115,35 @@ class GlarisCodec(Codec):
 
     name = "glaris"
     native_concealments = ("side-info-plc", "prior-mean", "zero-y")
+    facts = ("side_kbps", "y_lost_frames", "z_missing_frames", "z_from_copies", "corrupt_payloads")
 
     def __init__(self, q: int = 32, side: int = 2, offsets: Any = "1/13", weights: str | None = None,
                  glaris_weights: str | None = None, backbone: str = DEFAULT_BACKBONE, **packet_kw: Any) -> None:
         super().__init__(**packet_kw)
-        from lossbench.codecs.neural.tokens import token_layers
-        from lossbench.codecs.neural import load_model
+        from lossbench.codecs.neural.backbones import get_backbone
 
-        self.backbone_name = backbone
-        self.backbone = load_model(weights, backbone)
-        self.model = load_glaris(glaris_weights, backbone)
-        self.pitch_layers = token_layers(backbone)  # token layers sent as side information, not coded in y
-        cfg = self.model.cfg
+        self.backbone = get_backbone(backbone, weights)
+        self.glaris = load_glaris(glaris_weights, self.backbone.name)
+        self.pitch_layers = self.backbone.pitch_layers  # token layers sent as side information, not coded in y
+        cfg = self.glaris.cfg
         if int(q) != q or not 0 <= q < cfg.q_num:
             raise ConfigError(f"glaris: q must be an integer 0..{cfg.q_num - 1}, got {q!r}")
         if int(side) != side or not 1 <= side <= cfg.z_quantizers:
             raise ConfigError(f"glaris: side must be an integer 1..{cfg.z_quantizers}, got {side!r}")
         self.q, self.side, self.offsets = int(q), int(side), _offsets(offsets)
         self.weights, self.glaris_weights = weights, glaris_weights
-        self.sample_rate_hz = self.backbone.cfg.sample_rate_hz
-        self.frame_samples = self.backbone.cfg.hop
+        self.sample_rate_hz = self.backbone.sample_rate_hz
+        self.frame_samples = self.backbone.hop
         self.delay_samples = self.backbone.delay_samples
         self.conceal_offset_samples = self.backbone.frame_offset_samples
         self.side_tokens = self.side + self.pitch_layers  # 10-bit indices per frame's side information
-        self._info: dict[str, Any] = {}
 
     def model_files(self) -> dict[str, Path]:
-        from lossbench.codecs.neural import weights_path
-
-        return {"codec": weights_path(self.weights, self.backbone_name),
-                "glaris": glaris_path(self.glaris_weights, self.backbone_name)}
+        return {"codec": self.backbone.weights, "glaris": glaris_path(self.glaris_weights, self.backbone.name)}
 
     def codec_params(self) -> dict[str, Any]:
         p: dict[str, Any] = {"q": self.q, "side": self.side, "offsets": "/".join(map(str, self.offsets)) or "none"}
-        p["backbone"] = self.backbone_name
+        p["backbone"] = self.backbone.name
         for k in ("weights", "glaris_weights"):
             if getattr(self, k):
                 p[k] = getattr(self, k)
@@ -180,11 +160,11 @@ class GlarisCodec(Codec):
         """(mu, sigma) float64 (T, y_dim) and s, from z^ (1, z_dim, T) — single-threaded, as at both ends."""
         import torch
 
-        from lossbench.codecs.soundspring.coding import single_thread
+        from lossbench.codecs.neural.threads import single_thread
 
         with torch.no_grad(), single_thread():
-            s = self.model.hyper(zq, z_missing)
-            mu, sigma = self.model.entropy_params(s, self._q())
+            s = self.glaris.hyper(zq, z_missing)
+            mu, sigma = self.glaris.entropy_params(s, self._q())
         return mu[0].T.double().numpy(), sigma[0].T.double().numpy(), s
 
     def analyse(self, samples: np.ndarray):
@@ -192,13 +172,13 @@ class GlarisCodec(Codec):
         z^ (1, z_dim, T))."""
         import torch
 
-        from lossbench.codecs.soundspring.coding import single_thread
+        from lossbench.codecs.neural.threads import single_thread
 
-        m = self.model
+        m = self.glaris
         P = self.pitch_layers
         with torch.no_grad(), single_thread():
             x = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)).view(1, 1, -1)
-            tokens = self.backbone.encode(x)
+            tokens = self.backbone.encode_torch(x)
             l = self.backbone.quantizer.decode(tokens)[:, : m.cfg.latent_dim] / m.cfg.latent_scale
             y = m.analysis(l, self._q())
             yq = m.quantize(y, self._q())
@@ -209,38 +189,30 @@ class GlarisCodec(Codec):
 
     def _voice(self, l_hat, pitch: np.ndarray | None) -> np.ndarray:
         """Decoded latent (1, D, T) (and the pitch tokens (T, P) with fargan) -> audio."""
-        import torch
-
+        lat = l_hat[0].numpy().T
         if self.pitch_layers:
-            pv = self.backbone.net.pitch_values(torch.from_numpy(pitch.T.copy()).unsqueeze(0))
-            l_hat = torch.cat([l_hat, pv], 1)
-        return self.backbone.decoder(l_hat)[0, 0].numpy()
+            lat = np.concatenate([lat, self.backbone.pitch_latent(pitch)], 1)
+        return self.backbone.latent_to_audio(lat)
 
     # ------------------------------------------------------------------ sender
 
-    def encode_frames(self, samples: np.ndarray) -> list[bytes]:
+    def encode_frames(self, samples: np.ndarray) -> tuple[list[bytes], dict[str, Any]]:
         import torch
 
         yq, codes, zq = self.analyse(samples)
         T = yq.shape[0]
         mu, sigma, _ = self._entropy(zq, torch.zeros(1, T, dtype=torch.bool))
-        R = self.model.cfg.y_range
+        R = self.glaris.cfg.y_range
         out = []
-        self._fec_bits = 0
+        fec_bits = 0
         for t in range(T):
             zs = [codes[t]] + [codes[t - k] for k in self.offsets if t - k >= 0]
-            self._fec_bits += 10 * self.side_tokens * (len(zs) - 1)
+            fec_bits += 10 * self.side_tokens * (len(zs) - 1)
             parts = [bytes([self.q]), pack_indices(np.concatenate(zs)),
                      CategoricalStream.encode([(yq[t] + R, gaussian_pmfs(mu[t], sigma[t], R))])]
             out.append(crc_frame(b"".join(parts)))
-        return out
-
-    def encode(self, clip: Clip) -> EncodedStream:
-        s = super().encode(clip)
-        dur = clip.num_samples / self.sample_rate_hz
-        s.meta["fec_kbps"] = self._fec_bits / dur / 1000.0  # the copies' bits (they share the packet's byte padding)
-        s.meta["side_kbps"] = 0.5 * self.side_tokens * s.meta["frames"] * self.frame_duration_s / dur
-        return s
+        # the copies' bits (they share the packet's byte padding) and the side information's, per second of clip
+        return out, {"fec_bits": fec_bits, "side_bits": 10 * self.side_tokens * T}
 
     # ------------------------------------------------------------------ receiver
 
@@ -258,7 +230,7 @@ class GlarisCodec(Codec):
     def decode_frames(self, frames: list[bytes | None], concealment: str | None) -> tuple[np.ndarray, np.ndarray]:
         import torch
 
-        m = self.model
+        m = self.glaris
         T = len(frames)
         R = m.cfg.y_range
         zc = np.zeros((T, self.side_tokens), dtype=np.int64)
@@ -301,10 +273,7 @@ class GlarisCodec(Codec):
             y_hat = torch.where(lost_t[:, None, :], fill, yq_t)
             l_hat = m.synthesis(y_hat, self._q()) * m.cfg.latent_scale
             audio = self._voice(l_hat, hold_missing(zc[:, self.side :], z_ok) if self.pitch_layers else None)
-        self._info = {"y_lost_frames": int(lost.sum()), "z_missing_frames": int((~z_ok).sum()),
-                      "z_from_copies": int((z_ok & ~np.isin(np.arange(T), list(ybytes))).sum()),
-                      "corrupt_payloads": corrupt}
-        return audio, lost
-
-    def decode_info(self) -> dict[str, Any]:
-        return dict(self._info)
+        info = {"y_lost_frames": int(lost.sum()), "z_missing_frames": int((~z_ok).sum()),
+                "z_from_copies": int((z_ok & ~np.isin(np.arange(T), list(ybytes))).sum()),
+                "corrupt_payloads": corrupt}
+        return audio, lost, info

@@ -46,11 +46,9 @@ class GlarisTrainConfig:
 def codebooks(backbone: str = DEFAULT_BACKBONE) -> torch.Tensor:
     """The backbone's RVQ code vectors, (layers, V, D): the latent of a frame is their sum over its tokens
     past the first ``token_layers(backbone)``."""
-    from lossbench.codecs.neural import load_model
+    from lossbench.codecs.neural.backbones import get_backbone
 
-    q = load_model(None, backbone).quantizer
-    layers = q.rvq.layers if backbone == "fargan" else q.layers
-    return torch.stack([layer.embed.detach().float() for layer in layers])
+    return torch.stack([layer.embed.detach().float() for layer in get_backbone(backbone).rvq_layers()])
 
 
 def latents_of(tokens: np.ndarray, cbs: torch.Tensor) -> torch.Tensor:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lossbench.codecs.neural import DEFAULT_WEIGHTS, WEIGHTS_DIR
+from lossbench.codecs.neural import WEIGHTS_DIR
+from lossbench.codecs.neural.backbones import WaveformBackbone
 from lossbench.data.heldout import heldout_clips
 
 CARD_K = (3, 6, 12, 24)
@@ -90,7 +91,7 @@ def score_systems(systems: dict[str, object], clips: list[tuple[str, np.ndarray]
                 secs += st.duration_s
                 rec = (Reception.from_lost(np.random.default_rng([7, i]).random(st.num_packets) < loss)
                        if loss else None)
-                y = cod.decode(st, rec, concealment) if concealment else cod.decode(st, rec)
+                y = cod.decode(st, rec, concealment).audio if concealment else cod.decode(st, rec).audio
             m = compute_metrics(y, x, 16000, list(metrics))
             for k in metrics:
                 vals[k].append(m[k])
@@ -101,13 +102,13 @@ def score_systems(systems: dict[str, object], clips: list[tuple[str, np.ndarray]
 
 def score_codecs(clips: list[tuple[str, np.ndarray]], weights: Path | None = None) -> dict[str, dict[str, float]]:
     """The waveform card's systems: rvq at the card's K and Opus at the card's rates."""
-    w = f",weights={weights}" if weights and Path(weights) != DEFAULT_WEIGHTS else ""
+    w = f",weights={weights}" if weights and Path(weights) != WaveformBackbone.shipped["codec"] else ""
     systems = {f"rvq K={k} ({0.5 * k:g} kbit/s)": f"rvq:layers={k},backbone=waveform{w}" for k in CARD_K}
     systems.update({f"Opus {b} kbit/s": f"opus:bitrate={b * 1000}" for b in OPUS_KBPS})
     return score_systems(systems, clips)
 
 
-def write_card(data: Path, ckpt_dir: Path, weights: Path = DEFAULT_WEIGHTS, count: int = 24,
+def write_card(data: Path, ckpt_dir: Path, weights: Path = WaveformBackbone.shipped["codec"], count: int = 24,
               out: Path | None = None) -> Path:
     from safetensors import safe_open
 
@@ -203,7 +204,7 @@ def fargan_speed(weights: Path, layers: int = 12, seconds: float = 10.0) -> floa
         best = float("inf")
         for _ in range(2):
             t = time.perf_counter()
-            cod.decode(cod.encode(clip))
+            cod.decode(cod.encode(clip)).audio
             best = min(best, time.perf_counter() - t)
     finally:
         torch.set_num_threads(threads)
@@ -215,10 +216,10 @@ def write_fargan_card(data: Path, ckpt_dir: Path, weights: Path | None = None, c
     """Measure the fargan backbone's shipped weights on held-out speech and write ``MODEL_CARD_fargan.md``."""
     from safetensors import safe_open
 
-    from lossbench.codecs.neural import FARGAN_WEIGHTS
+    from lossbench.codecs.neural.backbones import FarganFeatureBackbone
     from lossbench.native.fargan import vocode
 
-    weights = weights or FARGAN_WEIGHTS
+    weights = weights or FarganFeatureBackbone.shipped["codec"]
     with safe_open(str(weights), framework="pt") as f:
         meta = f.metadata()
     step = int(meta.get("step", 0))

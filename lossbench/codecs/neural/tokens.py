@@ -70,8 +70,6 @@ def codec_sha(weights: Path | None = None, backbone: str = DEFAULT_BACKBONE) -> 
 def token_layers(backbone: str = DEFAULT_BACKBONE) -> int:
     """How many leading token layers are not part of the latent Glaris codes (fargan: the two pitch layers,
     which travel losslessly beside the side information)."""
-    if backbone == "fargan":
-        from lossbench.codecs.neural.fargan import FarganConfig
+    from lossbench.codecs.neural.backbones import backbone_class
 
-        return FarganConfig().pitch_layers
-    return 0
+    return backbone_class(backbone).pitch_layers

@@ -33,48 +33,38 @@ it in the stream's packet plan, and the payload itself carries K and a CRC.
 from __future__ import annotations
 
 import functools
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from lossbench.codecs.neural import DEFAULT_BACKBONE
-from lossbench.codecs.base import CODECS, Codec, DecodeResult
+from lossbench.codecs.base import CODECS, CodecBase, DecodeResult
 from lossbench.codecs.soundspring.coding import Layout, SlicePacket, Slicing, decode_tokens, encode_tokens
 from lossbench.codecs.soundspring.conceal import centred_windows, conceal_tokens, stream_windows
 from lossbench.core import DEFAULT_HEADER_BYTES, Clip, EncodedStream, Packet, PacketKind, Reception
 from lossbench.errors import ConfigError
 
-MLM_WEIGHTS = Path(__file__).parent / "weights" / "mlm.safetensors"
-MLM_FARGAN_WEIGHTS = Path(__file__).parent / "weights" / "mlm_fargan.safetensors"
-
-
-def mlm_path(path: str | None, backbone: str = DEFAULT_BACKBONE) -> Path:
-    """The masked-LM weights an ``mlm_weights=`` option names, or the backbone's shipped ones."""
-    if path:
-        return Path(path)
-    return MLM_FARGAN_WEIGHTS if backbone == "fargan" else MLM_WEIGHTS
 MODES = ("stream", "gos")
 
 
 @functools.lru_cache(maxsize=4)
 def load_mlm(path: str | None = None, backbone: str = DEFAULT_BACKBONE):
-    """The masked LM with shipped (or given) safetensors weights, eval mode, CPU; no pickle."""
-    from lossbench.codecs.neural import load_state, read_weights
+    """The masked LM of ``backbone``'s tokens with shipped (or given) safetensors weights, eval mode, CPU,
+    frozen for inference; no pickle. A masked LM of another backbone's tokens is refused, naming both."""
+    from lossbench.codecs.neural.backbones import load_module
     from lossbench.codecs.soundspring.mlm import MaskedTokenLM, MLMConfig
 
-    p = mlm_path(path, backbone)
-    train = "lossbench train soundspring" + (" --backbone fargan" if backbone == "fargan" else "")
-    meta, tensors = read_weights(p, "masked-LM", train)
-    if meta.get("backbone", "waveform") != backbone:
-        raise ConfigError(f"{p} is a masked LM of the {meta.get('backbone', 'waveform')!r} backbone's tokens, not "
-                          f"of the {backbone!r} backbone's")
-    model = MaskedTokenLM(MLMConfig(**json.loads(meta["model_cfg"])))
-    load_state(model, tensors, p)
-    model.freeze()
-    model.codec_sha = meta.get("codec_sha", "")
-    return model
+    model, _ = load_module(backbone, "mlm", path, "masked-LM", "soundspring", "mlm_weights",
+                           lambda cfg: MaskedTokenLM(MLMConfig(**cfg)), of="tokens")
+    return model.freeze()
+
+
+def mlm_path(path: str | None, backbone: str = DEFAULT_BACKBONE) -> Path:
+    """The masked-LM weights an ``mlm_weights=`` option names, or the backbone's shipped ones."""
+    from lossbench.codecs.neural.backbones import backbone_class
+
+    return backbone_class(backbone).shipped_path("mlm", path)
 
 
 def _int_list(v: Any, what: str) -> tuple[int, ...]:
@@ -87,7 +77,7 @@ def _int_list(v: Any, what: str) -> tuple[int, ...]:
 
 
 @CODECS.register("soundspring", "soundspring-s")
-class SoundSpringCodec(Codec):
+class SoundSpringCodec(CodecBase):
     """SoundSpring / SoundSpring-S over the shipped RVQ codec and masked LM.
 
     Args:
@@ -110,21 +100,22 @@ class SoundSpringCodec(Codec):
 
     name = "soundspring"
     native_concealments = ("mlm", "mlm-soft", "zero-token")
+    facts = ("mean_layers", "raw_token_kbps", "fine_coded_kbps", "fine_raw_kbps", "latency_ms", "token_loss",
+             "token_invalid", "coarse_fec_frames", "concealed_frames")
 
     def __init__(self, layers: int = 12, mode: str = "stream", stride: int = 3, context: int = 20,
                  lookahead: int = 2, gos: int = 100, slices: int | None = None, bounds: Any = "3/6/12/24",
                  pack: str = "slice", fec: str = "next", conceal_layers: int = 6, vbr: Any = "",
                  vbr_db: Any = "-50/-40/-30", weights: str | None = None, mlm_weights: str | None = None,
                  backbone: str = DEFAULT_BACKBONE, header_bytes: int = DEFAULT_HEADER_BYTES) -> None:
-        super().__init__(header_bytes=header_bytes)
-        from lossbench.codecs.neural import load_model
+        from lossbench.codecs.neural.backbones import get_backbone
 
+        self._set_header(header_bytes)
         if mode not in MODES:
             raise ConfigError(f"soundspring: mode must be one of {', '.join(MODES)}; got {mode!r}")
-        self.backbone = backbone
-        self.model = load_model(weights, backbone)
-        self.mlm = load_mlm(mlm_weights, backbone)
-        nq = self.model.cfg.num_quantizers
+        self.backbone = get_backbone(backbone, weights)
+        self.mlm = load_mlm(mlm_weights, self.backbone.name)
+        nq = self.backbone.num_quantizers
         bnd = _int_list(bounds, "bounds")
         nc = bnd[0]
         if nc != self.mlm.cfg.n_coarse:
@@ -167,18 +158,15 @@ class SoundSpringCodec(Codec):
         self.bounds = bnd
         self.pack, self.fec = pack, fec
         self.weights, self.mlm_weights = weights, mlm_weights
-        self.sample_rate_hz = self.model.cfg.sample_rate_hz
-        self.frame_samples = self.model.cfg.hop
-        self.delay_samples = self.model.delay_samples
-        self.conceal_offset_samples = self.model.frame_offset_samples
-        self._last_info: dict[str, Any] = {}
+        self.sample_rate_hz = self.backbone.sample_rate_hz
+        self.frame_samples = self.backbone.hop
+        self.delay_samples = self.backbone.delay_samples
+        self.conceal_offset_samples = self.backbone.frame_offset_samples
 
     # ------------------------------------------------------------------ description
 
     def model_files(self) -> dict[str, Path]:
-        from lossbench.codecs.neural import weights_path
-
-        return {"codec": weights_path(self.weights, self.backbone), "mlm": mlm_path(self.mlm_weights, self.backbone)}
+        return {"codec": self.backbone.weights, "mlm": mlm_path(self.mlm_weights, self.backbone.name)}
 
     def codec_params(self) -> dict[str, Any]:
         p: dict[str, Any] = {"layers": self.layers, "mode": self.mode}
@@ -187,7 +175,7 @@ class SoundSpringCodec(Codec):
         else:
             p |= {"gos": self.gos, "context": self.context}
         p |= {"slices": self.slices, "pack": self.pack, "fec": self.fec}
-        p["backbone"] = self.backbone
+        p["backbone"] = self.backbone.name
         if self.conceal_layers != 6:
             p["conceal_layers"] = self.conceal_layers
         if self.bounds != (3, 6, 12, 24):
@@ -207,12 +195,8 @@ class SoundSpringCodec(Codec):
     # ------------------------------------------------------------------ sender
 
     def tokens(self, samples: np.ndarray) -> np.ndarray:
-        """All 24 layers of tokens, (frames, 24)."""
-        import torch
-
-        with torch.no_grad():
-            x = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)).view(1, 1, -1)
-            return self.model.encode(x)[0].numpy().T
+        """All layers of tokens, (frames, N_q)."""
+        return self.backbone.encode(samples)
 
     def block_layers(self, samples: np.ndarray, n_frames: int) -> list[int]:
         """K of every block: ``layers``, or with ``vbr`` the level class of the block's audio."""
@@ -226,12 +210,6 @@ class SoundSpringCodec(Codec):
             db = 10 * np.log10(np.mean(seg**2) + 1e-12)
             out.append(self.vbr[int(np.searchsorted(self.vbr_db, db, side="right"))])
         return out
-
-    def encode_frames(self, samples: np.ndarray) -> list[bytes]:  # pragma: no cover - encode() is overridden
-        raise NotImplementedError("soundspring packets are slices, not frames: use encode()")
-
-    def decode_frames(self, frames, concealment):  # pragma: no cover - decode_with_info() is overridden
-        raise NotImplementedError("soundspring decodes slices: use decode_with_info()")
 
     def encode(self, clip: Clip) -> EncodedStream:
         n = clip.num_samples
@@ -269,16 +247,16 @@ class SoundSpringCodec(Codec):
         plan = [SlicePacket(b, c, tuple(g), b"", range(0), 0) for b, c, g in stream.meta["plan"]]
         got = [SlicePacket(pl.block, pl.column, pl.groups, p.payload, pl.frames, 0) if u else None
                for pl, p, u in zip(plan, stream.packets, usable)]
-        return decode_tokens(self.mlm, got, plan, nf, self.layout, self.model.cfg.num_quantizers)
+        return decode_tokens(self.mlm, got, plan, nf, self.layout, self.backbone.num_quantizers)
 
     @functools.cached_property
     def _codebooks(self) -> list[np.ndarray]:
         """What each token adds to the latent per layer, float64 (V, D): what mlm-soft takes expectations over."""
-        return [t.numpy().astype(np.float64) for t in self.model.layer_tables()]
+        return [t.numpy().astype(np.float64) for t in self.backbone.layer_tables()]
 
     @functools.cached_property
     def _tables(self) -> list:
-        return self.model.layer_tables()
+        return self.backbone.layer_tables()
 
     def latents(self, tokens: np.ndarray, depth: np.ndarray) -> np.ndarray:
         """(frames, D): sum over each frame's first ``depth[t]`` layers of what its tokens add."""
@@ -286,7 +264,7 @@ class SoundSpringCodec(Codec):
 
         cbs = self._tables
         N = tokens.shape[0]
-        out = torch.zeros(N, self.model.latent_size)
+        out = torch.zeros(N, self.backbone.latent_size)
         idx = torch.from_numpy(tokens.astype(np.int64))
         d = torch.from_numpy(depth.astype(np.int64))
         for k in range(int(depth.max(initial=0))):
@@ -296,15 +274,11 @@ class SoundSpringCodec(Codec):
         return out.numpy()
 
     def decode_latents(self, lat: np.ndarray) -> np.ndarray:
-        import torch
+        return self.backbone.latent_to_audio(lat)
 
-        with torch.no_grad():
-            return self.model.decoder(torch.from_numpy(lat.T.astype(np.float32)).unsqueeze(0))[0, 0].numpy()
-
-    def decode_with_info(self, stream: EncodedStream, reception: Reception | None = None,
-                         concealment: str = "zeros") -> DecodeResult:
-        if stream.codec != self.name:
-            raise ConfigError(f"stream was encoded by {stream.codec!r}, not {self.name!r}")
+    def decode(self, stream: EncodedStream, reception: Reception | None = None,
+               concealment: str = "zeros") -> DecodeResult:
+        self.check_stream(stream)
         if "plan" not in stream.meta:
             raise ConfigError("soundspring stream has no packet plan in its meta")
         name = self.check_concealment(concealment)
@@ -334,14 +308,10 @@ class SoundSpringCodec(Codec):
         audio = self.finish_audio(self.decode_latents(lat), bad, name, stream.num_samples)
         st = rec.state
         sent = st != "-"
-        self._last_info = {
+        info = {
             "token_loss": float((st == "L").sum() / max(sent.sum(), 1)),
             "token_invalid": float((st == "I").sum() / max(sent.sum(), 1)),
             "coarse_fec_frames": int(rec.fec_recovered.sum()),
             "concealed_frames": int(concealed.sum()),
         }
-        return DecodeResult(audio, prefix < K_frame, rec.fec_recovered, rec.corrupt,
-                            dict(self._last_info))
-
-    def decode_info(self) -> dict[str, Any]:
-        return dict(self._last_info)
+        return DecodeResult(audio, prefix < K_frame, rec.fec_recovered, rec.corrupt, info)

@@ -41,11 +41,12 @@ Wire format of one packet::
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from lossbench.codecs.neural.threads import single_thread
 
 from lossbench.codecs.entropy import CategoricalStream, crc_frame, crc_unframe
 from lossbench.codecs.fec import PayloadError
@@ -141,18 +142,6 @@ class Layout:
 
 
 # --------------------------------------------------------------------------- the model's PMFs
-
-
-@contextlib.contextmanager
-def single_thread():
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
 
 
 def mlm_probs(model: MaskedTokenLM, visible: np.ndarray, frames: np.ndarray, layers: np.ndarray) -> np.ndarray:

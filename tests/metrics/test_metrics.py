@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from lossbench.metrics import (
-    METRICS,
+    METRIC_TABLE,
     MetricUnavailable,
     call_isolated,
     compute_metrics,
@@ -50,10 +50,11 @@ def test_identical_signals_score_best(speech):
 def test_more_noise_scores_worse(speech):
     rng = np.random.default_rng(0)
     noise = rng.standard_normal(speech.size) * np.sqrt(np.mean(speech**2))
-    mild = compute_metrics(speech + 0.05 * noise, speech, 16000, list(METRICS))
-    bad = compute_metrics(speech + 0.5 * noise, speech, 16000, list(METRICS))
-    for col, (_, cols, higher) in ((c, METRICS[c]) for c in METRICS):
-        for c in cols:
+    mild = compute_metrics(speech + 0.05 * noise, speech, 16000, list(METRIC_TABLE))
+    bad = compute_metrics(speech + 0.5 * noise, speech, 16000, list(METRIC_TABLE))
+    for m in METRIC_TABLE.values():
+        higher = m.higher_is_better
+        for c in m.column_names:
             if c.startswith("dnsmos_bak") or c == "dnsmos_p808":
                 continue
             assert (mild[c] > bad[c]) == higher, (c, mild[c], bad[c])

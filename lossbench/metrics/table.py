@@ -1,0 +1,93 @@
+"""The one table of metrics: what each computes, in which columns, which way is better, its range and unit.
+
+The harness (``compute_metrics``), the spec checks, the reports, the plots
+and the model cards all read :data:`METRIC_TABLE`. Importing it is cheap:
+functions are named as ``module:function`` and imported on first use, so
+the reports read the table without torch or onnxruntime.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Callable
+
+#: None in ``sample_rates``: any rate (the metric resamples to what it needs)
+ANY_RATE = None
+
+
+@dataclass(frozen=True)
+class Column:
+    """One output column of a metric."""
+
+    name: str
+    label: str  # axis label
+    unit: str = ""
+    lo: float | None = None  # the range the value can take (None: unbounded on that side)
+    hi: float | None = None
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    function: str  # "module:function", called as fn(estimate, reference, sample_rate_hz) -> {column: value}
+    columns: tuple[Column, ...]
+    higher_is_better: bool
+    description: str
+    #: sample rates the metric scores at (others are resampled to the first), None: any rate as it is
+    sample_rates: tuple[int, ...] | None
+    intrusive: bool = True  # needs the reference
+
+    def load(self) -> Callable:
+        mod, fn = self.function.split(":")
+        return getattr(importlib.import_module(mod), fn)
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+
+_MOS = dict(lo=1.0, hi=5.0)
+METRIC_TABLE: dict[str, Metric] = {m.name: m for m in (
+    Metric("pesq_wb", "lossbench.metrics.pesq:pesq_wb", (Column("pesq_wb", "PESQ-WB (MOS-LQO)", "MOS", 1.0, 4.65),),
+           True, "PESQ P.862.2 wideband MOS-LQO", (16000,)),
+    Metric("pesq_nb", "lossbench.metrics.pesq:pesq_nb", (Column("pesq_nb", "PESQ-NB (MOS-LQO)", "MOS", 1.0, 4.55),),
+           True, "PESQ P.862 narrowband MOS-LQO", (8000,)),
+    Metric("stoi", "lossbench.metrics.signal:stoi", (Column("stoi", "STOI", "", 0.0, 1.0),),
+           True, "short-time objective intelligibility (pystoi)", ANY_RATE),
+    Metric("estoi", "lossbench.metrics.signal:estoi", (Column("estoi", "ESTOI", "", 0.0, 1.0),),
+           True, "extended STOI", ANY_RATE),
+    Metric("si_snr", "lossbench.metrics.signal:si_snr", (Column("si_snr", "SI-SNR (dB)", "dB"),),
+           True, "scale-invariant SNR", ANY_RATE),
+    Metric("sdr", "lossbench.metrics.signal:sdr", (Column("sdr", "SDR (dB)", "dB"),),
+           True, "BSS Eval v3 SDR with a 512-tap distortion filter", ANY_RATE),
+    Metric("snr", "lossbench.metrics.signal:snr", (Column("snr", "SNR (dB)", "dB"),),
+           True, "plain SNR of the waveform", ANY_RATE),
+    Metric("mfcc_dist", "lossbench.metrics.signal:mfcc_distance",
+           (Column("mfcc_dist", "MFCC distance (lower is better)", "", 0.0, None),),
+           False, "SoundSpring's multi-scale MFCC distance (eq. 6)", ANY_RATE),
+    Metric("plcmos", "lossbench.metrics.learned:plcmos", (Column("plcmos", "PLCMOS", "MOS", **_MOS),),
+           True, "PLCMOS v2, non-intrusive (speechmos)", (16000,), intrusive=False),
+    Metric("dnsmos", "lossbench.metrics.learned:dnsmos",
+           (Column("dnsmos_ovrl", "DNSMOS overall", "MOS", **_MOS), Column("dnsmos_sig", "DNSMOS signal", "MOS", **_MOS),
+            Column("dnsmos_bak", "DNSMOS background", "MOS", **_MOS), Column("dnsmos_p808", "DNSMOS P.808", "MOS", **_MOS)),
+           True, "DNSMOS P.835 and P.808, non-intrusive (speechmos)", (16000,), intrusive=False),
+)}
+
+#: output column -> (its metric, the column's description)
+COLUMNS: dict[str, tuple[Metric, Column]] = {c.name: (m, c) for m in METRIC_TABLE.values() for c in m.columns}
+
+
+def column_info(column: str) -> tuple[str, bool]:
+    """(axis label, higher is better) of a result column (a column not in the table: its name, higher)."""
+    if column in COLUMNS:
+        m, c = COLUMNS[column]
+        return c.label, m.higher_is_better
+    return column, True
+
+
+def column_range(column: str) -> tuple[float | None, float | None]:
+    if column in COLUMNS:
+        c = COLUMNS[column][1]
+        return c.lo, c.hi
+    return None, None
