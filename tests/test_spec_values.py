@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -49,22 +51,79 @@ def _params(registry, name):
     return _accepted(registry.get(name))[0]
 
 
+def _finite(v) -> bool:
+    return not (isinstance(v, float) and not math.isfinite(v))
+
+
+def _given(spec: str) -> dict:
+    from lossbench.specs import parse_value, split_spec
+
+    return {k: (parse_value(v) if isinstance(v, str) else v) for k, v in split_spec(spec)[1].items()}
+
+
+def check_codec_accepted(spec: str, codec) -> None:
+    """What an accepted codec spec must satisfy, so that a bad value silently accepted is noticed:
+    its config is finite, names the values the user gave (none silently changed, when the key is a config
+    key), and rebuilds to the same codec from its own description."""
+    cfg = codec.config()
+    assert all(_finite(v) for v in cfg.values()), (spec, cfg)
+    for k, v in _given(spec).items():
+        if k in cfg and not isinstance(v, bool) and isinstance(v, (int, float)):
+            assert float(cfg[k]) == float(v), f"{spec!r}: {k}={v!r} was accepted but became {cfg[k]!r}"
+    again = make_codec(codec.describe())
+    assert again.config() == cfg, (spec, codec.describe())
+    assert codec.sample_rate_hz > 0 and codec.frame_samples > 0 and codec.delay_samples >= 0
+
+
+def check_loss_model_accepted(spec: str, model) -> None:
+    """An accepted loss model must have a finite loss rate in [0, 1] where it has closed-form statistics, and
+    finite parameters."""
+    st = model.stats()
+    if st is not None:
+        assert 0.0 <= st.loss_rate <= 1.0, (spec, st)
+    assert all(_finite(v) for v in model.params().values() if isinstance(v, float)), (spec, model.params())
+
+
 @PROP
 @given(_specs(CODEC_NAMES, lambda n: _params(CODECS, n)))
 def test_codec_specs_give_a_codec_or_a_lossbench_error(spec):
     try:
-        make_codec(spec)
+        codec = make_codec(spec)
     except LossbenchError:
-        pass
+        return
+    check_codec_accepted(spec, codec)
+
+
+@pytest.mark.parametrize("spec", ["opus:bitrate=6000", "opus:kbps=12.5,frame_ms=40", "amrwb:mode=2", "pcm:frame_ms=10",
+                                  "opus:complexity=3,loss_perc=20,fec=1"])
+def test_the_acceptance_oracle_passes_good_specs(spec):
+    check_codec_accepted(spec, make_codec(spec))
+
+
+def test_the_acceptance_oracle_notices_a_silently_changed_value():
+    """The oracle itself can fail: a codec that accepts a value and keeps another is caught."""
+
+    class Clamping:
+        sample_rate_hz, frame_samples, delay_samples = 16000, 320, 0
+
+        def config(self):
+            return {"bitrate": 6000}
+
+        def describe(self):
+            return "opus:bitrate=6000"
+
+    with pytest.raises(AssertionError, match="was accepted but became"):
+        check_codec_accepted("opus:bitrate=1", Clamping())
 
 
 @PROP
 @given(_specs(LOSS_MODELS.names(), lambda n: _params(LOSS_MODELS, n)))
 def test_loss_model_specs_give_a_model_or_a_lossbench_error(spec):
     try:
-        make_loss_model(spec)
+        model = make_loss_model(spec)
     except LossbenchError:
-        pass
+        return
+    check_loss_model_accepted(spec, model)
 
 
 @PROP
