@@ -8,6 +8,7 @@ sweep grows. Workers run single-threaded numeric libraries, one job each.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import multiprocessing as mp
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -26,6 +27,22 @@ def init_worker() -> None:
         pass
 
 
+@contextlib.contextmanager
+def _single_threaded_torch():
+    """torch on one intra-op thread for the block (restored after); a no-op where torch is absent."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover
+        yield
+        return
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
 def _call(fn: Callable[..., Any], args: tuple) -> Any:
     init_worker()
     return fn(*args)
@@ -39,8 +56,12 @@ class LocalExecutor:
 
     def map_unordered(self, fn: Callable[..., Any], arg_list: Iterable[tuple]) -> Iterator[tuple[tuple, Any]]:
         if self.workers == 1:
-            for a in arg_list:
-                yield a, fn(*a)
+            # in-process, but with the workers' single-threaded torch: the rows must not depend on the
+            # executor (FARGAN's autoregressive synthesis turns the last-bit differences that another intra-op
+            # thread count gives into audible ones)
+            with _single_threaded_torch():
+                for a in arg_list:
+                    yield a, fn(*a)
             return
         ctx = mp.get_context("spawn")
         os.environ.update(SINGLE_THREAD_ENV)  # inherited by the spawned workers

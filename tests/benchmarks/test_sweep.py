@@ -175,6 +175,36 @@ def test_dask_cluster_gives_the_same_table(local_run, tmp_path):
     pd.testing.assert_frame_equal(a[METRIC_COLS], b[METRIC_COLS])
 
 
+def test_a_two_thread_dask_worker_records_each_task_its_own_facts(tmp_path):
+    """One Dask worker with two threads interleaves Opus (LBRR, DRED), SoundSpring and Glaris tasks on shared
+    codec objects; every row's facts (what the packets carry, what each decode recovered) equal those of a
+    sequential run, and so do their scores (the in-process run holds torch to one thread, like the workers)."""
+    from distributed import LocalCluster
+
+    s = spec(clips=1, metrics=["si_snr"], concealments=["native"], examples=0,
+             codec=[{"spec": "opus:bitrate=24000,fec=1,loss_perc=10", "concealments": ["opus-fec"]},
+                    {"spec": "opus:bitrate=24000,dred_ms=200,loss_perc=20", "concealments": ["opus-dred"]},
+                    {"spec": "soundspring:layers=6,slices=1,pack=frame,fec=next", "concealments": ["mlm", "zero-token"]},
+                    {"spec": "glaris:q=32,side=2,offsets=1/13", "concealments": ["side-info-plc"]}],
+             channel=[{"model": "bernoulli", "loss": [0.1, 0.3]}], seeds=2)
+    s.workers = 1
+    seq = run_sweep(s, tmp_path / "seq", progress=False)
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=True, dashboard_address=None) as cluster:
+        s.scheduler = cluster.scheduler_address
+        s.workers = None
+        par = run_sweep(s, tmp_path / "dask", progress=False)
+    assert seq.errors == 0 and par.errors == 0
+    a = pd.read_parquet(tmp_path / "seq" / "results.parquet").set_index("task").sort_index()
+    b = pd.read_parquet(tmp_path / "dask" / "results.parquet").set_index("task").sort_index()
+    fact_cols = ["lbrr_recovered_frames", "dred_recovered_frames", "lbrr_fraction", "dred_kbps", "token_loss",
+                 "token_invalid", "coarse_fec_frames", "concealed_frames", "y_lost_frames", "z_missing_frames",
+                 "z_from_copies", "frames_concealed", "frames_recovered", "fec_kbps", "bitrate_kbps", "si_snr"]
+    assert set(fact_cols) <= set(a.columns)
+    pd.testing.assert_frame_equal(a[fact_cols], b[fact_cols])
+    # the facts vary from task to task, so a row holding another task's facts would be caught
+    assert a.groupby("codec_config")["frames_concealed"].nunique().min() > 1
+
+
 def test_report_and_compare(local_run):
     from lossbench.reports import write_report
     from lossbench.reports.compare import compare_concealments
