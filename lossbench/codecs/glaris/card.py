@@ -13,7 +13,6 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 
 from lossbench.codecs.neural.backbones import backbone_class
 from lossbench.codecs.neural import DEFAULT_BACKBONE
@@ -52,13 +51,9 @@ def write_card(data: Path, ckpt_dir: Path, count: int = 12, backbone: str = DEFA
            for c in ("side-info-plc", "prior-mean", "zero-y")}
     if backbone_class(backbone).feature_plc:
         plc["fargan-plc (rvq K=12, for reference)"] = _score(f"rvq:layers=12{bb}", clips, 0.2, "fargan-plc")
-    from lossbench.codecs.neural.card import compute_note, read_jsonl, train_config, wall_hours
+    from lossbench.codecs.neural.card import compute_note, run_record
 
-    logs = read_jsonl(ckpt_dir / "log.jsonl")
-    evals = read_jsonl(ckpt_dir / "eval.jsonl")
-    wall_h = wall_hours(logs)
-    tc = train_config(ckpt_dir)
-    secs = sum(len(x) for _, x in clips) / 16000
+    logs, evals, wall_h, tc, secs = run_record(ckpt_dir, clips)
     lines = [
         "# Model card: lossbench Glaris-style transform coding",
         "",

@@ -41,6 +41,14 @@ def compute_note(logs: list[dict]) -> str:
     return f"on {'/'.join(map(str, counts))} torch thread{'s' if counts != [1] else ''}"
 
 
+def run_record(ckpt_dir: Path, clips: list) -> tuple[list[dict], list[dict], float, dict, float]:
+    """What a card reads of a training run: (log rows, eval rows, wall hours, training config, seconds of the
+    scored 16 kHz clips)."""
+    logs = read_jsonl(ckpt_dir / "log.jsonl")
+    return (logs, read_jsonl(ckpt_dir / "eval.jsonl"), wall_hours(logs), train_config(ckpt_dir),
+            sum(len(x) for _, x in clips) / 16000)
+
+
 def train_config(ckpt_dir: Path) -> dict:
     """The training configuration a run recorded (its checkpoint's, else config.json's), {} if none."""
     ck = ckpt_dir / "ckpt.pt"

@@ -69,13 +69,9 @@ def write_card(data: Path, ckpt_dir: Path, count: int = 16, backbone: str = DEFA
                 d += st.duration_s
             pay[k] = b / d / 1000
         rates[label] = pay
-    from lossbench.codecs.neural.card import compute_note, read_jsonl, train_config, wall_hours
+    from lossbench.codecs.neural.card import compute_note, run_record
 
-    logs = read_jsonl(ckpt_dir / "log.jsonl")
-    evals = read_jsonl(ckpt_dir / "eval.jsonl")
-    wall_h = wall_hours(logs)
-    tc = train_config(ckpt_dir)
-    secs = sum(len(x) for _, x in clips) / 16000
+    logs, evals, wall_h, tc, secs = run_record(ckpt_dir, clips)
     lines = [
         "# Model card: lossbench SoundSpring masked token LM",
         "",
