@@ -93,6 +93,9 @@ def train_soundspring_cmd(
     heads: Annotated[int, typer.Option(help="attention heads (a new run only)")] = 4,
     ff: Annotated[int, typer.Option(help="feed-forward width (a new run only)")] = 512,
     backbone: Annotated[str, typer.Option(help="whose tokens: waveform or fargan")] = DEFAULT_BACKBONE,
+    conceal_fraction: Annotated[float, typer.Option(help="share of examples with concealment-time masks: a contiguous gap at a 20-frame window's end, at the deployed K")] = 0.0,
+    pitch_sigma: Annotated[float, typer.Option(help="> 0: ordinal soft targets on the pitch layers (a Gaussian of this many periods)")] = 0.0,
+    pitch_weight: Annotated[float, typer.Option(help="the soft part's share of the pitch layers' targets")] = 0.5,
 ) -> None:
     """Train SoundSpring's masked token LM on the shipped codec's tokens (paper's masking schedule).
 
@@ -104,7 +107,9 @@ def train_soundspring_cmd(
 
     out = out or backbone_class(backbone).checkpoint_dir("soundspring")
     ck = train_mlm(data, out, MLMTrainConfig(steps=steps, batch=batch, frames=frames, seed=seed, lr=lr,
-                                             max_hours=max_hours, backbone=backbone),
+                                             max_hours=max_hours, backbone=backbone,
+                                             conceal_fraction=conceal_fraction, pitch_sigma=pitch_sigma,
+                                             pitch_weight=pitch_weight),
                    MLMConfig(dim=dim, depth=depth, heads=heads, ff=ff), threads=threads)
     console.print(f"checkpoint: {ck}")
 

@@ -208,6 +208,12 @@ class Backbone:
             z = torch.from_numpy(np.asarray(latent).T.astype(np.float32)).unsqueeze(0)
             return self.model.decoder(z)[0, 0].numpy()
 
+    @classmethod
+    def pitch_token_table(cls) -> tuple[np.ndarray, np.ndarray] | None:
+        """Per token id of a pitch layer, (its pitch period in samples, its correlation level); -1 for ids
+        that are not used. None for a backbone without pitch tokens."""
+        return None
+
     def pitch_latent(self, pitch_tokens: np.ndarray) -> np.ndarray:
         """The latent rows the pitch tokens (frames, pitch_layers) write, (frames, latent_size - coded part)."""
         raise ConfigError(f"backbone {self.name!r} has no pitch tokens")
@@ -327,6 +333,14 @@ class FarganFeatureBackbone(Backbone):
 
     def rvq_layers(self) -> list:
         return list(self.model.quantizer.rvq.layers)
+
+    @classmethod
+    def pitch_token_table(cls) -> tuple[np.ndarray, np.ndarray]:
+        from lossbench.codecs.neural.fargan import CORR_LEVELS, PERIOD_LEVELS, PERIOD_MIN
+
+        ids = np.arange(1024)
+        used = ids < PERIOD_LEVELS * CORR_LEVELS
+        return np.where(used, ids // CORR_LEVELS + PERIOD_MIN, -1), np.where(used, ids % CORR_LEVELS, -1)
 
     def pitch_latent(self, pitch_tokens: np.ndarray) -> np.ndarray:
         import torch

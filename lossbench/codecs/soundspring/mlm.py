@@ -231,23 +231,102 @@ def sample_mask(T: int, cfg: MLMConfig, rng: np.random.Generator) -> tuple[int, 
     return K, mask
 
 
-def masked_batch(tokens: np.ndarray, cfg: MLMConfig, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """tokens (B, T, N_q) -> (model input, targets, loss mask) under the training schedule."""
+@dataclass(frozen=True)
+class ConcealMasks:
+    """Concealment-time masks, mixed into training (lossbench's, not the paper's schedule).
+
+    At the receiver SoundSpring-S conceals a contiguous gap of lost frames
+    near the end of a window of ``window`` frames (the block and its
+    look-ahead end the window), with all layers of the gap masked when the
+    coarse tokens went with the packet (Case 1, no FEC) or only the fine ones
+    (Case 3, coarse tokens recovered by FEC), at the deployed K. The paper's
+    schedule scatters masks over 100-frame windows and draws K uniformly,
+    so these cases are rare in it.
+    """
+
+    fraction: float = 0.0  # share of the examples that get a concealment-time mask
+    window: int = 20  # frames of such an example (the rest of the 100-frame crop is cut off)
+    tail: int = 5  # the gap ends within the window's last ``tail`` frames (stride + look-ahead)
+    max_gap: int = 4
+    ks: tuple[int, ...] = (6, 6, 12, 3)  # K drawn from these (the deployed K most often)
+    case1: float = 0.6  # share of gaps that lose every layer (else only the fine layers)
+
+
+def sample_conceal_mask(T: int, cfg: MLMConfig, cm: ConcealMasks, rng: np.random.Generator
+                        ) -> tuple[int, np.ndarray, int]:
+    """(K, mask bool[T, N_q], first frame of the window): a contiguous gap ending near the window's end."""
+    K = int(cm.ks[rng.integers(len(cm.ks))])
+    W = min(cm.window, T)
+    w0 = int(rng.integers(0, T - W + 1))
+    L = int(min(cm.max_gap, rng.geometric(0.5)))  # 1, 2, 3... halving in frequency
+    end = w0 + W - int(rng.integers(0, min(cm.tail, W - L) + 1))  # gap = [end - L, end)
+    lo = 0 if (K <= cfg.n_coarse or rng.random() < cm.case1) else cfg.n_coarse  # K = N_C has no fine layers
+    mask = np.zeros((T, cfg.num_quantizers), dtype=bool)
+    mask[end - L : end, lo:K] = True
+    return K, mask, w0
+
+
+def masked_batch(tokens: np.ndarray, cfg: MLMConfig, rng: np.random.Generator,
+                 conceal: ConcealMasks = ConcealMasks()) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """tokens (B, T, N_q) -> (model input, targets, loss mask) under the training schedule.
+
+    With ``conceal.fraction`` > 0 that share of the examples gets a concealment-time mask
+    (:class:`ConcealMasks`); its frames outside its window become absent, so the model sees what a
+    receiver's window holds.
+    """
     B, T, Q = tokens.shape
     inp = tokens.astype(np.int64).copy()
     lm = np.zeros((B, T, Q), dtype=bool)
     for b in range(B):
-        K, m = sample_mask(T, cfg, rng)
+        if conceal.fraction > 0 and rng.random() < conceal.fraction:
+            K, m, w0 = sample_conceal_mask(T, cfg, conceal, rng)
+            W = min(conceal.window, T)
+            inp[b, :w0] = ABSENT
+            inp[b, w0 + W :] = ABSENT
+        else:
+            K, m = sample_mask(T, cfg, rng)
         inp[b, :, K:] = ABSENT
         inp[b][m] = cfg.mask_id
         lm[b] = m
     return torch.from_numpy(inp), torch.from_numpy(tokens.astype(np.int64)), torch.from_numpy(lm)
 
 
-def masked_ce(model: MaskedTokenLM, inp: torch.Tensor, target: torch.Tensor, lmask: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy (nats) over the masked tokens (logits computed for those only)."""
+def ordinal_targets(target: torch.Tensor, periods: torch.Tensor, corr: torch.Tensor, sigma: float,
+                    weight: float) -> torch.Tensor:
+    """Soft targets (n, V) over pitch tokens: ``1 - weight`` on the true token, ``weight`` spread over the
+    tokens of the same correlation level by a Gaussian in the pitch period (``sigma`` periods), so that
+    predicting 104 for 105 costs less than predicting 30. ``periods``/``corr`` (V,) give each id's period
+    and correlation level (period < 0: an unused id)."""
+    n = target.shape[0]
+    tp, tc = periods[target], corr[target]
+    d = (periods[None, :] - tp[:, None]).float()
+    g = torch.exp(-0.5 * (d / sigma) ** 2) * ((corr[None, :] == tc[:, None]) & (periods[None, :] >= 0))
+    g = g / g.sum(1, keepdim=True).clamp_min(1e-12)
+    out = weight * g
+    out[torch.arange(n), target] += 1.0 - weight
+    return out
+
+
+def masked_ce(model: MaskedTokenLM, inp: torch.Tensor, target: torch.Tensor, lmask: torch.Tensor,
+              pitch: tuple[int, torch.Tensor, torch.Tensor, float, float] | None = None) -> torch.Tensor:
+    """Mean cross-entropy (nats) over the masked tokens (logits computed for those only).
+
+    ``pitch`` = (pitch layers P, period per id, correlation level per id, sigma, weight): the first P
+    layers are scored against :func:`ordinal_targets` instead of one-hot targets.
+    """
     h = model.hidden(inp)
     if not bool(lmask.any()):
         return h.sum() * 0.0
     b, t, q = lmask.nonzero(as_tuple=True)
-    return F.cross_entropy(model.logits_at(h[b, t], q), target[b, t, q])
+    logits = model.logits_at(h[b, t], q)
+    tgt = target[b, t, q]
+    if pitch is None or pitch[0] == 0:
+        return F.cross_entropy(logits, tgt)
+    P, periods, corr, sigma, weight = pitch
+    isp = q < P
+    logp = F.log_softmax(logits, -1)
+    loss = -logp[~isp].gather(1, tgt[~isp, None])[:, 0]
+    if bool(isp.any()):
+        soft = ordinal_targets(tgt[isp], periods, corr, sigma, weight)
+        loss = torch.cat([loss, -(soft * logp[isp]).sum(1)])
+    return loss.mean()

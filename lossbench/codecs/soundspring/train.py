@@ -19,8 +19,9 @@ import numpy as np
 import torch
 
 from lossbench.codecs.neural import DEFAULT_BACKBONE
+from lossbench.codecs.neural.backbones import backbone_class
 from lossbench.codecs.neural.tokens import codec_sha, tokenize
-from lossbench.codecs.soundspring.mlm import ABSENT, MaskedTokenLM, MLMConfig, masked_batch, masked_ce
+from lossbench.codecs.soundspring.mlm import ABSENT, ConcealMasks, MaskedTokenLM, MLMConfig, masked_batch, masked_ce
 from lossbench.errors import ConfigError
 from lossbench.training import LoopConfig, load_resume, run_loop
 
@@ -37,6 +38,9 @@ class MLMTrainConfig:
     eval_every: int = 2000
     max_hours: float | None = None  # tokenize at most this much training audio
     backbone: str = DEFAULT_BACKBONE  # whose tokens: the waveform codec's or the fargan quantiser's
+    conceal_fraction: float = 0.0  # share of examples with concealment-time masks (mlm.ConcealMasks)
+    pitch_sigma: float = 0.0  # > 0: ordinal soft targets on the pitch layers, Gaussian of this many periods
+    pitch_weight: float = 0.5  # the soft part's share of the pitch layers' targets
 
 
 def windows(tokens: np.ndarray, step: int, seed: int, batch: int, frames: int) -> np.ndarray:
@@ -94,13 +98,19 @@ def train_mlm(data: Path, out: Path, cfg: MLMTrainConfig, model_cfg: MLMConfig =
     train = tokens if tokens is not None else tokenize(data, "train", max_hours=cfg.max_hours, backbone=cfg.backbone)
     val = valid if valid is not None else tokenize(data, "valid", backbone=cfg.backbone)
     model.train()
+    conceal = ConcealMasks(fraction=cfg.conceal_fraction)
+    pitch = None
+    table = backbone_class(cfg.backbone).pitch_token_table()
+    if cfg.pitch_sigma > 0 and table is not None:
+        pitch = (backbone_class(cfg.backbone).pitch_layers, torch.from_numpy(table[0]), torch.from_numpy(table[1]),
+                 float(cfg.pitch_sigma), float(cfg.pitch_weight))
 
     def train_step(step: int, want: bool) -> dict | None:
         w = windows(train, step, cfg.seed, cfg.batch, cfg.frames)
-        inp, tgt, lm = masked_batch(w, model_cfg, np.random.default_rng([cfg.seed, step, 12]))
+        inp, tgt, lm = masked_batch(w, model_cfg, np.random.default_rng([cfg.seed, step, 12]), conceal)
         for g in opt.param_groups:
             g["lr"] = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup))
-        loss = masked_ce(model, inp, tgt, lm)
+        loss = masked_ce(model, inp, tgt, lm, pitch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
