@@ -1,28 +1,167 @@
-"""Learned, non-intrusive MOS estimators from speechmos: PLCMOS v2 and DNSMOS P.835."""
+"""Learned, non-intrusive MOS estimators from speechmos: PLCMOS v2 and DNSMOS P.835.
+
+PLCMOS v2 averages its ONNX model over 15 random rater embeddings. speechmos
+runs the whole model once per embedding, although the embedding enters only
+a small head (Gemm/LeakyReLU layers, then a Concat with the audio branch).
+:class:`FastPLCMOS` splits the graph where it loads it: the audio branch
+(every node that does not depend on ``rater_embed``) runs once per clip, the
+head once for all 15 embeddings as a batch. The embeddings are drawn as
+speechmos draws them (NumPy seeded with 23, 15 draws of shape (1, 64), which
+equal one draw of shape (15, 64)), so the score equals speechmos's
+``plcmos.run`` (tested to 1e-5 on the corpus and the shared reference clips).
+
+The ONNX model files come from the installed speechmos; none is copied into
+lossbench. Every session runs on one intra-op and one inter-op thread where
+the caller works on one thread (the sweep's workers), see
+:func:`session_options`.
+"""
 
 from __future__ import annotations
 
+import functools
+import os
+
 import numpy as np
 
+from lossbench.errors import ConfigError
 from lossbench.metrics.common import MetricUnavailable, _check_single, _resample
 
+#: the speechmos release whose plcmos_v2.onnx graph the split was written for
+SPEECHMOS_VERSION = "0.0.1.1"
+PLCMOS_EMBED_ROUNDS = 15
+PLCMOS_SEED = 23
+
+
+def session_options():
+    """onnxruntime options: one intra-op and one inter-op thread inside single-threaded workers (where
+    ``OMP_NUM_THREADS=1``, as every lossbench worker sets), the library's default elsewhere."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    if os.environ.get("OMP_NUM_THREADS") == "1":
+        so.intra_op_num_threads = 1
+        so.inter_op_num_threads = 1
+    return so
+
+
+def _speechmos_file(*parts: str) -> str:
+    import speechmos
+
+    p = os.path.join(os.path.dirname(os.path.abspath(speechmos.__file__)), *parts)
+    if not os.path.exists(p):
+        raise ConfigError(f"{p} is missing: lossbench reads the model from speechmos {SPEECHMOS_VERSION} "
+                          f"(pip install speechmos=={SPEECHMOS_VERSION})")
+    return p
+
+
+class FastPLCMOS:
+    """PLCMOS v2 with the audio branch computed once per clip (see the module docstring)."""
+
+    def __init__(self, path: str | None = None) -> None:
+        import onnx
+        import onnxruntime as ort
+
+        self.path = path or _speechmos_file("plcmos_models", "plcmos_v2.onnx")
+        model = onnx.load(self.path)
+        g = model.graph
+        names = [i.name for i in g.input]
+        if names != ["degraded_audio", "rater_embed"] or [o.name for o in g.output] != ["plcmos"]:
+            raise ConfigError(f"{self.path} has inputs {names} and outputs {[o.name for o in g.output]}, not the "
+                              f"plcmos_v2 graph of speechmos {SPEECHMOS_VERSION} (degraded_audio, rater_embed -> "
+                              f"plcmos) that lossbench splits")
+        inits = {t.name for t in g.initializer}
+        rater: set[str] = {"rater_embed"}
+        head_nodes = []
+        for node in g.node:  # topological order: a node depends on the embedding if any input does
+            if any(i in rater for i in node.input):
+                rater.update(node.output)
+                head_nodes.append(node)
+        produced_by_head = {o for n in head_nodes for o in n.output}
+        boundary = sorted({i for n in head_nodes for i in n.input
+                           if i and i not in rater and i not in inits and i not in produced_by_head})
+        if not head_nodes or not boundary or len(head_nodes) > 40:
+            raise ConfigError(f"{self.path}: the rater embedding does not enter a separable head; this is not the "
+                              f"plcmos_v2 graph of speechmos {SPEECHMOS_VERSION}")
+        ex = onnx.utils.Extractor(onnx.shape_inference.infer_shapes(model))
+        audio = ex.extract_model(["degraded_audio"], boundary)
+        head = ex.extract_model(boundary + ["rater_embed"], ["plcmos"])
+        head.graph.output[0].type.tensor_type.ClearField("shape")  # one score per embedding row, not a scalar
+        so = session_options()
+        self.boundary = boundary
+        self.audio = ort.InferenceSession(audio.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        self.head = ort.InferenceSession(head.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        from speechmos.plcmos import PLCMOS
+
+        self._features = PLCMOS.__new__(PLCMOS).stft_transform  # speechmos's own feature code (no session)
+
+    def features(self, audio: np.ndarray) -> np.ndarray:
+        return np.float32(self._features(audio))[np.newaxis, np.newaxis, ...]
+
+    def score(self, audio: np.ndarray, embeds: np.ndarray) -> float:
+        """Mean PLCMOS over the rater embeddings ``embeds`` (n, 64) for 16 kHz audio in [-1, 1]."""
+        n = embeds.shape[0]
+        parts = self.audio.run(self.boundary, {"degraded_audio": self.features(audio)})
+        feeds = {name: np.repeat(v, n, axis=0) for name, v in zip(self.boundary, parts)}
+        feeds["rater_embed"] = embeds.astype(np.float32)
+        scores = self.head.run(None, feeds)[0].reshape(-1)
+        return sum(float(v) for v in scores) / n  # summed in the order speechmos sums them
+
+
+@functools.lru_cache(maxsize=1)
+def _fast_plcmos() -> FastPLCMOS:
+    return FastPLCMOS()
+
+
+def plcmos_embeddings() -> np.ndarray:
+    """The 15 rater embeddings speechmos draws per call: NumPy's global generator seeded with 23 (the caller's
+    global random state is kept)."""
+    state = np.random.get_state()
+    np.random.seed(PLCMOS_SEED)
+    try:
+        return np.random.normal(size=(PLCMOS_EMBED_ROUNDS, 64))
+    finally:
+        np.random.set_state(state)
+
+
 def plcmos(est: np.ndarray, ref: np.ndarray, sr: int) -> dict[str, float]:
-    """PLCMOS v2 (speechmos), non-intrusive; NumPy seeded with 23 per call as in
-    the reference implementation, so scores repeat."""
+    """PLCMOS v2 (speechmos's model), non-intrusive; the rater embeddings seeded with 23 per call as in the
+    reference implementation, so scores repeat."""
     est = _check_single(est)
     if sr != 16000:
         est = _resample(est, sr, 16000)
     if est.size < 16000:
         raise MetricUnavailable("too short for PLCMOS (needs >= 1 s)")
+    return {"plcmos": _fast_plcmos().score(np.clip(est, -1, 1).astype(np.float32), plcmos_embeddings())}
+
+
+def plcmos_speechmos(est: np.ndarray, sr: int = 16000) -> float:
+    """speechmos's own ``plcmos.run`` (the reference the fast path is tested and timed against)."""
     from speechmos import plcmos as _pl
 
     state = np.random.get_state()
-    np.random.seed(23)
+    np.random.seed(PLCMOS_SEED)
     try:
-        out = _pl.run(np.clip(est, -1, 1).astype(np.float32), 16000)
+        return float(_pl.run(np.clip(est, -1, 1).astype(np.float32), sr)["plcmos"])
     finally:
         np.random.set_state(state)
-    return {"plcmos": float(out["plcmos"])}
+
+
+@functools.lru_cache(maxsize=1)
+def _dnsmos_model():
+    """speechmos's DNSMOS object with its two sessions made under :func:`session_options`, installed as the
+    one speechmos's ``dnsmos.run`` uses (its model files, no copy)."""
+    import onnxruntime as ort
+    from speechmos import dnsmos as _dn
+
+    primary = _speechmos_file("dnsmos_models", "sig_bak_ovr.onnx")
+    p808 = _speechmos_file("dnsmos_models", "model_v8.onnx")
+    d = _dn.DNSMOS.__new__(_dn.DNSMOS)
+    so = session_options()
+    d.primary_model_path = primary
+    d.onnx_sess = ort.InferenceSession(primary, so, providers=["CPUExecutionProvider"])
+    d.p808_onnx_sess = ort.InferenceSession(p808, so, providers=["CPUExecutionProvider"])
+    _dn.dnsmos = d
+    return _dn
 
 
 def dnsmos(est: np.ndarray, ref: np.ndarray, sr: int) -> dict[str, float]:
@@ -32,9 +171,7 @@ def dnsmos(est: np.ndarray, ref: np.ndarray, sr: int) -> dict[str, float]:
         est = _resample(est, sr, 16000)
     if est.size < 16000:
         raise MetricUnavailable("too short for DNSMOS (needs >= 1 s)")
-    from speechmos import dnsmos as _dn
-
-    out = _dn.run(np.clip(est, -1, 1).astype(np.float32), 16000)
+    out = _dnsmos_model().run(np.clip(est, -1, 1).astype(np.float32), 16000)
     return {
         "dnsmos_ovrl": float(out["ovrl_mos"]),
         "dnsmos_sig": float(out["sig_mos"]),
