@@ -15,6 +15,7 @@ Run: ``python perf/sweep_speed.py``.
 
 from __future__ import annotations
 
+import json
 import resource
 import shutil
 import tempfile
@@ -29,7 +30,7 @@ from lossbench.benchmarks.spec import spec_from_dict
 from lossbench.benchmarks.sweep import run_sweep
 
 SPEC = {
-    "metrics": ["pesq_wb", "stoi", "si_snr"],
+    "metrics": ["pesq_wb", "stoi", "si_snr", "plcmos"],
     "concealments": ["native", "waveform-substitution"],
     "codec": [{"spec": "opus:bitrate=16000"}, {"spec": "amrwb:mode=2"}],
     "channel": [{"model": "bernoulli", "loss": [0.0, 0.1, 0.2]}, {"model": "markov3"}],
@@ -79,8 +80,9 @@ def main() -> None:
             "encode": (df["encode_rtf"] * df["duration_s"]).sum() / df.groupby("channel_key").ngroups,
             "channel": df["channel_time_s"].sum() / df["concealment"].nunique(),
             "decode": (df["decode_rtf"] * df["duration_s"]).sum(),
-            "metrics": df["metrics_time_s"].sum(),
         }
+        per_metric = pd.DataFrame([json.loads(m) for m in df["metric_times"]]).sum()
+        stage |= {f"metric {k}": float(v) for k, v in per_metric.items()}
         tot = sum(stage.values())
         print("time share per stage: " + ", ".join(f"{k} {100 * v / tot:.1f} %" for k, v in stage.items()))
         t_job, t_direct = direct_time(tmp)

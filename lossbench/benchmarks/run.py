@@ -173,8 +173,10 @@ def run_job(job: Job, skip: frozenset[str] | set[str] = frozenset()) -> list[dic
                                frames_recovered=int(res.recovered.sum()), corrupt_packets=res.corrupt_packets,
                                **facts(codec.name, res.info))
                     t0 = time.perf_counter()
-                    row.update(compute_metrics(res.audio, clip.samples, clip.sample_rate_hz, job.metrics))
+                    mt: dict[str, float] = {}
+                    row.update(compute_metrics(res.audio, clip.samples, clip.sample_rate_hz, job.metrics, mt))
                     row["metrics_time_s"] = time.perf_counter() - t0
+                    row["metric_times"] = json.dumps({k: round(v, 6) for k, v in mt.items()})
                     if ch.time_varying:
                         mname = "pesq_wb" if "pesq_wb" in job.metrics else job.metrics[0]
                         tt, vv = windowed(mname, res.audio, clip.samples, clip.sample_rate_hz, 2.5, 0.25)

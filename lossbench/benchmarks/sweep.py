@@ -125,6 +125,10 @@ def run_sweep(spec: SweepSpec, run_dir: str | Path, progress: bool = True) -> Sw
     write_spec(spec, plan, run_dir)
     todo_jobs = [j for j in plan.jobs if set(j.task_keys()) - done]
     n_todo = sum(len(set(j.task_keys()) - done) for j in todo_jobs)
+    if "plcmos" in plan.spec.metrics and todo_jobs:
+        from lossbench.metrics.learned import prepare_plcmos
+
+        prepare_plcmos()  # the split model cached once here, not built by every worker
     executor = DaskExecutor(spec.scheduler) if spec.scheduler else LocalExecutor(spec.workers)
     bar = None
     if progress:

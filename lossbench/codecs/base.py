@@ -79,7 +79,7 @@ RESERVED_COLUMNS = frozenset({
     "loss_param", "seed", "status", "error", "traceback", "duration_s", "bitrate_kbps", "payload_kbps",
     "header_kbps", "fec_kbps", "packets", "encode_rtf", "decode_rtf", "clip_resampled", "network_loss",
     "late_rate", "effective_loss", "mean_burst", "longest_burst", "p_loss_given_loss", "channel_time_s",
-    "frames_concealed", "frames_recovered", "corrupt_packets", "metrics_time_s", "timeseries", "audio_file",
+    "frames_concealed", "frames_recovered", "corrupt_packets", "metrics_time_s", "metric_times", "timeseries", "audio_file",
     "packet_marks",
 })
 #: meta keys that are not facts for the result table (structure the decoder needs)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import os
+from pathlib import Path
 
 import numpy as np
 
@@ -54,42 +55,77 @@ def _speechmos_file(*parts: str) -> str:
     return p
 
 
+def _cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lossbench"
+
+
+def split_plcmos(path: str) -> tuple[bytes, bytes, list[str]]:
+    """(audio-branch model, head model, the tensors between them) of a plcmos_v2 ONNX file.
+
+    The split is cached beside the user's other caches, keyed by the file's hash, so that worker processes
+    load it without importing ``onnx`` (a second per worker); a cache that cannot be written is skipped.
+    """
+    import hashlib
+
+    data = Path(path).read_bytes()
+    key = hashlib.sha256(data).hexdigest()[:16]
+    d = _cache_dir()
+    files = [d / f"plcmos_v2_{key}_{part}" for part in ("audio.onnx", "head.onnx", "boundary.txt")]
+    if all(f.exists() for f in files):
+        return files[0].read_bytes(), files[1].read_bytes(), files[2].read_text().split()
+    audio, head, boundary = _split(path, data)
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        for f, body in zip(files, (audio, head, " ".join(boundary).encode())):
+            tmp = f.with_name(f.name + f".{os.getpid()}.tmp")
+            tmp.write_bytes(body)
+            os.replace(tmp, f)
+    except OSError:
+        pass
+    return audio, head, boundary
+
+
+def _split(path: str, data: bytes) -> tuple[bytes, bytes, list[str]]:
+    import onnx
+
+    model = onnx.load_from_string(data)
+    g = model.graph
+    names = [i.name for i in g.input]
+    if names != ["degraded_audio", "rater_embed"] or [o.name for o in g.output] != ["plcmos"]:
+        raise ConfigError(f"{path} has inputs {names} and outputs {[o.name for o in g.output]}, not the "
+                          f"plcmos_v2 graph of speechmos {SPEECHMOS_VERSION} (degraded_audio, rater_embed -> "
+                          f"plcmos) that lossbench splits")
+    inits = {t.name for t in g.initializer}
+    rater: set[str] = {"rater_embed"}
+    head_nodes = []
+    for node in g.node:  # topological order: a node depends on the embedding if any input does
+        if any(i in rater for i in node.input):
+            rater.update(node.output)
+            head_nodes.append(node)
+    produced_by_head = {o for n in head_nodes for o in n.output}
+    boundary = sorted({i for n in head_nodes for i in n.input
+                       if i and i not in rater and i not in inits and i not in produced_by_head})
+    if not head_nodes or not boundary or len(head_nodes) > 40:
+        raise ConfigError(f"{path}: the rater embedding does not enter a separable head; this is not the "
+                          f"plcmos_v2 graph of speechmos {SPEECHMOS_VERSION}")
+    ex = onnx.utils.Extractor(onnx.shape_inference.infer_shapes(model))
+    audio = ex.extract_model(["degraded_audio"], boundary)
+    head = ex.extract_model(boundary + ["rater_embed"], ["plcmos"])
+    head.graph.output[0].type.tensor_type.ClearField("shape")  # one score per embedding row, not a scalar
+    return audio.SerializeToString(), head.SerializeToString(), boundary
+
+
 class FastPLCMOS:
     """PLCMOS v2 with the audio branch computed once per clip (see the module docstring)."""
 
     def __init__(self, path: str | None = None) -> None:
-        import onnx
         import onnxruntime as ort
 
         self.path = path or _speechmos_file("plcmos_models", "plcmos_v2.onnx")
-        model = onnx.load(self.path)
-        g = model.graph
-        names = [i.name for i in g.input]
-        if names != ["degraded_audio", "rater_embed"] or [o.name for o in g.output] != ["plcmos"]:
-            raise ConfigError(f"{self.path} has inputs {names} and outputs {[o.name for o in g.output]}, not the "
-                              f"plcmos_v2 graph of speechmos {SPEECHMOS_VERSION} (degraded_audio, rater_embed -> "
-                              f"plcmos) that lossbench splits")
-        inits = {t.name for t in g.initializer}
-        rater: set[str] = {"rater_embed"}
-        head_nodes = []
-        for node in g.node:  # topological order: a node depends on the embedding if any input does
-            if any(i in rater for i in node.input):
-                rater.update(node.output)
-                head_nodes.append(node)
-        produced_by_head = {o for n in head_nodes for o in n.output}
-        boundary = sorted({i for n in head_nodes for i in n.input
-                           if i and i not in rater and i not in inits and i not in produced_by_head})
-        if not head_nodes or not boundary or len(head_nodes) > 40:
-            raise ConfigError(f"{self.path}: the rater embedding does not enter a separable head; this is not the "
-                              f"plcmos_v2 graph of speechmos {SPEECHMOS_VERSION}")
-        ex = onnx.utils.Extractor(onnx.shape_inference.infer_shapes(model))
-        audio = ex.extract_model(["degraded_audio"], boundary)
-        head = ex.extract_model(boundary + ["rater_embed"], ["plcmos"])
-        head.graph.output[0].type.tensor_type.ClearField("shape")  # one score per embedding row, not a scalar
+        audio, head, self.boundary = split_plcmos(self.path)
         so = session_options()
-        self.boundary = boundary
-        self.audio = ort.InferenceSession(audio.SerializeToString(), so, providers=["CPUExecutionProvider"])
-        self.head = ort.InferenceSession(head.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        self.audio = ort.InferenceSession(audio, so, providers=["CPUExecutionProvider"])
+        self.head = ort.InferenceSession(head, so, providers=["CPUExecutionProvider"])
         from speechmos.plcmos import PLCMOS
 
         self._features = PLCMOS.__new__(PLCMOS).stft_transform  # speechmos's own feature code (no session)
@@ -105,6 +141,14 @@ class FastPLCMOS:
         feeds["rater_embed"] = embeds.astype(np.float32)
         scores = self.head.run(None, feeds)[0].reshape(-1)
         return sum(float(v) for v in scores) / n  # summed in the order speechmos sums them
+
+
+def prepare_plcmos() -> None:
+    """Split (and cache) the PLCMOS model now, so that worker processes only load it; never raises."""
+    try:
+        split_plcmos(_speechmos_file("plcmos_models", "plcmos_v2.onnx"))
+    except Exception:  # the metric reports its own error per clip
+        pass
 
 
 @functools.lru_cache(maxsize=1)
