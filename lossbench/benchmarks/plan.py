@@ -24,6 +24,13 @@ from lossbench.corpus import ClipRef, scan_corpus
 from lossbench.errors import ConfigError, LossbenchError, choices
 
 
+#: channel instances per job at most: a (clip, codec) with more is split (each part encodes the clip again,
+#: which costs far less than the decodes and scores of its channels), so that two workers stay busy to the end
+JOB_CHANNELS = 8
+#: how much more a task of a codec with trained weights costs than a classic codec's, for job ordering
+NEURAL_JOB_WEIGHT = 3
+
+
 @dataclass(frozen=True)
 class ChannelInstance:
     """One concrete channel condition of a sweep."""
@@ -64,6 +71,7 @@ class Job:
     metrics: list[str]
     keep_audio: bool
     run_dir: str
+    keep_ref: bool = True  # write the clip's reference audio (the first job of a clip and codec does)
 
     def task_key(self, concealment: str, ch: ChannelInstance, seed: int) -> str:
         return f"{self.clip.id}|{self.codec_spec}|{concealment}|{ch.key}|{seed}"
@@ -212,12 +220,16 @@ def plan_sweep(spec: SweepSpec, run_dir: str | Path) -> Plan:
         if files := cod.model_files():
             models[cod.describe()] = {role: file_hash(path) for role, path in files.items()}
     jobs = [
-        Job(clip=c, clip_index=i, codec_spec=cs, codec_label=cl, concealments=names, channels=channels,
+        Job(clip=c, clip_index=i, codec_spec=cs, codec_label=cl, concealments=names, channels=channels[k : k + JOB_CHANNELS],
             seeds=list(range(spec.seeds)), base_seed=spec.seed, metrics=list(spec.metrics),
-            keep_audio=i < spec.examples, run_dir=str(run_dir))
+            keep_audio=i < spec.examples, run_dir=str(run_dir), keep_ref=k == 0)
         for i, c in enumerate(clips)
         for cs, cl, names in codecs
+        for k in range(0, len(channels), JOB_CHANNELS)
     ]
+    # longest first (neural codecs cost several times a classic codec per task), so that no worker is left
+    # with a long job while the others idle at the end of a sweep
+    jobs.sort(key=lambda j: -len(j.task_keys()) * (NEURAL_JOB_WEIGHT if j.codec_spec in models else 1))
     return Plan(spec, jobs, clips, channels, skipped, models)
 
 

@@ -129,6 +129,9 @@ class Codec(Protocol):
     def decode(self, stream: EncodedStream, reception: Reception | None = None,
                concealment: str = "zeros") -> DecodeResult: ...
 
+    def decode_many(self, stream: EncodedStream, reception: Reception | None,
+                    concealments: list[str]) -> list[DecodeResult]: ...
+
 
 class CodecBase:
     """Description and checks every codec shares (name, rate, concealment names, config, stream checks).
@@ -199,6 +202,15 @@ class CodecBase:
         raise ConfigError(
             f"codec {self.name!r} does not support concealment {concealment!r}; valid: {choices(self.concealments)}"
         )
+
+    def decode_many(self, stream: EncodedStream, reception: Reception | None,
+                    concealments: list[str]) -> list[DecodeResult]:
+        """One reception decoded with each of ``concealments``: what ``decode`` gives for each, in order.
+
+        The harness calls this once per reception; a codec whose receiver has a stage that every
+        concealment shares (entropy decoding) overrides it to run that stage once.
+        """
+        return [self.decode(stream, reception, c) for c in concealments]
 
     def check_stream(self, stream: EncodedStream) -> None:
         """A ConfigError unless ``stream`` was encoded by this codec."""
@@ -315,16 +327,31 @@ class FrameCodec(CodecBase, abc.ABC):
         return depacketize(self.packetizer, stream.packets, usable, self.n_frames(stream.num_samples),
                            self.frame_samples)
 
+    def decode_frames_many(self, frames: list[bytes | None], concealments: list[str | None]
+                           ) -> list[tuple[np.ndarray, np.ndarray, dict[str, Any]]]:
+        """``decode_frames`` for each concealment (override to share what they have in common)."""
+        return [self.decode_frames(frames, c) for c in concealments]
+
     def decode(self, stream: EncodedStream, reception: Reception | None = None,
                concealment: str = "zeros") -> DecodeResult:
         """Decode what arrived in time and conceal the rest."""
+        return self.decode_many(stream, reception, [concealment])[0]
+
+    def decode_many(self, stream: EncodedStream, reception: Reception | None,
+                    concealments: list[str]) -> list[DecodeResult]:
+        """Depacketise once; decode once per distinct native concealment (and once without one for every
+        waveform strategy), then conceal and align each."""
         self.check_stream(stream)
-        name = self.check_concealment(concealment)
+        names = [self.check_concealment(c) for c in concealments]
         dp = self.receive(stream, reception)
-        native = name in self.native_concealments
-        raw, bad, info = self.decode_frames(dp.frames, name if native else None)
-        audio = self.finish_audio(raw, bad, name, stream.num_samples)
-        return DecodeResult(audio, bad, dp.recovered, dp.corrupt_packets, dict(info))
+        hooks = list(dict.fromkeys(n if n in self.native_concealments else None for n in names))
+        raw = dict(zip(hooks, self.decode_frames_many(dp.frames, hooks)))
+        out = []
+        for n in names:
+            audio, bad, info = raw[n if n in self.native_concealments else None]
+            audio = self.finish_audio(audio.copy(), bad.copy(), n, stream.num_samples)
+            out.append(DecodeResult(audio, bad.copy(), dp.recovered.copy(), dp.corrupt_packets, dict(info)))
+        return out
 
 
 CODECS: Registry[type[Codec]] = Registry("codec", "lossbench.codecs")

@@ -82,16 +82,23 @@ def estoi(est: np.ndarray, ref: np.ndarray, sr: int) -> dict[str, float]:
 _MEL_CACHE: dict[tuple[int, int, int], np.ndarray] = {}
 
 
-def _mfcc(x: np.ndarray, sr: int, n: int) -> np.ndarray:
-    """MFCC (n mel bands, n coefficients), frames x n; 25 ms windows, 10 ms hop."""
-    from scipy.fft import dct
+def _power(x: np.ndarray, sr: int) -> tuple[np.ndarray, int]:
+    """(power spectrogram, n_fft) with 25 ms Hann windows, 10 ms hop: what every mel scale of a signal shares."""
     from scipy.signal import stft
 
     n_fft = 1 << int(math.ceil(math.log2(0.025 * sr)))
     hop = int(0.010 * sr)
     _, _, Z = stft(x, fs=sr, window="hann", nperseg=int(0.025 * sr), noverlap=int(0.025 * sr) - hop, nfft=n_fft,
                    boundary=None, padded=False)
-    power = np.abs(Z) ** 2
+    return np.abs(Z) ** 2, n_fft
+
+
+def _mfcc(x: np.ndarray, sr: int, n: int, power: tuple[np.ndarray, int] | None = None) -> np.ndarray:
+    """MFCC (n mel bands, n coefficients), frames x n; 25 ms windows, 10 ms hop (``power``: the signal's
+    :func:`_power`, computed once for several scales)."""
+    from scipy.fft import dct
+
+    power, n_fft = power if power is not None else _power(x, sr)
     key = (sr, n_fft, n)
     fb = _MEL_CACHE.get(key)
     if fb is None:
@@ -127,7 +134,8 @@ def mfcc_distance(est: np.ndarray, ref: np.ndarray, sr: int) -> dict[str, float]
     if ref.size < int(0.05 * sr):
         raise MetricUnavailable("too short for MFCC distance")
     d = []
+    pr, pe = _power(ref, sr), _power(est, sr)  # one STFT per signal for the four scales
     for n in (8, 16, 32, 64):
-        a, b = _mfcc(ref, sr, n), _mfcc(est, sr, n)
+        a, b = _mfcc(ref, sr, n, pr), _mfcc(est, sr, n, pe)
         d.append(float(np.mean(np.sum((a - b) ** 2, axis=1))))
     return {"mfcc_dist": float(np.mean(d))}

@@ -35,7 +35,7 @@ LIBRARY: tuple[TraceSet, ...] = (
     TraceSet("bernoulli-10", "bernoulli:p=0.10", 5, description="independent loss, 10 %"),
     TraceSet("bernoulli-20", "bernoulli:p=0.20", 5, description="independent loss, 20 %"),
     TraceSet("bernoulli-30", "bernoulli:p=0.30", 5, description="independent loss, 30 %"),
-    TraceSet("wlan", "markov3", 20, description="three-state WLAN Markov model (SoundSpring's setting), ~13.8 %"),
+    TraceSet("wlan", "markov3", 25, description="three-state WLAN Markov model (SoundSpring's setting), ~13.8 %"),
     TraceSet(
         "ge-10-b4", "gilbert:loss_rate=0.10,mean_burst=4", 5, description="Gilbert, 10 % loss in bursts of 4 on average"
     ),

@@ -69,12 +69,22 @@ def test_toml_spec_file(tmp_path):
         load_spec(f)
     default = load_spec(Path(__file__).parents[2] / "lossbench" / "benchmarks" / "default_spec.toml")
     p = plan_sweep(default, tmp_path / "d")
-    # 10 clips x (3 + 2 + 2 + 2 + 2 concealments) x (4 Bernoulli + 10 WLAN traces + 2 LossGen channels)
-    assert p.num_tasks == 10 * 11 * 16
+    # 4 clips x (SoundSpring, Glaris, rvq 2 each + Opus 2 + 2 + 2 + AMR-WB 1 + PCM 1 concealments)
+    # x (4 Bernoulli + 25 WLAN traces + 2 LossGen channels)
+    assert p.num_tasks == 4 * 14 * 31
     keys = {c.key for c in p.channels}
     assert {"lossgen:loss_rate=0.1", "lossgen:loss_rate=0.2"} <= keys
-    assert sum(k.startswith("trace:") and "wlan_" in k for k in keys) == 10
-    assert {"opus-deep-plc", "opus-dred", "opus-fec"} <= {c for j in p.jobs for c in j.concealments}
+    wlan = [c for c in p.channels if c.kind == "trace" and "wlan_" in c.key]
+    assert len(wlan) == 25 and len(wlan) * len(p.clips) >= 100  # every WLAN CDF pools at least 100 values
+    assert {"opus-deep-plc", "opus-dred", "opus-fec", "mlm", "zero-token", "side-info-plc", "zero-y", "fargan-plc",
+            "zero-latent"} <= {c for j in p.jobs for c in j.concealments}
+    assert {j.codec_spec.split(":")[0] for j in p.jobs} >= {"soundspring", "glaris", "rvq", "opus"}
+    # longest jobs first, and no job holds more than JOB_CHANNELS channels
+    from lossbench.benchmarks.plan import JOB_CHANNELS
+
+    assert p.jobs[0].codec_spec.split(":")[0] in ("soundspring", "glaris", "rvq")
+    assert max(len(j.channels) for j in p.jobs) <= JOB_CHANNELS
+    assert sorted(k for j in p.jobs for k in j.task_keys()) == sorted(set(k for j in p.jobs for k in j.task_keys()))
 
 
 @pytest.fixture(scope="module")
@@ -262,7 +272,7 @@ def test_cli_sweep_errors_and_dry_run(tmp_path):
     # the sweepable models are asked of the loss-model registry, not listed: markov3 builds from a rate alone
     assert "markov3" in r.output and "lossgen" in r.output
     r = CliRunner().invoke(app, ["sweep", "--dry-run", "--out", str(tmp_path)])
-    assert r.exit_code == 0 and "tasks: 1760" in r.output
+    assert r.exit_code == 0 and "tasks: 1736" in r.output
 
 
 def test_bad_network_settings_fail_at_plan_time(tmp_path):

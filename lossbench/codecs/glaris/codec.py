@@ -227,7 +227,16 @@ class GlarisCodec(FrameCodec):
         zs = unpack_indices(body[1 : 1 + n], len(src) * self.side_tokens).reshape(len(src), self.side_tokens)
         return zs[0], dict(zip(src[1:], zs[1:])), body[1 + n :]
 
-    def decode_frames(self, frames: list[bytes | None], concealment: str | None) -> tuple[np.ndarray, np.ndarray]:
+    def decode_frames(self, frames: list[bytes | None], concealment: str | None):
+        return self.decode_frames_many(frames, [concealment])[0]
+
+    def decode_frames_many(self, frames: list[bytes | None], concealments: list[str | None]) -> list:
+        """Parsing, z and the entropy decoding of y once; then each concealment's fill and synthesis."""
+        rx = self._receive_y(frames)
+        return [self._synthesise(rx, c) for c in concealments]
+
+    def _receive_y(self, frames: list[bytes | None]) -> dict:
+        """What every concealment shares: the side information, the entropy parameters and y where it decodes."""
         import torch
 
         m = self.glaris
@@ -260,10 +269,18 @@ class GlarisCodec(FrameCodec):
             if z_ok[t] and (t == 0 or z_ok[t - 1]):  # h_s(z_{t-1}, z_t) as at the sender
                 yq[t] = CategoricalStream(data).decode(gaussian_pmfs(mu[t], sigma[t], R)) - R
                 y_ok[t] = True
-        lost = ~y_ok
+        return {"T": T, "zc": zc, "z_ok": z_ok, "ybytes": ybytes, "corrupt": corrupt, "mu": mu, "s": s,
+                "z_missing": z_missing, "yq": yq, "y_ok": y_ok}
+
+    def _synthesise(self, rx: dict, concealment: str | None) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+        import torch
+
+        m = self.glaris
+        T, zc, z_ok, mu, s, z_missing = rx["T"], rx["zc"], rx["z_ok"], rx["mu"], rx["s"], rx["z_missing"]
+        lost = ~rx["y_ok"]
         lost_t = torch.from_numpy(lost).unsqueeze(0)
         with torch.no_grad():
-            yq_t = m.dequantize(torch.from_numpy(yq.T.astype(np.float32)).unsqueeze(0), self._q())
+            yq_t = m.dequantize(torch.from_numpy(rx["yq"].T.astype(np.float32)).unsqueeze(0), self._q())
             if concealment == "side-info-plc":
                 fill = m.plc(s, yq_t, lost_t, z_missing, self._q())
             elif concealment == "prior-mean":
@@ -274,6 +291,6 @@ class GlarisCodec(FrameCodec):
             l_hat = m.synthesis(y_hat, self._q()) * m.cfg.latent_scale
             audio = self._voice(l_hat, hold_missing(zc[:, self.side :], z_ok) if self.pitch_layers else None)
         info = {"y_lost_frames": int(lost.sum()), "z_missing_frames": int((~z_ok).sum()),
-                "z_from_copies": int((z_ok & ~np.isin(np.arange(T), list(ybytes))).sum()),
-                "corrupt_payloads": corrupt}
+                "z_from_copies": int((z_ok & ~np.isin(np.arange(T), list(rx["ybytes"]))).sum()),
+                "corrupt_payloads": rx["corrupt"]}
         return audio, lost, info

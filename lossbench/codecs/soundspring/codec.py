@@ -278,11 +278,19 @@ class SoundSpringCodec(CodecBase):
 
     def decode(self, stream: EncodedStream, reception: Reception | None = None,
                concealment: str = "zeros") -> DecodeResult:
+        return self.decode_many(stream, reception, [concealment])[0]
+
+    def decode_many(self, stream: EncodedStream, reception: Reception | None,
+                    concealments: list[str]) -> list[DecodeResult]:
+        """Entropy decoding (the MLM's PMFs of every slice that can be decoded) once; then each concealment."""
         self.check_stream(stream)
         if "plan" not in stream.meta:
             raise ConfigError("soundspring stream has no packet plan in its meta")
-        name = self.check_concealment(concealment)
+        names = [self.check_concealment(c) for c in concealments]
         rec = self.receive_tokens(stream, reception)
+        return [self._conceal_and_voice(stream, rec, n) for n in names]
+
+    def _conceal_and_voice(self, stream: EncodedStream, rec, name: str) -> DecodeResult:
         nf = rec.tokens.shape[0]
         blocks = self.layout.blocks(nf)
         Ks = np.array(rec.Ks)
@@ -314,4 +322,4 @@ class SoundSpringCodec(CodecBase):
             "coarse_fec_frames": int(rec.fec_recovered.sum()),
             "concealed_frames": int(concealed.sum()),
         }
-        return DecodeResult(audio, prefix < K_frame, rec.fec_recovered, rec.corrupt, info)
+        return DecodeResult(audio, prefix < K_frame, rec.fec_recovered.copy(), rec.corrupt, info)
