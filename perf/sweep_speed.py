@@ -10,13 +10,14 @@ Prints, for one small sweep on the embedded corpus:
   (the 100-clip corpus repeats the embedded clips under new names), which
   must stay flat: clips are read when needed and audio is dropped once scored.
 
-Run: ``python perf/sweep_speed.py``.
+Run: ``python perf/sweep_speed.py`` (``--no-memory`` skips the 10- and 100-clip memory sweeps).
 """
 
 from __future__ import annotations
 
 import json
 import resource
+import sys
 import shutil
 import tempfile
 import time
@@ -87,6 +88,8 @@ def main() -> None:
         print("time share per stage: " + ", ".join(f"{k} {100 * v / tot:.1f} %" for k, v in stage.items()))
         t_job, t_direct = direct_time(tmp)
         print(f"harness overhead: run_job {t_job:.3f} s vs direct calls {t_direct:.3f} s (x{t_job / t_direct:.3f})")
+        if "--no-memory" in sys.argv:
+            return
         # memory: 10 vs 100 clips, one worker process each (children's peak RSS)
         from lossbench.audio import save_audio
         from lossbench.corpus import default_corpus

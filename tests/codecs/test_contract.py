@@ -180,3 +180,20 @@ def test_glaris_voices_pitch_through_the_backbone_not_its_internals():
     src = inspect.getsource(g)
     assert ".net." not in src and "pitch_values" not in src
     assert all(n in CODECS for n in ("rvq", "soundspring", "glaris"))
+
+
+def test_mlm_predicts_the_lower_levels_only_and_mlm_all_every_layer(clips):
+    """``mlm`` with conceal_layers=3 restores only the coarse layers of a frame that lost its packet (so its
+    latent is what zero-token gives plus the concealed coarse part); ``mlm-all`` restores all K = 6."""
+    spec = "soundspring:layers=6,slices=1,pack=frame,fec=none,conceal_layers=3"
+    codec = make_codec(spec)
+    s = codec.encode(clips[0])
+    lost = np.zeros(s.num_packets, bool)
+    lost[20:23] = True
+    rec = Reception.from_lost(lost)
+    low, every, zero = codec.decode_many(s, rec, ["mlm", "mlm-all", "zero-token"])
+    assert not np.array_equal(low.audio, every.audio) and not np.array_equal(low.audio, zero.audio)
+    assert low.info["concealed_frames"] > 0 and low.info["concealed_frames"] == every.info["concealed_frames"]
+    assert 0.0 <= low.info["i_token_fraction"] <= 1.0
+    for r, c in zip((low, every, zero), ("mlm", "mlm-all", "zero-token")):  # decode_many is decode, in order
+        assert np.array_equal(r.audio, codec.decode(s, rec, c).audio)

@@ -8,8 +8,11 @@ raw and fine tokens range-coded under the masked LM's PMFs -> packets
 Receiver: entropy decoding of every slice whose condition tokens arrived,
 R/L/I labels, then one of
 
-- ``mlm``: the MLM conceals lost and invalid tokens up to ``conceal_layers``
+- ``mlm``: the MLM conceals lost and invalid tokens of the lower levels only, up to
+  ``conceal_layers`` (paper §III-C: predicting the high levels does not help; the
+  higher layers of a concealed frame stay out of its latent)
   (:mod:`lossbench.codecs.soundspring.conceal`);
+- ``mlm-all`` (the ablation): the MLM predicts every missing layer up to the frame's K;
 - ``mlm-soft`` (lossbench's, not the paper's): the same concealment, but each
   concealed layer contributes its expected code vector under the MLM's PMF
   instead of the most likely one;
@@ -46,6 +49,8 @@ from lossbench.core import DEFAULT_HEADER_BYTES, Clip, EncodedStream, Packet, Pa
 from lossbench.errors import ConfigError
 
 MODES = ("stream", "gos")
+#: layers the ``mlm`` concealment restores (the lower levels): chosen by measurement, see docs/soundspring.md
+DEFAULT_CONCEAL_LAYERS = 6
 
 
 @functools.lru_cache(maxsize=4)
@@ -99,13 +104,13 @@ class SoundSpringCodec(CodecBase):
     """
 
     name = "soundspring"
-    native_concealments = ("mlm", "mlm-soft", "zero-token")
+    native_concealments = ("mlm", "mlm-all", "mlm-soft", "zero-token")
     facts = ("mean_layers", "raw_token_kbps", "fine_coded_kbps", "fine_raw_kbps", "latency_ms", "token_loss",
-             "token_invalid", "coarse_fec_frames", "concealed_frames")
+             "token_invalid", "i_token_fraction", "coarse_fec_frames", "concealed_frames")
 
     def __init__(self, layers: int = 12, mode: str = "stream", stride: int = 3, context: int = 20,
                  lookahead: int = 2, gos: int = 100, slices: int | None = None, bounds: Any = "3/6/12/24",
-                 pack: str = "slice", fec: str = "next", conceal_layers: int = 6, vbr: Any = "",
+                 pack: str = "slice", fec: str = "next", conceal_layers: int = DEFAULT_CONCEAL_LAYERS, vbr: Any = "",
                  vbr_db: Any = "-50/-40/-30", weights: str | None = None, mlm_weights: str | None = None,
                  backbone: str = DEFAULT_BACKBONE, header_bytes: int = DEFAULT_HEADER_BYTES) -> None:
         from lossbench.codecs.neural.backbones import get_backbone
@@ -176,7 +181,7 @@ class SoundSpringCodec(CodecBase):
             p |= {"gos": self.gos, "context": self.context}
         p |= {"slices": self.slices, "pack": self.pack, "fec": self.fec}
         p["backbone"] = self.backbone.name
-        if self.conceal_layers != 6:
+        if self.conceal_layers != DEFAULT_CONCEAL_LAYERS:
             p["conceal_layers"] = self.conceal_layers
         if self.bounds != (3, 6, 12, 24):
             p["bounds"] = "/".join(map(str, self.bounds))
@@ -290,6 +295,13 @@ class SoundSpringCodec(CodecBase):
         rec = self.receive_tokens(stream, reception)
         return [self._conceal_and_voice(stream, rec, n) for n in names]
 
+    def _depth(self, name: str, K_frame: np.ndarray) -> int:
+        """How many layers a concealment restores: every layer of the frame's K for ``mlm-all``, else the lower
+        ``conceal_layers`` (at least the coarse ones)."""
+        if name == "mlm-all":
+            return int(K_frame.max(initial=self.layers))
+        return max(self.layout.slicing.n_coarse, self.conceal_layers)
+
     def _conceal_and_voice(self, stream: EncodedStream, rec, name: str) -> DecodeResult:
         nf = rec.tokens.shape[0]
         blocks = self.layout.blocks(nf)
@@ -302,13 +314,13 @@ class SoundSpringCodec(CodecBase):
         toks, depth = rec.tokens, prefix
         concealed = np.zeros(nf, dtype=bool)
         soft = None
-        model_based = name in ("mlm", "mlm-soft")
+        model_based = name in ("mlm", "mlm-all", "mlm-soft")
         if model_based:
             wins = (stream_windows(blocks, self.context, self.lookahead, nf) if self.mode == "stream"
                     else centred_windows(nf, self.context))
             cbs = self._codebooks if name == "mlm-soft" else None
             toks, depth, concealed, soft = conceal_tokens(self.mlm, rec.tokens, prefix, K_frame, wins,
-                                                          max(nc, self.conceal_layers), cbs)
+                                                          self._depth(name, K_frame), cbs)
         bad = depth < nc if model_based else prefix < nc  # frames without their coarse tokens
         if name not in self.native_concealments:
             depth = np.where(prefix >= nc, prefix, 0)
@@ -316,9 +328,11 @@ class SoundSpringCodec(CodecBase):
         audio = self.finish_audio(self.decode_latents(lat), bad, name, stream.num_samples)
         st = rec.state
         sent = st != "-"
+        i_frac = float((st == "I").sum() / max(sent.sum(), 1))
         info = {
             "token_loss": float((st == "L").sum() / max(sent.sum(), 1)),
-            "token_invalid": float((st == "I").sum() / max(sent.sum(), 1)),
+            "token_invalid": i_frac,
+            "i_token_fraction": i_frac,  # the sent tokens made invalid by a missing condition token
             "coarse_fec_frames": int(rec.fec_recovered.sum()),
             "concealed_frames": int(concealed.sum()),
         }
