@@ -193,7 +193,8 @@ def test_mlm_predicts_the_lower_levels_only_and_mlm_all_every_layer(clips):
     rec = Reception.from_lost(lost)
     low, every, zero = codec.decode_many(s, rec, ["mlm", "mlm-all", "zero-token"])
     assert not np.array_equal(low.audio, every.audio) and not np.array_equal(low.audio, zero.audio)
-    assert low.info["concealed_frames"] > 0 and low.info["concealed_frames"] == every.info["concealed_frames"]
+    # depth 3 conceals the frames that lost coarse tokens; mlm-all also those that kept them but lost fine ones
+    assert 0 < low.info["concealed_frames"] < every.info["concealed_frames"]
     assert 0.0 <= low.info["i_token_fraction"] <= 1.0
     for r, c in zip((low, every, zero), ("mlm", "mlm-all", "zero-token")):  # decode_many is decode, in order
         assert np.array_equal(r.audio, codec.decode(s, rec, c).audio)

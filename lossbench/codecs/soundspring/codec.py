@@ -49,8 +49,13 @@ from lossbench.core import DEFAULT_HEADER_BYTES, Clip, EncodedStream, Packet, Pa
 from lossbench.errors import ConfigError
 
 MODES = ("stream", "gos")
-#: layers the ``mlm`` concealment restores (the lower levels): chosen by measurement, see docs/soundspring.md
-DEFAULT_CONCEAL_LAYERS = 6
+#: SoundSpring-S's entropy-coding window: the block (3) and its look-ahead (2), no past coarse frames; at the
+#: same rate as 20 frames (6.33 against 6.34 kbit/s, K = 12) it leaves 4 % of the sent tokens invalid at 5 %
+#: loss instead of 20 % (docs/sweeps/soundspring_context.toml)
+STREAM_CONTEXT = 5
+#: layers the ``mlm`` concealment restores (the lower levels): 3 (the coarse layers) scored best of 3, 4 and 6
+#: on held-out speech (docs/sweeps/soundspring_depth.toml, docs/soundspring.md)
+DEFAULT_CONCEAL_LAYERS = 3
 
 
 @functools.lru_cache(maxsize=4)
@@ -89,7 +94,11 @@ class SoundSpringCodec(CodecBase):
         layers: K, the RVQ layers sent (3..24; 0.5 kbit/s each before entropy coding).
         mode: ``stream`` (SoundSpring-S) or ``gos`` (non-streaming).
         stride: T_S, frames per block in stream mode.
-        context: T_C, frames the MLM sees for entropy coding and for concealment.
+        context: T_C, frames the MLM sees: in stream mode for entropy coding (default 5, the block and its
+            look-ahead only: the past coarse frames bought no rate and made one lost packet invalidate the
+            fine tokens of every block whose window held it, docs/sweeps/soundspring_context.toml), in gos
+            mode for concealment (default 20).
+        conceal_context: stream mode: frames the MLM sees when it conceals (default 20).
         lookahead: T_F, frames after a block the stream mode may wait for.
         gos: T_G, frames per group of slices in gos mode.
         slices: S, slice columns per block (default: one per frame in stream mode, 10 per GoS).
@@ -108,11 +117,12 @@ class SoundSpringCodec(CodecBase):
     facts = ("mean_layers", "raw_token_kbps", "fine_coded_kbps", "fine_raw_kbps", "latency_ms", "token_loss",
              "token_invalid", "i_token_fraction", "coarse_fec_frames", "concealed_frames")
 
-    def __init__(self, layers: int = 12, mode: str = "stream", stride: int = 3, context: int = 20,
+    def __init__(self, layers: int = 12, mode: str = "stream", stride: int = 3, context: int | None = None,
                  lookahead: int = 2, gos: int = 100, slices: int | None = None, bounds: Any = "3/6/12/24",
                  pack: str = "slice", fec: str = "next", conceal_layers: int = DEFAULT_CONCEAL_LAYERS, vbr: Any = "",
                  vbr_db: Any = "-50/-40/-30", weights: str | None = None, mlm_weights: str | None = None,
-                 backbone: str = DEFAULT_BACKBONE, header_bytes: int = DEFAULT_HEADER_BYTES) -> None:
+                 backbone: str = DEFAULT_BACKBONE, header_bytes: int = DEFAULT_HEADER_BYTES,
+                 conceal_context: int = 20) -> None:
         from lossbench.codecs.neural.backbones import get_backbone
 
         self._set_header(header_bytes)
@@ -138,18 +148,28 @@ class SoundSpringCodec(CodecBase):
             if len(self.vbr_db) != len(self.vbr) - 1:
                 raise ConfigError(f"soundspring: vbr_db needs {len(self.vbr) - 1} thresholds for vbr={vbr!r}, "
                                   f"got {vbr_db!r}")
+        if context is None:
+            context = STREAM_CONTEXT if mode == "stream" else 20
         for nm, v, lo in (("stride", stride, 1), ("context", context, 1), ("lookahead", lookahead, 0),
+                          ("conceal_context", conceal_context, 1),
                           ("gos", gos, 1), ("conceal_layers", conceal_layers, 0)):
             if int(v) != v or v < lo:
                 raise ConfigError(f"soundspring: {nm} must be an integer >= {lo}, got {v!r}")
         self.mode = mode
         self.layers = int(layers)
         self.stride, self.context, self.lookahead, self.gos = int(stride), int(context), int(lookahead), int(gos)
+        self.conceal_context = int(conceal_context)
         self.conceal_layers = int(conceal_layers)
         B = self.stride if mode == "stream" else self.gos
         S = int(slices) if slices is not None else (B if mode == "stream" else min(10, B))
         self.slices = S
         if mode == "stream":
+            for nm, v in (("context", self.context), ("conceal_context", self.conceal_context)):
+                if v > self.mlm.cfg.max_frames:
+                    raise ConfigError(f"soundspring: {nm} ({v}) exceeds the MLM's {self.mlm.cfg.max_frames} frames")
+            if self.conceal_context < B + self.lookahead:
+                raise ConfigError(f"soundspring: conceal_context ({self.conceal_context}) must cover stride + "
+                                  f"lookahead ({B + self.lookahead})")
             if self.context < B + self.lookahead:
                 raise ConfigError(f"soundspring: context ({self.context}) must cover stride + lookahead "
                                   f"({B + self.lookahead})")
@@ -177,6 +197,8 @@ class SoundSpringCodec(CodecBase):
         p: dict[str, Any] = {"layers": self.layers, "mode": self.mode}
         if self.mode == "stream":
             p |= {"stride": self.stride, "context": self.context, "lookahead": self.lookahead}
+            if self.conceal_context != 20:
+                p["conceal_context"] = self.conceal_context
         else:
             p |= {"gos": self.gos, "context": self.context}
         p |= {"slices": self.slices, "pack": self.pack, "fec": self.fec}
@@ -316,7 +338,7 @@ class SoundSpringCodec(CodecBase):
         soft = None
         model_based = name in ("mlm", "mlm-all", "mlm-soft")
         if model_based:
-            wins = (stream_windows(blocks, self.context, self.lookahead, nf) if self.mode == "stream"
+            wins = (stream_windows(blocks, self.conceal_context, self.lookahead, nf) if self.mode == "stream"
                     else centred_windows(nf, self.context))
             cbs = self._codebooks if name == "mlm-soft" else None
             toks, depth, concealed, soft = conceal_tokens(self.mlm, rec.tokens, prefix, K_frame, wins,
