@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 import torch
 
 from lossbench.codecs.soundspring.mlm import ABSENT, MaskedTokenLM, MLMConfig, beta, masked_batch, sample_mask
@@ -81,3 +82,38 @@ def test_hidden_at_frames_equals_the_full_pass():
         m.norm.weight.mul_(2.0)  # changed weights: back to the eager path
         assert m._frozen_body() is None
         assert not torch.allclose(m.hidden(tok, fr), frozen, atol=1e-3)
+
+
+def test_concealment_time_masks_are_a_contiguous_gap_at_the_window_end():
+    from lossbench.codecs.soundspring.mlm import ConcealMasks, MLMConfig, masked_batch, sample_conceal_mask
+
+    cfg = MLMConfig(dim=32, depth=1, heads=2, ff=64)
+    cm = ConcealMasks(fraction=1.0)
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        K, m, w0 = sample_conceal_mask(100, cfg, cm, rng)
+        frames = np.flatnonzero(m.any(1))
+        assert K in cm.ks and 1 <= frames.size <= cm.max_gap
+        assert np.array_equal(frames, np.arange(frames[0], frames[-1] + 1))  # contiguous
+        assert w0 + cm.window - cm.tail <= frames[-1] + 1 <= w0 + cm.window  # ends in the window's tail
+        layers = np.flatnonzero(m.any(0))
+        assert layers[-1] == K - 1 and layers[0] in (0, cfg.n_coarse)  # Case 1 (all) or Case 3 (fine only)
+    tok = np.random.default_rng(1).integers(0, 1024, (8, 100, 24))
+    inp, tgt, lm = masked_batch(tok, cfg, np.random.default_rng(2), cm)
+    for b in range(8):  # frames outside the example's window are absent, masked ones [MASK]
+        present = np.flatnonzero((inp[b] >= 0).numpy().any(1))
+        assert present.size == cm.window and lm[b].any()
+
+
+def test_ordinal_pitch_targets_favour_near_periods_of_the_same_correlation():
+    import torch
+
+    from lossbench.codecs.neural.backbones import backbone_class
+    from lossbench.codecs.soundspring.mlm import ordinal_targets
+
+    per, corr = (torch.from_numpy(a) for a in backbone_class("fargan").pitch_token_table())
+    true = 4 * 70 + 2  # period 102, correlation level 2
+    t = ordinal_targets(torch.tensor([true]), per, corr, 1.5, 0.5)[0]
+    assert float(t.sum()) == pytest.approx(1.0)
+    assert t[true] > t[4 * 71 + 2] > t[4 * 73 + 2] > 0  # 102 > 103 > 105
+    assert float(t[4 * 71 + 1]) == 0.0 and float(t[1000]) == 0.0  # another correlation level, an unused id
