@@ -28,19 +28,22 @@ def init_worker() -> None:
 
 
 @contextlib.contextmanager
-def _single_threaded_torch():
-    """torch on one intra-op thread for the block (restored after); a no-op where torch is absent."""
+def _as_a_worker():
+    """The block runs as a pool worker would: the single-thread environment (read by onnxruntime sessions made
+    inside it) and torch on one intra-op thread, both restored after."""
+    from lossbench.codecs.neural.threads import single_thread
+
+    saved = {k: os.environ.get(k) for k in SINGLE_THREAD_ENV}
+    os.environ.update(SINGLE_THREAD_ENV)
     try:
-        import torch
-    except ImportError:  # pragma: no cover
-        yield
-        return
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
+        with single_thread():
+            yield
     finally:
-        torch.set_num_threads(n)
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _call(fn: Callable[..., Any], args: tuple) -> Any:
@@ -56,10 +59,10 @@ class LocalExecutor:
 
     def map_unordered(self, fn: Callable[..., Any], arg_list: Iterable[tuple]) -> Iterator[tuple[tuple, Any]]:
         if self.workers == 1:
-            # in-process, but with the workers' single-threaded torch: the rows must not depend on the
-            # executor (FARGAN's autoregressive synthesis turns the last-bit differences that another intra-op
-            # thread count gives into audible ones)
-            with _single_threaded_torch():
+            # in-process, but set up as the pool workers are: the rows must not depend on the executor
+            # (FARGAN's autoregressive synthesis turns the last-bit differences that another intra-op thread
+            # count gives into audible ones)
+            with _as_a_worker():
                 for a in arg_list:
                     yield a, fn(*a)
             return

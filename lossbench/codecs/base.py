@@ -349,8 +349,9 @@ class FrameCodec(CodecBase, abc.ABC):
         out = []
         for n in names:
             audio, bad, info = raw[n if n in self.native_concealments else None]
-            audio = self.finish_audio(audio.copy(), bad.copy(), n, stream.num_samples)
-            out.append(DecodeResult(audio, bad.copy(), dp.recovered.copy(), dp.corrupt_packets, dict(info)))
+            # finish_audio writes a new array (waveform strategies copy their input); each result owns its masks
+            out.append(DecodeResult(self.finish_audio(audio, bad, n, stream.num_samples), bad.copy(),
+                                    dp.recovered.copy(), dp.corrupt_packets, dict(info)))
         return out
 
 

@@ -16,6 +16,7 @@ columns, directions, ranges, units and rates), :mod:`~lossbench.metrics.signal`
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -58,8 +59,6 @@ def compute_metrics(
 
     With ``times``, each metric's wall time in seconds is stored there under its name.
     """
-    import time
-
     out: dict[str, Any] = {}
     for n in check_metric_names(names):
         t0 = time.perf_counter()
