@@ -198,3 +198,18 @@ def test_mlm_predicts_the_lower_levels_only_and_mlm_all_every_layer(clips):
     assert 0.0 <= low.info["i_token_fraction"] <= 1.0
     for r, c in zip((low, every, zero), ("mlm", "mlm-all", "zero-token")):  # decode_many is decode, in order
         assert np.array_equal(r.audio, codec.decode(s, rec, c).audio)
+
+
+@pytest.mark.parametrize("name,k", [("waveform", 1), ("fargan", 3)])
+def test_latent_to_tokens_inverts_tokens_to_latent_where_the_code_is_one_codeword(name, k, clips):
+    """With one RVQ layer (after fargan's two exact pitch tokens) a decoded latent is a single codeword, whose
+    nearest codeword is itself: latent -> tokens must give the tokens back exactly."""
+    from lossbench.codecs.neural.backbones import get_backbone
+
+    bb = get_backbone(name)
+    x = make_codec(f"rvq:backbone={name}").padded_input(clips[0])
+    toks = bb.encode(x, k)
+    assert np.array_equal(bb.latent_to_tokens(bb.tokens_to_latent(toks), k), toks)
+    full = bb.encode(x)
+    again = bb.latent_to_tokens(bb.tokens_to_latent(full))
+    assert again.shape == full.shape and np.array_equal(again[:, : bb.pitch_layers], full[:, : bb.pitch_layers])

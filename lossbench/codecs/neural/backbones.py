@@ -200,6 +200,14 @@ class Backbone:
             z = self.model.quantizer.decode(torch.from_numpy(np.asarray(tokens, np.int64).T.copy()).unsqueeze(0))
         return z[0].numpy().T.astype(np.float32)
 
+    def latent_to_tokens(self, latent: np.ndarray, k: int | None = None) -> np.ndarray:
+        """float latent (frames, latent_size) -> int64 tokens (frames, k): the residual VQ's greedy codes."""
+        import torch
+
+        with torch.no_grad():
+            z = torch.from_numpy(np.asarray(latent, np.float32).T.copy()).unsqueeze(0)
+            return self.model.quantizer.encode(z, k)[0].numpy().T.astype(np.int64)
+
     def latent_to_audio(self, latent: np.ndarray) -> np.ndarray:
         """float latent (frames, latent_size) -> float32 audio, before the codec delay is removed."""
         import torch
@@ -333,6 +341,27 @@ class FarganFeatureBackbone(Backbone):
 
     def rvq_layers(self) -> list:
         return list(self.model.quantizer.rvq.layers)
+
+    def latent_to_tokens(self, latent: np.ndarray, k: int | None = None) -> np.ndarray:
+        """The pitch tokens back from the latent's pitch rows (nearest period and correlation level), then the
+        residual VQ's greedy codes of its learned part."""
+        import torch
+
+        from lossbench.codecs.neural.fargan import CORR_LEVELS, PERIOD_MIN, period_of
+
+        net, P = self.model.net, self.pitch_layers
+        k = self.num_quantizers if k is None else k
+        D = net.cfg.latent_dim
+        lat = torch.from_numpy(np.asarray(latent, np.float32).T.copy()).unsqueeze(0)  # (1, D + 2P, T)
+        with torch.no_grad():
+            pitch = []
+            for j in range(P):
+                feat = lat[:, D + 2 * j] * net.feat_std[18] + net.feat_mean[18]
+                corr = lat[:, D + 2 * j + 1] * net.feat_std[19] + net.feat_mean[19]
+                level = (corr[..., None] - net.corr_levels).abs().argmin(-1)
+                pitch.append((period_of(feat).long() - PERIOD_MIN) * CORR_LEVELS + level)
+            tokens = self.model.quantizer.encode_parts(torch.stack(pitch, 1), lat[:, :D], k)
+        return tokens[0].numpy().T.astype(np.int64)
 
     @classmethod
     def pitch_token_table(cls) -> tuple[np.ndarray, np.ndarray]:
