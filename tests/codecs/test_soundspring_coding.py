@@ -5,7 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lossbench.codecs.soundspring.coding import Layout, SlicePacket, Slicing, decode_tokens, encode_tokens
+from lossbench.codecs.soundspring.coding import (Layout, SlicePacket, Slicing, decode_tokens, encode_tokens,
+                                                stream_schedule)
 from lossbench.codecs.soundspring.mlm import MaskedTokenLM, MLMConfig
 from lossbench.errors import ConfigError
 
@@ -65,6 +66,14 @@ def test_every_token_received_under_loss_is_the_senders(model, N, B, S, ctx, pac
     rec = _decode(model, plan, N, layout, lost=lost)
     ok = rec.state == "R"
     assert np.array_equal(rec.tokens[ok], toks[ok])
+    # the streaming receiver (each block decided at its cutoff) receives a subset, still the sender's tokens
+    send = np.array([p.send_frame for p in plan])
+    sched = stream_schedule(plan, send, layout, N, 1)
+    got = [None if i in lost else p for i, p in enumerate(plan)]
+    srec = decode_tokens(model, got, plan, N, layout, 12, send, sched.cutoff)
+    sok = srec.state == "R"
+    assert not (sok & ~ok).any()
+    assert np.array_equal(srec.tokens[sok], toks[sok])
 
 
 def test_losses_are_labelled(model):

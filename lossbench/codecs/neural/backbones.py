@@ -164,6 +164,13 @@ class Backbone:
         return int(self.model.frame_offset_samples)
 
     @property
+    def decoder_lookahead_frames(self) -> int:
+        """Token frames after frame i whose latents frame i's output samples depend on: the output delay
+        (``delay_samples``) rounded up to whole frames (1 on both backbones; the causality test of
+        ``tests/codecs/test_soundspring_latency.py`` checks it on the decoder itself)."""
+        return -(-self.delay_samples // self.hop)
+
+    @property
     def quantizer(self):
         return self.model.quantizer
 

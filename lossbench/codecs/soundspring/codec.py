@@ -23,10 +23,19 @@ R/L/I labels, then one of
 
 Modes: ``mode=stream`` is SoundSpring-S (blocks of ``stride`` frames, the
 entropy model and the concealment see ``context`` frames ending ``lookahead``
-frames after the block; latency stride + lookahead frames); ``mode=gos`` is
-the non-streaming SoundSpring (groups of ``gos`` frames with ``slices``
-periodic slices, concealment windows of ``context`` frames centred on the
-gap).
+frames after the block); ``mode=gos`` is the non-streaming SoundSpring
+(groups of ``gos`` frames with ``slices`` periodic slices, concealment
+windows of ``context`` frames centred on the gap).
+
+Latency (``latency_ms``) is computed from the send schedule, not from the
+block size: a block's packets go out when its look-ahead frames have been
+captured, and its fine tokens are coded on those frames' coarse tokens, which
+travel in the *next* block's packets; frame t's output also needs frame t+1's
+latent (the decoder's look-ahead). SoundSpring-S with stride 3 and look-ahead
+2 is therefore 9 frames (180 ms), not 5. The streaming receiver keeps to it:
+block b uses only the packets sent by its decision time (the output time of
+the first frame that depends on it), so nothing sent later changes the
+frames already due (``tests/codecs/test_soundspring_latency.py``).
 
 Which packet holds what (block, slice column, layer groups) is what an RTP
 receiver reads from each packet's timestamp and payload type; lossbench keeps
@@ -43,7 +52,8 @@ import numpy as np
 
 from lossbench.codecs.neural import DEFAULT_BACKBONE
 from lossbench.codecs.base import CODECS, CodecBase, DecodeResult
-from lossbench.codecs.soundspring.coding import Layout, SlicePacket, Slicing, decode_tokens, encode_tokens
+from lossbench.codecs.soundspring.coding import (Layout, Schedule, SlicePacket, Slicing, decode_tokens, encode_tokens,
+                                                nominal_plan, stream_schedule)
 from lossbench.codecs.soundspring.conceal import centred_windows, conceal_tokens, stream_windows
 from lossbench.core import DEFAULT_HEADER_BYTES, Clip, EncodedStream, Packet, PacketKind, Reception
 from lossbench.errors import ConfigError
@@ -217,7 +227,19 @@ class SoundSpringCodec(CodecBase):
 
     @property
     def latency_frames(self) -> int:
-        return (self.stride + self.lookahead) if self.mode == "stream" else self.gos
+        """Algorithmic latency in frames, from the send schedule of a long stream at K = ``layers`` (see
+        :func:`~lossbench.codecs.soundspring.coding.stream_schedule`): stream mode waits for the block, the
+        next block's packets (they carry its look-ahead frames' coarse tokens) and the decoder's look-ahead;
+        gos mode for the whole group of slices and the decoder's look-ahead."""
+        n = 8 * (self.layout.block + self.layout.lookahead + self.backbone.decoder_lookahead_frames)
+        plan, send = nominal_plan(self.layout, self.layers, n)
+        return self.schedule(plan, send, n).latency
+
+    def schedule(self, plan: list, send: np.ndarray, n_frames: int) -> Schedule:
+        dl = self.backbone.decoder_lookahead_frames
+        # gos mode conceals in windows centred on the frame: up to ``context`` frames ahead count as needed
+        ahead = dl if self.mode == "stream" else max(dl, self.context)
+        return stream_schedule(plan, send, self.layout, n_frames, ahead)
 
     # ------------------------------------------------------------------ sender
 
@@ -263,7 +285,7 @@ class SoundSpringCodec(CodecBase):
                   # the fine tokens: what they cost range-coded under the MLM against 10 bits each
                   "fine_coded_kbps": coded_bits / dur / 1000.0, "fine_raw_kbps": fine_raw_bits / dur / 1000.0,
                   "plan": [(p.block, p.column, p.groups) for p in plan],
-                  "latency_ms": 1000.0 * self.latency_frames * fd},
+                  "latency_ms": 1000.0 * self.schedule(plan, np.array([p.send_frame for p in plan]), nf).latency * fd},
         )
 
     # ------------------------------------------------------------------ receiver
@@ -274,7 +296,11 @@ class SoundSpringCodec(CodecBase):
         plan = [SlicePacket(b, c, tuple(g), b"", range(0), 0) for b, c, g in stream.meta["plan"]]
         got = [SlicePacket(pl.block, pl.column, pl.groups, p.payload, pl.frames, 0) if u else None
                for pl, p, u in zip(plan, stream.packets, usable)]
-        return decode_tokens(self.mlm, got, plan, nf, self.layout, self.backbone.num_quantizers)
+        send = cutoff = None
+        if self.mode == "stream":  # a streaming receiver: each block uses what was sent by its decision time
+            send = np.rint(np.array([p.send_time_s for p in stream.packets]) / stream.frame_duration_s).astype(np.int64)
+            cutoff = self.schedule(plan, send, nf).cutoff
+        return decode_tokens(self.mlm, got, plan, nf, self.layout, self.backbone.num_quantizers, send, cutoff)
 
     @functools.cached_property
     def _codebooks(self) -> list[np.ndarray]:
@@ -341,8 +367,10 @@ class SoundSpringCodec(CodecBase):
             wins = (stream_windows(blocks, self.conceal_context, self.lookahead, nf) if self.mode == "stream"
                     else centred_windows(nf, self.context))
             cbs = self._codebooks if name == "mlm-soft" else None
-            toks, depth, concealed, soft = conceal_tokens(self.mlm, rec.tokens, prefix, K_frame, wins,
-                                                          self._depth(name, K_frame), cbs)
+            stream_view = self.mode == "stream" and rec.cutoff is not None
+            toks, depth, concealed, soft = conceal_tokens(
+                self.mlm, rec.tokens, prefix, K_frame, wins, self._depth(name, K_frame), cbs,
+                rec.coarse_time if stream_view else None, rec.cutoff if stream_view else None)
         bad = depth < nc if model_based else prefix < nc  # frames without their coarse tokens
         if name not in self.native_concealments:
             depth = np.where(prefix >= nc, prefix, 0)

@@ -308,6 +308,73 @@ def encode_tokens(model: MaskedTokenLM, tokens: np.ndarray, Ks: list[int], layou
     return out
 
 
+# --------------------------------------------------------------------------- the send schedule
+
+@dataclass(frozen=True)
+class Schedule:
+    """When a streaming receiver may use what, from the packets' send times (in frames).
+
+    Frame t's output starts ``latency`` frames after frame t starts (its algorithmic latency: the frame itself,
+    the wait for every packet its latent needs, and the decoder's look-ahead). Block b's tokens are decided
+    (entropy-decoded and concealed) at ``cutoff[b]``, the output time of the first frame whose samples depend
+    on them: only packets sent by then count for block b, so nothing sent later can change its frames.
+    """
+
+    latency: int
+    cutoff: np.ndarray  # int (blocks,)
+
+
+def coarse_carriers(plan: list[SlicePacket], layout: Layout, n_frames: int) -> np.ndarray:
+    """Per frame, the index in ``plan`` of the packet carrying its coarse tokens (not the FEC copy)."""
+    sl = layout.slicing
+    blocks = layout.blocks(n_frames)
+    out = np.full(n_frames, -1, dtype=np.int64)
+    for i, pk in enumerate(plan):
+        if 0 in pk.groups:
+            b0, T = blocks[pk.block]
+            out[b0 + sl.frames_of(pk.column, T)] = i
+    return out
+
+
+def stream_schedule(plan: list[SlicePacket], send: np.ndarray, layout: Layout, n_frames: int,
+                    decoder_lookahead: int) -> Schedule:
+    """The algorithmic latency and each block's decision time, from the packets' send frames ``send``.
+
+    A block's latents need all its packets and the coarse tokens of its entropy-coding window (the look-ahead
+    frames of the next block among them); frame t's output needs the latents of frames t .. t + the decoder's
+    look-ahead. The latency is the largest wait, over frames, from a frame's start to the last send it needs.
+    """
+    blocks = layout.blocks(n_frames)
+    send = np.asarray(send, dtype=np.int64)
+    carrier = coarse_carriers(plan, layout, n_frames)
+    block_send = np.zeros(len(blocks), dtype=np.int64)
+    for i, pk in enumerate(plan):
+        block_send[pk.block] = max(block_send[pk.block], send[i])
+    need_block = np.zeros(len(blocks), dtype=np.int64)
+    for b, (b0, T) in enumerate(blocks):
+        w0, w1 = layout.window(b0, T, n_frames)
+        c = carrier[w0:w1]
+        need_block[b] = max(int(block_send[b]), int(send[c[c >= 0]].max(initial=0)))
+    frame_block = np.concatenate([[b] * T for b, (_, T) in enumerate(blocks)]).astype(np.int64)
+    need_frame = need_block[frame_block]
+    dl = int(decoder_lookahead)
+    latency = 0
+    for t in range(n_frames):
+        latency = max(latency, int(need_frame[t : t + dl + 1].max()) - t)
+    cutoff = np.array([max(0, b0 - dl) + latency for b0, _ in blocks], dtype=np.int64)
+    return Schedule(latency, cutoff)
+
+
+def nominal_plan(layout: Layout, K: int, n_frames: int) -> tuple[list[SlicePacket], np.ndarray]:
+    """The packet plan and send frames ``encode_tokens`` gives a stream of ``n_frames`` frames (no payloads)."""
+    plan, send = [], []
+    for b, (b0, T) in enumerate(layout.blocks(n_frames)):
+        for l, groups in layout.packet_groups(K, T):
+            plan.append(SlicePacket(b, l, groups, b"", range(b0, b0 + T), min(n_frames, b0 + T + layout.lookahead)))
+            send.append(plan[-1].send_frame)
+    return plan, np.array(send, dtype=np.int64)
+
+
 # --------------------------------------------------------------------------- receiver
 
 
@@ -322,6 +389,9 @@ class Received:
         Ks: K of each block, 0 where no packet of the block arrived.
         fec_recovered: bool (N,), frames whose coarse tokens came from an FEC copy.
         corrupt: payloads that arrived but failed their CRC or did not parse.
+        coarse_time: float (N,), the send frame of the first arrived packet holding the frame's coarse tokens
+            (inf if none); with ``cutoff``, what a later block's concealment may see of it.
+        cutoff: float (blocks,), when each block's tokens were decided (inf: no deadline, the whole stream).
     """
 
     tokens: np.ndarray
@@ -329,6 +399,8 @@ class Received:
     Ks: list[int]
     fec_recovered: np.ndarray
     corrupt: int = 0
+    coarse_time: np.ndarray | None = None
+    cutoff: np.ndarray | None = None
 
     def prefix(self) -> np.ndarray:
         """Per frame, the number of leading layers received (the RVQ-usable depth)."""
@@ -364,17 +436,29 @@ def _parse(payload: bytes, layout: Layout, K_max: int, groups: tuple[int, ...], 
 
 
 def decode_tokens(model: MaskedTokenLM, packets: list[SlicePacket | None], plan: list[SlicePacket],
-                  n_frames: int, layout: Layout, K_max: int = 24) -> Received:
+                  n_frames: int, layout: Layout, K_max: int = 24, send: np.ndarray | None = None,
+                  cutoff: np.ndarray | None = None) -> Received:
     """Recover tokens from the packets that arrived (None = lost), following Phi.
 
     ``plan`` is the sender's packet list as the receiver knows it from the
     stream's structure (block, column, groups of each sequence number); only
     ``packets[i].payload`` of the arrived ones is read.
+
+    With ``send`` (each packet's send frame) and ``cutoff`` (each block's decision time, from
+    :func:`stream_schedule`), a block uses only what was sent by its cutoff: a coarse token whose only copy
+    (an FEC copy) comes later is lost for its block, and a window frame's coarse token counts as a condition
+    of a block's fine tokens only if it arrived by that block's cutoff.
     """
     sl = layout.slicing
     nc = sl.n_coarse
     N = n_frames
     blocks = layout.blocks(N)
+    if send is None or cutoff is None:
+        send = np.zeros(len(plan))
+        cutoff = np.full(len(blocks), np.inf)
+    send = np.asarray(send, dtype=np.float64)
+    cutoff = np.asarray(cutoff, dtype=np.float64)
+    coarse_time = np.full(N, np.inf)
     toks = np.zeros((N, K_max), dtype=np.int64)
     state = np.full((N, K_max), "L", dtype="<U1")
     Ks = [0] * len(blocks)
@@ -407,14 +491,23 @@ def decode_tokens(model: MaskedTokenLM, packets: list[SlicePacket | None], plan:
             f = b0 + sl.frames_of(pk.column, T)
             toks[np.ix_(f, np.arange(nc))] = coarse
             state[np.ix_(f, np.arange(nc))] = "R"
+            coarse_time[f] = np.minimum(coarse_time[f], send[i])
         if fec is not None and tg is not None:
             tb0, tT = blocks[tg[0]]
             ff = tb0 + sl.frames_of(tg[1], tT)
-            miss = state[ff, 0] != "R"
+            miss = (state[ff, 0] != "R") & (send[i] < coarse_time[ff])
             if miss.any():
                 toks[np.ix_(ff[miss], np.arange(nc))] = fec[miss]
                 state[np.ix_(ff[miss], np.arange(nc))] = "R"
                 fec_rec[ff[miss]] = True
+                coarse_time[ff[miss]] = send[i]
+    # a coarse token that came after its block's decision time is lost for that block (kept in ``tokens``
+    # for the later blocks whose windows hold it)
+    frame_block = np.concatenate([[b] * T for b, (_, T) in enumerate(blocks)]).astype(np.int64)
+    late = coarse_time > cutoff[frame_block]
+    late_r = late & (state[:, 0] == "R")
+    state[late_r, :nc] = "L"
+    fec_rec &= ~late
     # layers above a block's K are not sent
     for b, (b0, T) in enumerate(blocks):
         if Ks[b]:
@@ -426,7 +519,7 @@ def decode_tokens(model: MaskedTokenLM, packets: list[SlicePacket | None], plan:
         if not fine:
             continue
         w0, w1 = layout.window(b0, T, N)
-        if not (state[w0:w1, :nc] == "R").all():  # a condition (coarse) token is missing: Phi cannot be followed
+        if not (np.isfinite(coarse_time[w0:w1]) & (coarse_time[w0:w1] <= cutoff[b])).all():  # a condition (coarse) token is missing: Phi cannot be followed
             state[b0 : b0 + T, nc:K][state[b0 : b0 + T, nc:K] == "L"] = "I"
             continue
         bm = _BlockModel(model, layout, toks[w0:w1, :nc], b0 - w0, T, K)
@@ -491,7 +584,7 @@ def decode_tokens(model: MaskedTokenLM, packets: list[SlicePacket | None], plan:
     first_bad = np.where(ok.all(1), K_max, np.argmin(ok, 1))
     above = np.arange(K_max)[None, :] > first_bad[:, None]
     state[above & ok] = "I"
-    return Received(toks, state, Ks, fec_rec, corrupt)
+    return Received(toks, state, Ks, fec_rec, corrupt, coarse_time, cutoff)
 
 
 def fine_bits(model: MaskedTokenLM, tokens: np.ndarray, K: int, layout: Layout) -> np.ndarray:

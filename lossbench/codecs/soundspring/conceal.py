@@ -16,8 +16,10 @@ concealment depth, always with the maximum-likelihood token:
   finds that predicting all fine layers helps less than the first few).
 
 Concealed tokens become context for later windows. Windows of SoundSpring-S
-end at the block's look-ahead (causal up to T_F frames); the non-streaming
-receiver centres its windows on the frames it conceals.
+end at the block's look-ahead (causal up to T_F frames); with the stream's
+schedule, the look-ahead frames show only the coarse tokens that arrived by
+the block's decision time (``coarse_time``, ``window_cutoff``). The
+non-streaming receiver centres its windows on the frames it conceals.
 
 With ``codebooks`` the concealment also returns, per frame, the sum over its
 concealed layers of the *expected* code vector under the MLM's PMF,
@@ -62,7 +64,8 @@ def centred_windows(n_frames: int, context: int) -> list[tuple[int, int, int, in
 
 
 def conceal_tokens(model: MaskedTokenLM, tokens: np.ndarray, prefix: np.ndarray, K_frame: np.ndarray,
-                   windows: list[tuple[int, int, int, int]], depth: int, codebooks: list[np.ndarray] | None = None
+                   windows: list[tuple[int, int, int, int]], depth: int, codebooks: list[np.ndarray] | None = None,
+                   coarse_time: np.ndarray | None = None, window_cutoff: np.ndarray | None = None
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """Fill every frame's tokens from its prefix up to ``min(depth, K)`` with the MLM.
 
@@ -74,6 +77,9 @@ def conceal_tokens(model: MaskedTokenLM, tokens: np.ndarray, prefix: np.ndarray,
         depth: layers to reach by concealment (the lower layers only).
 
         codebooks: per layer (V, D) code vectors; when given, also return the expected vectors.
+        coarse_time, window_cutoff: the streaming receiver's view (``Received.coarse_time`` and each window's
+            block cutoff): frames after a window's concealed block show only their coarse tokens, and only
+            those sent by the cutoff; their fine tokens are decided later, so they stay masked.
 
     Returns:
         (tokens, new prefix per frame, bool (N,) frames where anything was concealed, expected):
@@ -87,20 +93,28 @@ def conceal_tokens(model: MaskedTokenLM, tokens: np.ndarray, prefix: np.ndarray,
     target = np.minimum(K_eff, depth)
     concealed = np.zeros(len(d), dtype=bool)
     expected = None if codebooks is None else np.zeros((len(d), codebooks[0].shape[1]))
-    for w0, c0, c1, w1 in windows:
+    for wi, (w0, c0, c1, w1) in enumerate(windows):
         if not (d[c0:c1] < target[c0:c1]).any():
             continue
+        ahead = np.arange(w0, w1) >= c1  # frames of later blocks in this window
+        if coarse_time is not None and window_cutoff is not None:
+            seen = np.minimum(d[w0:w1], nc) * (coarse_time[w0:w1] <= window_cutoff[wi])
+            view = np.where(ahead, seen, 0)
+        else:
+            view = None
         for k in range(int(d[c0:c1].min()), int(target[c0:c1].max())):
             fill = np.flatnonzero((d[c0:c1] == k) & (target[c0:c1] > k)) + c0
             if not fill.size:
                 continue
             K_in = nc if k < nc else int(max(K_eff[w0:w1].max(), k + 1))
-            dw = d[w0:w1]
+            dw = d[w0:w1] if view is None else np.where(ahead, view, d[w0:w1])
             vis = np.full((w1 - w0, K_in), MASKED, dtype=np.int64)
             lay = np.arange(K_in)[None, :]
             known = lay < dw[:, None]
             vis[known] = tok[w0:w1, :K_in][known]
             complete = dw >= K_eff[w0:w1]
+            if view is not None:
+                complete &= ~ahead
             vis[complete[:, None] & (lay >= K_eff[w0:w1, None])] = ABSENT  # never sent: not a gap to fill
             logits = mlm_logits(model, vis, fill - w0, k)
             tok[fill, k] = logits.argmax(-1)
