@@ -68,10 +68,13 @@ endif
 
 # the transceivers' models on the shipped codec's tokens / latents
 # waveform's shipped masked LM: 6000 steps at lr 3e-4, then on to STEPS at lr 1e-4 (3 h of training audio);
-# fargan's: 4500 steps at lr 3e-4 (STEPS to go further)
+# fargan's: 4500 steps at lr 3e-4 (STEPS to go further), exported, then its concealment head (3000 steps, about
+# 2 minutes: lost coarse tokens as a change from the last known frame)
 train-soundspring: setup
 ifeq ($(BACKBONE),fargan)
 	$(VENV)/bin/lossbench train soundspring --backbone fargan --data data/speech --out checkpoints/soundspring_fargan --max-hours 3 --threads 2 --steps $(or $(STEPS),4500)
+	$(VENV)/bin/lossbench train export-soundspring --ckpt checkpoints/soundspring_fargan/ckpt.pt
+	$(VENV)/bin/lossbench train soundspring-head --backbone fargan --data data/speech --steps 3000 --threads 1
 else
 	$(VENV)/bin/lossbench train soundspring --backbone waveform --data data/speech --out checkpoints/soundspring --max-hours 3 --threads 2 --steps 6000
 	$(VENV)/bin/lossbench train soundspring --backbone waveform --data data/speech --out checkpoints/soundspring --max-hours 3 --threads 2 --steps $(or $(STEPS),12000) --lr 1e-4

@@ -131,6 +131,26 @@ def export_soundspring_cmd(
     console.print(f"wrote {p} ({p.stat().st_size / 1e6:.1f} MB)")
 
 
+@app.command("soundspring-head")
+@friendly_errors
+def train_soundspring_head_cmd(
+    data: Annotated[Path, typer.Option(help="directory made by 'lossbench data prepare-speech'")] = Path("data/speech"),
+    out: Annotated[Optional[Path], typer.Option(help="safetensors path (default: the shipped head of the backbone)")] = None,
+    steps: Annotated[int, typer.Option()] = 3000,
+    lr: Annotated[float, typer.Option()] = 1e-3,
+    seed: Annotated[int, typer.Option()] = 0,
+    max_hours: Annotated[Optional[float], typer.Option(help="tokenize at most this much training audio")] = 3.0,
+    threads: Annotated[Optional[int], typer.Option(help="torch CPU threads")] = None,
+    backbone: Annotated[str, typer.Option(help="whose tokens (needs pitch tokens: fargan)")] = DEFAULT_BACKBONE,
+) -> None:
+    """Train the concealment head of the shipped MLM (lost coarse tokens as a change from the last known frame)."""
+    from lossbench.codecs.soundspring.coarse_head import train_head
+
+    p, ev = train_head(data, out, backbone=backbone, steps=steps, lr=lr, seed=seed, threads=threads,
+                       max_hours=max_hours)
+    console.print(f"wrote {p}; held-out gaps: " + ", ".join(f"{k} {v:.2f}" for k, v in ev.items()))
+
+
 @app.command("soundspring-card")
 @friendly_errors
 def soundspring_card_cmd(

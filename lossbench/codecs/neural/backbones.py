@@ -306,7 +306,8 @@ class FarganFeatureBackbone(Backbone):
     feature_plc = True
     shipped = {"codec": WEIGHTS_DIR / "fargan_codec.safetensors",
                "mlm": NEURAL_DIR / "soundspring" / "weights" / "mlm_fargan.safetensors",
-               "glaris": NEURAL_DIR / "glaris" / "weights" / "glaris_fargan.safetensors"}
+               "glaris": NEURAL_DIR / "glaris" / "weights" / "glaris_fargan.safetensors",
+               "coarse_head": NEURAL_DIR / "soundspring" / "weights" / "coarse_head_fargan.safetensors"}
     card_name = "MODEL_CARD_fargan.md"
     token_note = " Layers 1-2 are the pitch tokens (period x 4 correlation levels, 896 of 1024 ids used)."
     latent_note = ("- l: the RVQ part of the fargan quantiser's latent (layers 2..23, 64-d); the two pitch tokens per "
@@ -385,7 +386,9 @@ class FarganFeatureBackbone(Backbone):
             t = torch.from_numpy(np.asarray(pitch_tokens, np.int64).T.copy()).unsqueeze(0)
             return self.model.net.pitch_values(t)[0].numpy().T
 
-    def conceal_features(self, latent: np.ndarray, lost: np.ndarray) -> np.ndarray:
+    def conceal_features(self, latent: np.ndarray, lost: np.ndarray, with_features: bool = False):
+        """Audio for ``latent`` with the ``lost`` frames' features predicted by Opus's deep PLC; with
+        ``with_features`` also the (2 frames, 20) LPCNet features it voiced."""
         import torch
 
         from lossbench.codecs.neural.fargan_plc import conceal_features
@@ -394,7 +397,7 @@ class FarganFeatureBackbone(Backbone):
         with torch.no_grad():
             lat = torch.from_numpy(np.asarray(latent, np.float32).T.copy())[None]
             feats = net.denormalise(net.decode_latent(lat))[0].numpy()
-        return conceal_features(self.model, feats, np.repeat(lost, self.model.cfg.frames_per_hop))
+        return conceal_features(self.model, feats, np.repeat(lost, self.model.cfg.frames_per_hop), with_features)
 
 
 def fold_weight_norm(model) -> None:

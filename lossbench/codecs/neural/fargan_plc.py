@@ -15,8 +15,9 @@ import numpy as np
 ATT_TABLE = (0, 0, -0.2, -0.2, -0.4, -0.4, -0.8, -0.8, -1.6, -1.6)
 
 
-def conceal_features(backbone, feats: np.ndarray, lost: np.ndarray) -> np.ndarray:
-    """Audio (320 T samples, as ``FarganBackbone.synthesize``) for (2T, 20) features with ``lost`` frames predicted."""
+def conceal_features(backbone, feats: np.ndarray, lost: np.ndarray, with_features: bool = False):
+    """Audio (320 T samples, as ``FarganBackbone.synthesize``) for (2T, 20) features with ``lost`` frames predicted;
+    with ``with_features``, (audio, the features it voiced: the predicted ones in the lost frames)."""
     from lossbench.native.fargan import FRAME, FarganSynth, PlcPredictor, burg_cepstrum
 
     f = np.asarray(feats, np.float32).copy()
@@ -44,4 +45,5 @@ def conceal_features(backbone, feats: np.ndarray, lost: np.ndarray) -> np.ndarra
             plc.received(f[i], burg_cepstrum(y if y.size == FRAME else np.zeros(FRAME, np.float32)))
         out.append(y)
     # 160 samples of the silence prefix, none for frame 0 (FARGAN's start), 160 for each later frame
-    return np.nan_to_num(np.concatenate(out), nan=0.0, posinf=0.0, neginf=0.0)
+    audio = np.nan_to_num(np.concatenate(out), nan=0.0, posinf=0.0, neginf=0.0)
+    return (audio, f) if with_features else audio

@@ -117,6 +117,8 @@ def write_card(data: Path, ckpt_dir: Path, count: int = 16, backbone: str = DEFA
     for label, r in rates.items():
         lines.append(f"| {label} | {r[12]:.2f} kbit/s | {100 * (1 - r[12] / 6):.1f} % | {r[24]:.2f} kbit/s | "
                      f"{100 * (1 - r[24] / 12):.1f} % |")
+    lines += predictor_table(make_codec("soundspring:layers=6,slices=1,pack=frame,fec=none" + opts),
+                             [x for _, x in clips])
     if evals:
         lines += ["", "## Held-out bits per fine token during training (all fine layers masked, coarse given)", "",
                   "| step | mean | layer 4 | layer 12 | layer 24 |", "|---|---|---|---|---|"]
@@ -128,3 +130,40 @@ def write_card(data: Path, ckpt_dir: Path, count: int = 16, backbone: str = DEFA
     out = out or WEIGHTS_DIR / backbone_class(backbone).card_name
     out.write_text("\n".join(lines))
     return out
+
+
+def predictor_table(codec, clips: list[np.ndarray], loss: float = 0.1, seeds: tuple[int, ...] = (0, 1)) -> list[str]:
+    """The card's section on lost coarse tokens (:mod:`lossbench.codecs.soundspring.predictors`)."""
+    from lossbench.codecs.soundspring.predictors import measure
+
+    r = measure(codec, clips, loss, seeds)
+    nc = codec.layout.slicing.n_coarse
+    head = codec._head is not None
+    names = {"mlm": "`mlm`" + (" (MLM + concealment head)" if head else ""), "mlm-argmax": "MLM argmax (the paper's rule)",
+             "mlm-soft": "MLM expected code vector (`mlm-soft`)", "zero": "zero latent (`zero-token`)",
+             "copy": "previous frame repeated", "interp": "linear interpolation (window look-ahead)",
+             "fargan-plc": "Opus deep PLC (`fargan-plc`, features)"}
+    frames = r["mlm"]["frames"]
+    lines = ["", f"## Predicting lost coarse tokens ({100 * loss:.0f} % Bernoulli loss, a packet per frame, no FEC)", "",
+             f"Frames that lost all their tokens ({frames} of them, {len(seeds)} loss seeds), concealed in the stream",
+             "receiver's windows (`lossbench/codecs/soundspring/predictors.py`). Latent error: squared distance of the",
+             "coarse layers' summed code vectors from the true ones; pitch: integer period error in samples (both 10 ms",
+             "halves).", "",
+             "| predictor | " + " | ".join(f"top-1 layer {k + 1}" for k in range(nc)) + " | latent error | pitch error | pitch exact |",
+             "|---|" + "---|" * (nc + 3)]
+    for name in ("mlm", "mlm-argmax", "mlm-soft", "zero", "copy", "interp", "fargan-plc"):
+        if name not in r:
+            continue
+        v = r[name]
+        top = v.get("top1")
+        cells = [f"{100 * t:.1f} %" for t in top] if top else ["-"] * nc
+        cells.append(f"{v['latent_error']:.1f}" if "latent_error" in v else "-")
+        cells.append(f"{v['pitch_error']:.2f}" if "pitch_error" in v else "-")
+        cells.append(f"{100 * v['pitch_exact']:.1f} %" if "pitch_exact" in v else "-")
+        lines.append(f"| {names[name]} | " + " | ".join(cells) + " |")
+    if head:
+        lines += ["", "The concealment head (`lossbench train soundspring-head`, "
+                  "`coarse_head_fargan.safetensors`) reads the frozen MLM's hidden state at the lost frame and the",
+                  "last known frame's coarse tokens, and predicts the pitch as a change from that frame (the median of",
+                  "a distribution over -24..24 periods) and the first RVQ vector as a residual from it."]
+    return lines

@@ -11,7 +11,12 @@ R/L/I labels, then one of
 - ``mlm``: the MLM conceals lost and invalid tokens of the lower levels only, up to
   ``conceal_layers`` (paper §III-C: predicting the high levels does not help; the
   higher layers of a concealed frame stay out of its latent)
-  (:mod:`lossbench.codecs.soundspring.conceal`);
+  (:mod:`lossbench.codecs.soundspring.conceal`). On the fargan backbone, with the
+  shipped MLM, a frame that lost all its coarse tokens gets them from the MLM's
+  concealment head (:mod:`lossbench.codecs.soundspring.coarse_head`: the pitch as a
+  change from the last known frame, the first RVQ vector as a residual from it);
+- ``mlm-argmax`` (the paper's literal rule, kept for the ablation): the same, with
+  every token the argmax of the MLM's own heads;
 - ``mlm-all`` (the ablation): the MLM predicts every missing layer up to the frame's K;
 - ``mlm-soft`` (lossbench's, not the paper's): the same concealment, but each
   concealed layer contributes its expected code vector under the MLM's PMF
@@ -123,7 +128,7 @@ class SoundSpringCodec(CodecBase):
     """
 
     name = "soundspring"
-    native_concealments = ("mlm", "mlm-all", "mlm-soft", "zero-token")
+    native_concealments = ("mlm", "mlm-argmax", "mlm-all", "mlm-soft", "zero-token")
     facts = ("mean_layers", "raw_token_kbps", "fine_coded_kbps", "fine_raw_kbps", "latency_ms", "token_loss",
              "token_invalid", "i_token_fraction", "coarse_fec_frames", "concealed_frames")
 
@@ -308,6 +313,15 @@ class SoundSpringCodec(CodecBase):
         return [t.numpy().astype(np.float64) for t in self.backbone.layer_tables()]
 
     @functools.cached_property
+    def _head(self):
+        """The concealment head of the shipped MLM (None for another MLM or a backbone without one)."""
+        if self.mlm_weights and Path(self.mlm_weights).resolve() != mlm_path(None, self.backbone.name).resolve():
+            return None  # the head is trained on the shipped MLM's hidden states
+        from lossbench.codecs.soundspring.coarse_head import load_head
+
+        return load_head(self.backbone.name, self.mlm)
+
+    @functools.cached_property
     def _tables(self) -> list:
         return self.backbone.layer_tables()
 
@@ -362,19 +376,23 @@ class SoundSpringCodec(CodecBase):
         toks, depth = rec.tokens, prefix
         concealed = np.zeros(nf, dtype=bool)
         soft = None
-        model_based = name in ("mlm", "mlm-all", "mlm-soft")
+        model_based = name in ("mlm", "mlm-argmax", "mlm-all", "mlm-soft")
         if model_based:
             wins = (stream_windows(blocks, self.conceal_context, self.lookahead, nf) if self.mode == "stream"
                     else centred_windows(nf, self.context))
             cbs = self._codebooks if name == "mlm-soft" else None
+            head = self._head if name in ("mlm", "mlm-all") else None
             stream_view = self.mode == "stream" and rec.cutoff is not None
             toks, depth, concealed, soft = conceal_tokens(
                 self.mlm, rec.tokens, prefix, K_frame, wins, self._depth(name, K_frame), cbs,
-                rec.coarse_time if stream_view else None, rec.cutoff if stream_view else None)
+                rec.coarse_time if stream_view else None, rec.cutoff if stream_view else None, head=head)
         bad = depth < nc if model_based else prefix < nc  # frames without their coarse tokens
         if name not in self.native_concealments:
             depth = np.where(prefix >= nc, prefix, 0)
-        lat = self.latents(toks, prefix) + soft if soft is not None else self.latents(toks, depth)
+        if name == "mlm-soft":
+            lat = self.latents(toks, prefix) + soft
+        else:  # the head's continuous correction, where it concealed
+            lat = self.latents(toks, depth) + (soft if soft is not None else 0.0)
         audio = self.finish_audio(self.decode_latents(lat), bad, name, stream.num_samples)
         st = rec.state
         sent = st != "-"
