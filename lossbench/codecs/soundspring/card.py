@@ -45,8 +45,10 @@ def write_card(data: Path, ckpt_dir: Path, count: int = 16, backbone: str = DEFA
     K = 24
     rows = {}
     for label, spec in (("SoundSpring (GoS 100 frames, S=10)", "soundspring:mode=gos,gos=100,slices=10,fec=none,layers=24"),
-                        ("SoundSpring-S (T_S=3, T_C=20, T_F=2)", "soundspring:fec=none,layers=24")):
+                        (None, "soundspring:fec=none,layers=24")):
         cod = make_codec(spec + opts)
+        if label is None:
+            label = f"SoundSpring-S (T_S={cod.stride}, T_C={cod.context}, T_F={cod.lookahead})"
         bits = np.zeros(K - 3)
         frames = 0
         for name, x in clips:

@@ -39,7 +39,8 @@ def _periods(backbone, latent: np.ndarray) -> np.ndarray | None:
     net = backbone.model.net
     D = backbone.latent_size - 4
     mean, std = float(net.feat_mean[18]), float(net.feat_std[18])
-    return np.stack([period_of(latent[:, D] * std + mean), period_of(latent[:, D + 2] * std + mean)], 1)
+    with np.errstate(divide="ignore", over="ignore"):  # period_of clamps what overflows to 32..255
+        return np.stack([period_of(latent[:, D] * std + mean), period_of(latent[:, D + 2] * std + mean)], 1)
 
 
 def measure(codec, clips: list[np.ndarray], loss: float, seeds: tuple[int, ...] = (0, 1),
