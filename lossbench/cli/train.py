@@ -184,6 +184,7 @@ def train_glaris_cmd(
     gain_max: Annotated[float, typer.Option(help="quantisation gain at q = 0 (a new run only)")] = 4.0,
     gain_min: Annotated[float, typer.Option(help="quantisation gain at q = 63 (a new run only)")] = 0.25,
     backbone: Annotated[str, typer.Option(help="whose latents: waveform or fargan")] = DEFAULT_BACKBONE,
+    skip: Annotated[bool, typer.Option(help="a linear path past g_a and g_s (a new run only)")] = False,
 ) -> None:
     """Train the Glaris transform coding (stage II) on the frozen backbone's latents."""
     from lossbench.codecs.glaris.model import GlarisConfig
@@ -192,8 +193,30 @@ def train_glaris_cmd(
     out = out or backbone_class(backbone).checkpoint_dir("glaris")
     cfg = GlarisTrainConfig(steps=steps, batch=batch, frames=frames, lr=lr, alpha=alpha, seed=seed, max_hours=max_hours,
                             backbone=backbone)
-    model_cfg = GlarisConfig(y_dim=y_dim, gain_max=gain_max, gain_min=gain_min, y_range=64)
+    model_cfg = GlarisConfig(y_dim=y_dim, gain_max=gain_max, gain_min=gain_min, y_range=64, skip=skip)
     console.print(f"checkpoint: {train_glaris(data, out, cfg, model_cfg, threads=threads)}")
+
+
+@app.command("glaris-stage3")
+@friendly_errors
+def train_glaris_stage3_cmd(
+    data: Annotated[Path, typer.Option(help="directory made by 'lossbench data prepare-speech'")] = Path("data/speech"),
+    out: Annotated[Optional[Path], typer.Option(help="safetensors path (default: the shipped stage-III decoder)")] = None,
+    steps: Annotated[int, typer.Option()] = 3000,
+    lr: Annotated[float, typer.Option()] = 2e-4,
+    alpha: Annotated[float, typer.Option(help="weight of the concealed reconstruction (eq. 12)")] = 1.0,
+    lambda_l: Annotated[float, typer.Option(help="weight of the re-encoded latent loss (eq. 13)")] = 0.05,
+    seed: Annotated[int, typer.Option()] = 0,
+    threads: Annotated[Optional[int], typer.Option(help="torch CPU threads")] = None,
+) -> None:
+    """Glaris stage III: fine-tune the fargan backbone's feature decoder to the shipped Glaris's reconstructions."""
+    from lossbench.codecs.glaris.stage3 import train_stage3
+
+    p, ev = train_stage3(data, out, steps=steps, lr=lr, alpha=alpha, lambda_l=lambda_l, seed=seed, threads=threads)
+    b, a = ev["before"], ev["after"]
+    console.print(f"wrote {p}; held-out feature error at q = 48 (lossless / 20 % loss): "
+                  f"{b['rec']:.4f} / {b['con']:.4f} before, {a['rec']:.4f} / {a['con']:.4f} after "
+                  f"(rvq K=12 with the backbone's decoder: {a['rvq12']:.4f})")
 
 
 @app.command("export-glaris")

@@ -111,6 +111,9 @@ class GlarisCodec(FrameCodec):
         side: Q, RVQ layers of the side information z (0.5 kbit/s each), 1..the model's maximum.
         offsets: frame offsets k of the z copies each packet carries, e.g. ``1/13``; ``none`` for no copies.
         weights, glaris_weights: other safetensors for the backbone or the Glaris modules.
+        decoder: ``stage3`` (default): the backbone decoder fine-tuned to the shipped Glaris's reconstructions
+            (stage III, :mod:`lossbench.codecs.glaris.stage3`) where one is shipped for these modules (fargan),
+            else the backbone's; ``backbone``: always the backbone's own decoder.
     """
 
     name = "glaris"
@@ -118,7 +121,8 @@ class GlarisCodec(FrameCodec):
     facts = ("side_kbps", "y_lost_frames", "z_missing_frames", "z_from_copies", "corrupt_payloads")
 
     def __init__(self, q: int = 32, side: int = 2, offsets: Any = "1/13", weights: str | None = None,
-                 glaris_weights: str | None = None, backbone: str = DEFAULT_BACKBONE, **packet_kw: Any) -> None:
+                 glaris_weights: str | None = None, backbone: str = DEFAULT_BACKBONE, decoder: str = "stage3",
+                 **packet_kw: Any) -> None:
         super().__init__(**packet_kw)
         from lossbench.codecs.neural.backbones import get_backbone
 
@@ -137,13 +141,24 @@ class GlarisCodec(FrameCodec):
         self.delay_samples = self.backbone.delay_samples
         self.conceal_offset_samples = self.backbone.frame_offset_samples
         self.side_tokens = self.side + self.pitch_layers  # 10-bit indices per frame's side information
+        from lossbench.codecs.glaris.stage3 import check_stage3_option, load_stage3_decoder
+
+        self.decoder = check_stage3_option(decoder)
+        self._stage3 = None
+        if self.decoder == "stage3" and self.backbone.name == "fargan" and not weights:
+            self._stage3 = load_stage3_decoder(glaris_weights)
 
     def model_files(self) -> dict[str, Path]:
-        return {"codec": self.backbone.weights, "glaris": glaris_path(self.glaris_weights, self.backbone.name)}
+        files = {"codec": self.backbone.weights, "glaris": glaris_path(self.glaris_weights, self.backbone.name)}
+        if self._stage3 is not None:
+            files["decoder"] = self.backbone.shipped_path("glaris_decoder")
+        return files
 
     def codec_params(self) -> dict[str, Any]:
         p: dict[str, Any] = {"q": self.q, "side": self.side, "offsets": "/".join(map(str, self.offsets)) or "none"}
         p["backbone"] = self.backbone.name
+        if self._stage3 is not None:
+            p["decoder"] = "stage3"
         for k in ("weights", "glaris_weights"):
             if getattr(self, k):
                 p[k] = getattr(self, k)
@@ -192,7 +207,7 @@ class GlarisCodec(FrameCodec):
         lat = l_hat[0].numpy().T
         if self.pitch_layers:
             lat = np.concatenate([lat, self.backbone.pitch_latent(pitch)], 1)
-        return self.backbone.latent_to_audio(lat)
+        return self.backbone.latent_to_audio(lat, self._stage3)
 
     # ------------------------------------------------------------------ sender
 

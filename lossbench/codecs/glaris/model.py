@@ -60,6 +60,7 @@ class GlarisConfig:
     latent_scale: float = 1.0  # l is divided by this (its global std on the training tokens)
     gain_max: float = 1.0  # quantisation gain at q = 0 (finer steps: more bits); 1.0 = the ungained first model
     gain_min: float = 1.0  # quantisation gain at q = q_num - 1
+    skip: bool = False  # a linear path past g_a's and g_s's stacks (the transform starts near-invertible)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -84,8 +85,10 @@ class CConv(nn.Module):
 class CondStack(nn.Module):
     """Causal residual conv stack with a rate embedding added after the input layer."""
 
-    def __init__(self, cin: int, cout: int, hidden: int, kernels: list[tuple[int, int]], q_num: int | None):
+    def __init__(self, cin: int, cout: int, hidden: int, kernels: list[tuple[int, int]], q_num: int | None,
+                 skip: bool = False):
         super().__init__()
+        self.skip = nn.Conv1d(cin, cout, 1, bias=False) if skip else None
         self.inp = nn.Conv1d(cin, hidden, 1)
         self.q = nn.Embedding(q_num, hidden) if q_num else None
         self.blocks = nn.ModuleList(CConv(hidden, hidden, k, d) for k, d in kernels)
@@ -101,7 +104,8 @@ class CondStack(nn.Module):
             h = h + self.q(q)[:, :, None]
         for b in self.blocks:
             h = h + b(F.gelu(h))
-        return self.out(F.gelu(h))
+        out = self.out(F.gelu(h))
+        return out if self.skip is None else out + self.skip(x)
 
 
 class Glaris(nn.Module):
@@ -109,7 +113,7 @@ class Glaris(nn.Module):
         super().__init__()
         self.cfg = cfg
         H = cfg.hidden
-        self.g_a = CondStack(cfg.latent_dim, cfg.y_dim, H, [(3, 1), (3, 2)], cfg.q_num)
+        self.g_a = CondStack(cfg.latent_dim, cfg.y_dim, H, [(3, 1), (3, 2)], cfg.q_num, cfg.skip)
         self.h_a = CondStack(cfg.y_dim, cfg.z_dim, H // 2, [], None)
         self.z_rvq = ResidualVQ(cfg.z_quantizers, cfg.codebook_size, cfg.z_dim)
         self.z_mask = nn.Parameter(torch.zeros(cfg.z_dim))  # M: stands in for a missing z
@@ -121,7 +125,7 @@ class Glaris(nn.Module):
         self.m_high = nn.Parameter(torch.zeros(cfg.y_dim))  # M_H: z_t arrived
         self.m_low = nn.Parameter(torch.zeros(cfg.y_dim))  # M_L: z_t missing too
         n_gs = max(1, cfg.gs_context - 1)
-        self.g_s = CondStack(cfg.y_dim, cfg.latent_dim, H, [(n_gs + 1, 1)], cfg.q_num)
+        self.g_s = CondStack(cfg.y_dim, cfg.latent_dim, H, [(n_gs + 1, 1)], cfg.q_num, cfg.skip)
         self.code_pred = nn.Conv1d(cfg.latent_dim, cfg.cp_layers * cfg.codebook_size, 1)
         ramp = torch.linspace(math.log(cfg.gain_max), math.log(cfg.gain_min), cfg.q_num)
         self.register_buffer("log_gain", ramp[:, None].repeat(1, cfg.y_dim))  # (q_num, y_dim), fixed

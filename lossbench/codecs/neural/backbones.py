@@ -215,12 +215,19 @@ class Backbone:
             z = torch.from_numpy(np.asarray(latent, np.float32).T.copy()).unsqueeze(0)
             return self.model.quantizer.encode(z, k)[0].numpy().T.astype(np.int64)
 
-    def latent_to_audio(self, latent: np.ndarray) -> np.ndarray:
-        """float latent (frames, latent_size) -> float32 audio, before the codec delay is removed."""
+    def latent_to_audio(self, latent: np.ndarray, decoder_net=None) -> np.ndarray:
+        """float latent (frames, latent_size) -> float32 audio, before the codec delay is removed.
+
+        ``decoder_net`` (fargan only): a fine-tuned feature decoder in place of the shipped one (Glaris's
+        stage III)."""
         import torch
 
         with torch.no_grad():
             z = torch.from_numpy(np.asarray(latent).T.astype(np.float32)).unsqueeze(0)
+            if decoder_net is not None:
+                if self.name != "fargan":
+                    raise ConfigError(f"backbone {self.name!r} takes no replacement decoder")
+                return self.model.decoder(z, decoder_net)[0, 0].numpy()
             return self.model.decoder(z)[0, 0].numpy()
 
     @classmethod
@@ -307,7 +314,8 @@ class FarganFeatureBackbone(Backbone):
     shipped = {"codec": WEIGHTS_DIR / "fargan_codec.safetensors",
                "mlm": NEURAL_DIR / "soundspring" / "weights" / "mlm_fargan.safetensors",
                "glaris": NEURAL_DIR / "glaris" / "weights" / "glaris_fargan.safetensors",
-               "coarse_head": NEURAL_DIR / "soundspring" / "weights" / "coarse_head_fargan.safetensors"}
+               "coarse_head": NEURAL_DIR / "soundspring" / "weights" / "coarse_head_fargan.safetensors",
+               "glaris_decoder": NEURAL_DIR / "glaris" / "weights" / "glaris_decoder_fargan.safetensors"}
     card_name = "MODEL_CARD_fargan.md"
     token_note = " Layers 1-2 are the pitch tokens (period x 4 correlation levels, 896 of 1024 ids used)."
     latent_note = ("- l: the RVQ part of the fargan quantiser's latent (layers 2..23, 64-d); the two pitch tokens per "

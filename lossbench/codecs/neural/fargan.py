@@ -198,11 +198,13 @@ class FeatureQuantizer(nn.Module):
     def encode_latent(self, pairs: torch.Tensor) -> torch.Tensor:
         return self.encoder_net(pairs)
 
-    def decode_latent(self, latent: torch.Tensor) -> torch.Tensor:
-        """(B, D + 4, T) latent (RVQ part, then z-scored pitch values) -> (B, 40, T) z-scored pairs."""
+    def decode_latent(self, latent: torch.Tensor, decoder_net: nn.Module | None = None) -> torch.Tensor:
+        """(B, D + 4, T) latent (RVQ part, then z-scored pitch values) -> (B, 40, T) z-scored pairs.
+
+        ``decoder_net``: another module of the same shape in place of this one's (Glaris's stage III)."""
         D = self.cfg.latent_dim
         pv = latent[:, D:]
-        out = self.decoder_net(latent)
+        out = (decoder_net or self.decoder_net)(latent)
         ceps, dcorr = out[:, :36], out[:, 36:38]
         # the exact period; the correlation level refined by the decoder (its residual learns from the RVQ layers)
         a = torch.cat([ceps[:, :18], pv[:, 0:1], pv[:, 1:2] + dcorr[:, 0:1]], 1)
@@ -244,9 +246,9 @@ class FarganDecoder:
     def __init__(self, backbone: "FarganBackbone"):
         self.b = backbone
 
-    def __call__(self, latent: torch.Tensor) -> torch.Tensor:
+    def __call__(self, latent: torch.Tensor, decoder_net: nn.Module | None = None) -> torch.Tensor:
         with torch.no_grad():
-            feats = self.b.net.denormalise(self.b.net.decode_latent(latent.float())).numpy()
+            feats = self.b.net.denormalise(self.b.net.decode_latent(latent.float(), decoder_net)).numpy()
         return torch.from_numpy(np.stack([self.b.synthesize(f) for f in feats])).unsqueeze(1)
 
 

@@ -1,0 +1,197 @@
+"""Glaris stage III (paper §III-D 3, eqs. 12-13): fine-tune the backbone's latent decoder to Glaris's errors.
+
+Stage II trains the transform coding with the backbone frozen, so the backbone's decoder keeps expecting
+clean RVQ latents while it is fed g_s's reconstructions, whose errors have their own structure (and, under
+loss, the PLC module's predictions). Stage III fine-tunes only that decoder, with Glaris frozen:
+
+    L = alpha D_x(x, x^_con) + D_x(x, x^_rec) + lambda_l L_l        (eq. 12-13)
+
+On the fargan backbone the "source" the decoder produces is the LPCNet feature frame that FARGAN voices
+(FARGAN itself is a fixed C vocoder, not fine-tuned), so D_x is the backbone's own training error: the
+weighted squared error of the cepstrum and pitch correlation in z units. L_l re-encodes the decoded features
+with the backbone's (frozen) encoder and compares the latent with the one Glaris coded (lambda_l = 0.05, the
+paper's default). x^_rec decodes Glaris's lossless reconstruction, x^_con the one with random frame losses
+(y and z masks as in stage II) concealed by the side-information PLC. The result is a second decoder, shipped
+beside Glaris's modules (``glaris_decoder_fargan.safetensors``); the rvq, SoundSpring and plain backbone
+paths keep the original one.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lossbench.errors import ConfigError
+
+NB = 20
+
+
+def train_stage3(data: Path, out: Path | None = None, steps: int = 3000, batch: int = 16, pairs: int = 48,
+                 lr: float = 2e-4, alpha: float = 1.0, lambda_l: float = 0.05, seed: int = 0,
+                 q_range: tuple[int, int] = (0, 63), threads: int | None = None, progress: bool = True,
+                 glaris_weights: str | None = None) -> tuple[Path, dict]:
+    """Fine-tune the fargan backbone's feature decoder on the shipped Glaris's reconstructions; write it."""
+    from safetensors.torch import save_file
+
+    from lossbench.codecs.glaris.codec import glaris_path, load_glaris
+    from lossbench.codecs.glaris.model import random_masks
+    from lossbench.codecs.neural.backbones import backbone_class, get_backbone
+    from lossbench.codecs.neural.tokens import codec_sha
+    from lossbench.codecs.neural.train_fargan import feature_cache
+    from lossbench.files import file_hash
+
+    if threads:
+        torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    bb = get_backbone("fargan", None)
+    net = bb.model.net
+    for p in net.parameters():
+        p.requires_grad_(False)
+    gl = load_glaris(glaris_weights, "fargan")
+    for p in gl.parameters():
+        p.requires_grad_(False)
+    gl.eval()
+    dec = copy.deepcopy(net.decoder_net)
+    for p in dec.parameters():
+        p.requires_grad_(True)
+    dec.train()
+    opt = torch.optim.AdamW(dec.parameters(), lr=lr, weight_decay=0.0)
+    feats = feature_cache(Path(data), "train")
+    valid = feature_cache(Path(data), "valid")
+    cfg = bb.model.cfg
+    P = cfg.frames_per_hop
+    learned = [f * NB + i for f in range(P) for i in list(range(18)) + [19]]
+    w = torch.ones(len(learned))
+    w[[f * 19 for f in range(P)]] = 2.0  # c0 weighs twice, as the backbone's feature weights do
+    w = (w / w.mean()).view(1, -1, 1)
+    D = gl.cfg.latent_dim
+    scale = gl.cfg.latent_scale
+    n_rvq = cfg.num_quantizers - cfg.pitch_layers
+
+    def latents(x: torch.Tensor):
+        """Features (B, 2T, 20) -> (pairs, pitch values, clean latent l (B, D, T), its pre-quantisation z)."""
+        pr = net.normalise(x)
+        pv = net.pitch_values(net.pitch_tokens(x))
+        z = net.encode_latent(pr)
+        codes = net.quantizer.encode(z, n_rvq)
+        return pr, pv, net.quantizer.decode(codes), z
+
+    def decode(latent: torch.Tensor, module) -> torch.Tensor:
+        pv = latent[:, D:]
+        o = module(latent)
+        ceps, dcorr = o[:, :36], o[:, 36:38]
+        a = torch.cat([ceps[:, :18], pv[:, 0:1], pv[:, 1:2] + dcorr[:, 0:1]], 1)
+        b = torch.cat([ceps[:, 18:], pv[:, 2:3], pv[:, 3:4] + dcorr[:, 1:2]], 1)
+        return torch.cat([a, b], 1)
+
+    def reconstructions(l: torch.Tensor, q: torch.Tensor, gen: torch.Generator):
+        B, _, T = l.shape
+        y = gl.analysis(l / scale, q)
+        zq, _, _ = gl.side(y, 2)
+        yq = gl.dequantize(gl.quantize(y, q), q)
+        l_rec = gl.synthesis(yq, q) * scale
+        my, mz = random_masks(B, T, gen)
+        s_con = gl.hyper(zq, mz)
+        yp = gl.plc(s_con, yq, my, mz, q)
+        l_con = gl.synthesis(torch.where(my[:, None, :], yp, yq), q) * scale
+        return l_rec, l_con
+
+    def err(out: torch.Tensor, pr: torch.Tensor) -> torch.Tensor:
+        return ((out[:, learned] - pr[:, learned]) ** 2 * w).mean()
+
+    def evaluate(module, n: int = 8) -> dict[str, float]:
+        rng = np.random.default_rng(77)
+        gen = torch.Generator().manual_seed(77)
+        e = {"rec": 0.0, "con": 0.0, "rvq12": 0.0}
+        with torch.no_grad():
+            for _ in range(n):
+                st = rng.integers(0, (valid.shape[0] - 2 * pairs) // 2, batch) * 2
+                x = torch.from_numpy(np.stack([valid[s : s + 2 * pairs] for s in st]))
+                pr, pv, lq, _ = latents(x)
+                q = torch.full((batch,), 48, dtype=torch.long)
+                l_rec, l_con = reconstructions(lq[:, :D], q, gen)
+                e["rec"] += float(err(decode(torch.cat([l_rec, pv], 1), module), pr)) / n
+                e["con"] += float(err(decode(torch.cat([l_con, pv], 1), module), pr)) / n
+                codes = net.quantizer.encode(net.encode_latent(pr), 10)
+                e["rvq12"] += float(err(decode(torch.cat([net.quantizer.decode(codes), pv], 1), net.decoder_net), pr)) / n
+        return e
+
+    before = evaluate(net.decoder_net)
+    t0 = time.time()
+    it = range(steps)
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(it, desc="train glaris-stage3")
+    log = []
+    for step in it:
+        rng = np.random.default_rng([seed, step, 3])
+        gen = torch.Generator().manual_seed(seed * 1_000_003 + step)
+        st = rng.integers(0, (feats.shape[0] - 2 * pairs) // 2, batch) * 2
+        x = torch.from_numpy(np.stack([feats[s : s + 2 * pairs] for s in st]))
+        q = torch.from_numpy(rng.integers(q_range[0], q_range[1] + 1, batch))
+        with torch.no_grad():
+            pr, pv, lq, z = latents(x)
+            l_rec, l_con = reconstructions(lq[:, :D], q, gen)
+        f_rec = decode(torch.cat([l_rec, pv], 1), dec)
+        f_con = decode(torch.cat([l_con, pv], 1), dec)
+        loss_x = alpha * err(f_con, pr) + err(f_rec, pr)
+        z_hat = net.encode_latent(f_rec)
+        loss_l = ((z_hat - z) ** 2).mean()
+        loss = loss_x + lambda_l * loss_l
+        for g in opt.param_groups:
+            g["lr"] = lr * min(1.0, (step + 1) / 200)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(dec.parameters(), 5.0)
+        opt.step()
+        if (step + 1) % 250 == 0:
+            log.append({"step": step + 1, "loss_x": float(loss_x), "loss_l": float(loss_l)})
+    dec.eval()
+    after = evaluate(dec)
+    ev = {"before": before, "after": after, "seconds": time.time() - t0, "threads": torch.get_num_threads()}
+    dest = Path(out) if out else backbone_class("fargan").shipped_path("glaris_decoder")
+    meta = {"step": str(steps), "backbone": "fargan", "codec_sha": codec_sha(backbone="fargan"),
+            "glaris_sha": file_hash(glaris_path(glaris_weights, "fargan")), "evaluation": json.dumps(ev),
+            "log": json.dumps(log), "alpha": str(alpha), "lambda_l": str(lambda_l), "lr": str(lr),
+            "q_range": f"{q_range[0]}-{q_range[1]}"}
+    save_file({k: v.detach().contiguous() for k, v in dec.state_dict().items()}, str(dest), metadata=meta)
+    return dest, ev
+
+
+def load_stage3_decoder(glaris_weights: str | None = None):
+    """The shipped stage-III decoder module for the shipped Glaris (None where none is shipped, or where
+    ``glaris_weights`` names other Glaris modules: it is fine-tuned to one set)."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    from lossbench.codecs.glaris.codec import glaris_path
+    from lossbench.codecs.neural.backbones import backbone_class, get_backbone
+    from lossbench.files import file_hash
+
+    bc = backbone_class("fargan")
+    p = bc.shipped.get("glaris_decoder")
+    if p is None or not p.exists():
+        return None
+    with safe_open(str(p), framework="pt") as f:
+        meta = f.metadata() or {}
+    if meta.get("glaris_sha") != file_hash(glaris_path(glaris_weights, "fargan")):
+        return None
+    net = get_backbone("fargan", None).model.net
+    dec = copy.deepcopy(net.decoder_net)
+    dec.load_state_dict({k: v.float() for k, v in load_file(str(p)).items()})
+    for prm in dec.parameters():
+        prm.requires_grad_(False)
+    return dec.eval()
+
+
+def check_stage3_option(v: str) -> str:
+    if v not in ("stage3", "backbone"):
+        raise ConfigError(f"glaris: decoder must be 'stage3' (the fine-tuned decoder, where shipped) or "
+                          f"'backbone' (the backbone's own), got {v!r}")
+    return v
