@@ -34,7 +34,9 @@ def main() -> None:
     for i in np.flatnonzero(rng.random(ref.size // 320) < 0.1):
         est[i * 320 : (i + 1) * 320] = 0.0
     dur = clip.duration_s
-    print(f"clip {clip.id}: {dur:.2f} s at 16 kHz, one thread")
+    from lossbench.metrics.visqol import numba_accelerated
+
+    print(f"clip {clip.id}: {dur:.2f} s at 16 kHz, one thread; ViSQOL's numba path: {numba_accelerated()}")
     print(f"{'metric':<12} {'s per s of audio':>18}")
     for name in METRIC_TABLE:
         compute_metrics(est, ref, 16000, [name])  # load models and helpers first
