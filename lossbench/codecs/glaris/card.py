@@ -46,6 +46,16 @@ def write_card(data: Path, ckpt_dir: Path, count: int = 12, backbone: str = DEFA
     gbb = f"{bb},glaris_weights={gp}"
     rows = {f"glaris q={q} (Q=2, no copies)": _score(f"glaris:q={q},side=2,offsets=none{gbb}", clips)
             for q in (0, 21, 42, 63)}
+    stage3 = None
+    if backbone == "fargan" and not codec_weights:
+        from lossbench.codecs.glaris.stage3 import load_stage3_decoder
+
+        if load_stage3_decoder(str(gp) if glaris_weights else None) is not None:
+            with safe_open(str(backbone_class(backbone).shipped_path("glaris_decoder")), framework="pt") as f:
+                stage3 = f.metadata() or {}
+            for q in (21, 42):
+                rows[f"glaris q={q}, without stage III"] = _score(
+                    f"glaris:q={q},side=2,offsets=none,decoder=backbone{gbb}", clips)
     rows |= {f"rvq K={k}": _score(f"rvq:layers={k}{bb}", clips) for k in (3, 6, 12, 24)}
     plc = {c: _score(f"glaris:q=32,side=2,offsets=1/13{gbb}", clips, 0.2, c)
            for c in ("side-info-plc", "prior-mean", "zero-y")}
@@ -74,6 +84,8 @@ def write_card(data: Path, ckpt_dir: Path, count: int = 12, backbone: str = DEFA
         f"(lambda {cfg['lambda_min']}..{cfg['lambda_max']}, log-uniform), learned mask token for a missing z and "
         "confidence tokens M_H / M_L on the PLC output;",
         f"- code predictor on the first {cfg['cp_layers']} RVQ layers of l (D_prior, beta = 0.5); gamma = 0.5;",
+        *(["- a linear path past the stacks of g_a and g_s (`skip`): the transform starts near-invertible;"]
+          if cfg.get("skip") else []),
         f"- backbone weights hash {meta.get('codec_sha', '?')}; float16 safetensors.",
         "",
         "## Training",
@@ -91,6 +103,19 @@ def write_card(data: Path, ckpt_dir: Path, count: int = 12, backbone: str = DEFA
     ]
     for label, s in rows.items():
         lines.append(f"| {label} | {s['payload_kbps']:.2f} | {s['pesq_wb']:.2f} | {s['stoi']:.3f} | {s['si_snr']:.1f} |")
+    if stage3 is not None:
+        ev = json.loads(stage3.get("evaluation", "{}"))
+        b, a = ev.get("before", {}), ev.get("after", {})
+        lines += ["", "## Stage III (the backbone's feature decoder fine-tuned to these modules)", "",
+                  f"`lossbench train glaris-stage3`: {stage3.get('step')} steps, lr {stage3.get('lr')}, alpha "
+                  f"{stage3.get('alpha')}, lambda_l {stage3.get('lambda_l')}, q ~ U{{{stage3.get('q_range')}}}, "
+                  f"{ev.get('seconds', 0) / 60:.0f} min on {ev.get('threads')} thread(s). Held-out weighted feature error "
+                  "(z units) at q = 48, as that command measured it:", "",
+                  "| decoder | lossless | 20 % loss, side-info PLC |", "|---|---|---|",
+                  f"| the backbone's | {b.get('rec', float('nan')):.4f} | {b.get('con', float('nan')):.4f} |",
+                  f"| stage III | {a.get('rec', float('nan')):.4f} | {a.get('con', float('nan')):.4f} |",
+                  f"| (rvq K=12 with the backbone's decoder) | {a.get('rvq12', float('nan')):.4f} | |",
+                  "", "The codec uses it by default (`decoder=stage3`); `decoder=backbone` is the ablation."]
     lines += ["", "## 20 % Bernoulli loss, q = 32, Q = 2, copies at offsets 1 and 13", "",
               "| concealment | PESQ-WB | STOI | SI-SNR (dB) |", "|---|---|---|---|"]
     for c, s in plc.items():

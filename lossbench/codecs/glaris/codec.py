@@ -159,6 +159,8 @@ class GlarisCodec(FrameCodec):
         p["backbone"] = self.backbone.name
         if self._stage3 is not None:
             p["decoder"] = "stage3"
+        elif self.decoder == "backbone":  # kept in the config, or a rebuilt codec would take the default
+            p["decoder"] = "backbone"
         for k in ("weights", "glaris_weights"):
             if getattr(self, k):
                 p[k] = getattr(self, k)
