@@ -42,7 +42,7 @@ def test_plan_counts_and_pairs(tmp_path):
     ({"codec": [{"spec": "pcm", "concealments": ["opus-plc"]}]}, "does not support concealment 'opus-plc'"),
     ({"concealments": ["magic"]}, "unknown concealment 'magic'"),
     ({"corpus": "/no/such/dir"}, "does not exist"),
-    ({"metrics": ["pesq_wb", "visqol"]}, "unknown metric 'visqol'"),
+    ({"metrics": ["pesq_wb", "polqa"]}, "unknown metric 'polqa'"),
     ({"channel": [{"model": "bernoulli", "loss": [1.5]}]}, "loss values must be numbers in"),
     ({"channel": [{"model": "nope"}]}, "unknown loss model 'nope'"),
     ({"clip": 3}, "unknown key 'clip'; valid keys:"),

@@ -95,8 +95,8 @@ def test_bad_inputs_give_nan_and_a_reason(speech):
     x = speech.copy()
     x[5] = np.nan
     assert compute_metrics(x, speech, 16000, ["sdr"])["sdr_error"] == "estimate holds NaN or inf"
-    with pytest.raises(ConfigError, match="unknown metric 'visqol'; valid metrics:"):
-        compute_metrics(speech, speech, 16000, ["visqol"])
+    with pytest.raises(ConfigError, match="unknown metric 'polqa'; valid metrics:"):
+        compute_metrics(speech, speech, 16000, ["polqa"])
 
 
 def test_a_native_crash_does_not_kill_the_caller():
