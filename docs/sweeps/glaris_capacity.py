@@ -6,7 +6,10 @@ latent Glaris codes), relative MSE (error power / latent variance) of:
 - Glaris's g_s(g_a(l)) without quantisation (the transform's capacity), and with y quantised at rate index q,
   with the fraction of symbols the coder's range clips.
 
-Run: python docs/sweeps/glaris_capacity.py [glaris safetensors]   (after make data)
+With ``--train``, the same on 20,000 frames of the training split's cache instead: a train/held-out gap would
+say the data limit it; equal errors say the model's capacity does.
+
+Run: python docs/sweeps/glaris_capacity.py [--train] [glaris safetensors]   (after make data)
 """
 
 from __future__ import annotations
@@ -22,9 +25,14 @@ from lossbench.codecs.glaris.train import codebooks, latents_of
 from lossbench.codecs.neural.tokens import codec_sha
 
 torch.set_num_threads(2)
-m = load_glaris(sys.argv[1] if len(sys.argv) > 1 else None, "fargan")
+args = [a for a in sys.argv[1:] if a != "--train"]
+split = "train_" if "--train" in sys.argv else "valid_"
+m = load_glaris(args[0] if args else None, "fargan")
 cbs = codebooks("fargan")
-v = np.load(Path("data/speech") / f"tokens_valid_{codec_sha(backbone='fargan')}.npy").astype(np.int64)[:20000, 2:]
+sha = codec_sha(backbone="fargan")
+cache = Path("data/speech") / (f"tokens_train_{sha}_3h.npy" if split == "train_" else f"tokens_valid_{sha}.npy")
+v = np.load(cache).astype(np.int64)[:20000, 2:]
+print(f"{cache.name}: 20,000 frames")
 lat = latents_of(v, cbs)
 var = float(((lat - lat.mean(0)) ** 2).mean())
 for K in (8, 12, 14, 18):
