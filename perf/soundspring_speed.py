@@ -5,7 +5,8 @@ streaming transceiver would: the backbone encoder runs on T_S frames at a
 time with its causal state, then the block's fine tokens are range-coded
 under the MLM (Phi); the receiver decodes the slices that arrived (10 %
 Bernoulli packet loss, coarse-token FEC in the next packet), optionally
-conceals with the MLM, and runs the backbone decoder T_S frames at a time.
+conceals as the codec's ``mlm`` does (the coarse layers; on fargan by the MLM's concealment head, in windows of
+``conceal_context`` frames), and runs the backbone decoder T_S frames at a time.
 
     RTF (entropy modelling only) = (sender + receiver without concealment) / duration
     RTF (dual)                   = (sender + receiver with MLM concealment) / duration
@@ -76,7 +77,7 @@ def main() -> None:
     ap.add_argument("--mlm-weights", default=None)
     ap.add_argument("--backbone", default=None, help="fargan or waveform (default: the codecs' default)")
     ap.add_argument("--seconds", type=float, default=10.0)
-    ap.add_argument("--settings", nargs="*", default=["3,15", "3,20", "5,20", "10,30"],
+    ap.add_argument("--settings", nargs="*", default=["3,5", "3,15", "3,20", "5,20", "10,30"],
                     help="(stride T_S, context T_C) pairs in frames, e.g. 3,15")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -95,7 +96,7 @@ def main() -> None:
         extra = (f",mlm_weights={args.mlm_weights}" if args.mlm_weights else "") + bb
         slices = f",slices={S},pack=frame" if S == 1 else ""
         c = make_codec(f"soundspring:stride={T_S},context={T_C},lookahead=2,layers=12,fec=next{slices}{extra}")
-        m, mlm, lay = c.model, c.mlm, c.layout
+        m, mlm, lay = c.backbone.model, c.mlm, c.layout
         toks = chunked_encode(m, x, T_S, 12)
         N = toks.shape[0]
         Ks = [12] * len(lay.blocks(N))
@@ -105,7 +106,7 @@ def main() -> None:
         got = [p if u else None for p, u in zip(plan, usable)]
         rec = decode_tokens(mlm, got, plan, N, lay)
         K_frame = np.full(N, 12)
-        wins = stream_windows(lay.blocks(N), c.context, c.lookahead, N)
+        wins = stream_windows(lay.blocks(N), c.conceal_context, c.lookahead, N)
 
         t_back = best_of(lambda: chunked_decode(m, c.latents(chunked_encode(m, x, T_S, 12), np.full(N, 12)), T_S))
         t_send = best_of(lambda: encode_tokens(mlm, chunked_encode(m, x, T_S, 12), Ks, lay))
@@ -115,7 +116,10 @@ def main() -> None:
             return chunked_decode(m, c.latents(r.tokens, r.prefix()), T_S)
 
         t_recv = best_of(receive)
-        t_conc = best_of(lambda: conceal_tokens(mlm, rec.tokens, rec.prefix(), K_frame, wins, 6))
+        # the codec's mlm concealment: the coarse layers (conceal_layers), by the concealment head where shipped
+        depth = c._depth("mlm", K_frame)
+        t_conc = best_of(lambda: conceal_tokens(mlm, rec.tokens, rec.prefix(), K_frame, wins, depth, None,
+                                                head=c._head))
         rtf_e = (t_send + t_recv) / dur
         rtf_d = (t_send + t_recv + t_conc) / dur
         print(f"{20 * T_S:>6}ms {T_C:>4} {'1/' + str(T_S) if S == 1 else '1/1':>6} | {t_send / dur:7.3f} {t_recv / dur:7.3f} {t_conc / dur:8.3f} | "
