@@ -76,7 +76,7 @@ METRIC_TABLE: dict[str, Metric] = {m.name: m for m in (
            (Column("visqol_audio", "ViSQOL audio (MOS-LQO)", "MOS", **_MOS),),
            True, "ViSQOL v3 audio mode at 48 kHz, SVR model (visqol-python)", (48000,)),
     Metric("wer", "lossbench.metrics.asr:wer",
-           (Column("wer", "WER (lower is better)", "", 0.0, None), Column("cer", "CER (lower is better)", "", 0.0, None)),
+           (Column("wer", "WER", "", 0.0, None), Column("cer", "CER", "", 0.0, None)),
            False, "word and character error rate of Whisper tiny.en's transcript (faster-whisper) against the clip's "
            "transcript, or the ASR of the reference", (16000,), wants_context=True, extra=("wer_reference",)),
     Metric("plcmos", "lossbench.metrics.learned:plcmos", (Column("plcmos", "PLCMOS", "MOS", **_MOS),),
