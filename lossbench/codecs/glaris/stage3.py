@@ -7,8 +7,10 @@ loss, the PLC module's predictions). Stage III fine-tunes only that decoder, wit
     L = alpha D_x(x, x^_con) + D_x(x, x^_rec) + lambda_l L_l        (eq. 12-13)
 
 On the fargan backbone the "source" the decoder produces is the LPCNet feature frame that FARGAN voices
-(FARGAN itself is a fixed C vocoder, not fine-tuned), so D_x is the backbone's own training error: the
-weighted squared error of the cepstrum and pitch correlation in z units. L_l re-encodes the decoded features
+(FARGAN itself is a fixed C vocoder, not fine-tuned), so D_x is a weighted squared error of the learned
+features in z units, like the backbone's training error: the 18 cepstral values and the pitch correlation of
+both 10 ms halves, c0 weighing twice the others (the backbone's default cepstral weights; its correlation
+weighs 1 here, 0.5 in the backbone's training). L_l re-encodes the decoded features
 with the backbone's (frozen) encoder and compares the latent with the one Glaris coded (lambda_l = 0.05, the
 paper's default). x^_rec decodes Glaris's lossless reconstruction, x^_con the one with random frame losses
 (y and z masks as in stage II) concealed by the side-information PLC. The result is a second decoder, shipped
@@ -81,14 +83,6 @@ def train_stage3(data: Path, out: Path | None = None, steps: int = 3000, batch: 
         codes = net.quantizer.encode(z, n_rvq)
         return pr, pv, net.quantizer.decode(codes), z
 
-    def decode(latent: torch.Tensor, module) -> torch.Tensor:
-        pv = latent[:, D:]
-        o = module(latent)
-        ceps, dcorr = o[:, :36], o[:, 36:38]
-        a = torch.cat([ceps[:, :18], pv[:, 0:1], pv[:, 1:2] + dcorr[:, 0:1]], 1)
-        b = torch.cat([ceps[:, 18:], pv[:, 2:3], pv[:, 3:4] + dcorr[:, 1:2]], 1)
-        return torch.cat([a, b], 1)
-
     def reconstructions(l: torch.Tensor, q: torch.Tensor, gen: torch.Generator):
         B, _, T = l.shape
         y = gl.analysis(l / scale, q)
@@ -115,10 +109,10 @@ def train_stage3(data: Path, out: Path | None = None, steps: int = 3000, batch: 
                 pr, pv, lq, _ = latents(x)
                 q = torch.full((batch,), 48, dtype=torch.long)
                 l_rec, l_con = reconstructions(lq[:, :D], q, gen)
-                e["rec"] += float(err(decode(torch.cat([l_rec, pv], 1), module), pr)) / n
-                e["con"] += float(err(decode(torch.cat([l_con, pv], 1), module), pr)) / n
+                e["rec"] += float(err(net.decode_latent(torch.cat([l_rec, pv], 1), module), pr)) / n
+                e["con"] += float(err(net.decode_latent(torch.cat([l_con, pv], 1), module), pr)) / n
                 codes = net.quantizer.encode(net.encode_latent(pr), 10)
-                e["rvq12"] += float(err(decode(torch.cat([net.quantizer.decode(codes), pv], 1), net.decoder_net), pr)) / n
+                e["rvq12"] += float(err(net.decode_latent(torch.cat([net.quantizer.decode(codes), pv], 1), net.decoder_net), pr)) / n
         return e
 
     before = evaluate(net.decoder_net)
@@ -138,8 +132,8 @@ def train_stage3(data: Path, out: Path | None = None, steps: int = 3000, batch: 
         with torch.no_grad():
             pr, pv, lq, z = latents(x)
             l_rec, l_con = reconstructions(lq[:, :D], q, gen)
-        f_rec = decode(torch.cat([l_rec, pv], 1), dec)
-        f_con = decode(torch.cat([l_con, pv], 1), dec)
+        f_rec = net.decode_latent(torch.cat([l_rec, pv], 1), dec)
+        f_con = net.decode_latent(torch.cat([l_con, pv], 1), dec)
         loss_x = alpha * err(f_con, pr) + err(f_rec, pr)
         z_hat = net.encode_latent(f_rec)
         loss_l = ((z_hat - z) ** 2).mean()

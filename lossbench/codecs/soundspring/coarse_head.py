@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lossbench.codecs.neural.fargan import CORR_LEVELS, PERIOD_LEVELS, PERIOD_MIN  # the pitch token format
+
 DELTA = 24  # largest period change a class stands for (larger ones are clamped)
 
 
@@ -66,8 +68,6 @@ class CoarseHead(nn.Module):
 
 # --------------------------------------------------------------------------- prediction
 
-PERIOD_MIN = 32
-CORR_LEVELS = 4
 
 
 def periods_of(tokens: np.ndarray) -> np.ndarray:
@@ -118,11 +118,16 @@ class CoarsePredictor:
             vec = self.cb[torch.from_numpy(prev[:, self.P].astype(np.int64))] + res
             tok = torch.cdist(vec, self.cb).argmin(1).numpy()
         base = periods_of(prev[:, self.P - 1])[:, None]  # the last known period (the later half)
-        per = np.clip(base + med, PERIOD_MIN, PERIOD_MIN + 223)
+        per = np.clip(base + med, PERIOD_MIN, PERIOD_MIN + PERIOD_LEVELS - 1)
         out = np.empty((len(frames), self.P + 1), dtype=np.int64)
         out[:, : self.P] = (per - PERIOD_MIN) * CORR_LEVELS + corr
         out[:, self.P] = tok
         return out, vec.numpy()
+
+
+def first_rvq_codebook(backbone) -> np.ndarray:
+    """(V, D) code vectors of the backbone's first RVQ layer (the coarse layer after the pitch tokens)."""
+    return backbone.rvq_layers()[0].embed.detach().float().numpy()
 
 
 # --------------------------------------------------------------------------- training
@@ -205,7 +210,7 @@ def train_head(data, out, backbone: str = "fargan", steps: int = 3000, lr: float
     mlm = load_mlm(None, backbone)
     bb = get_backbone(backbone, None)
     P = bc.pitch_layers
-    cb = bb.layer_tables()[P].numpy()[:, : bb.latent_size - 4]
+    cb = first_rvq_codebook(bb)
     head = CoarseHead(HeadConfig(dim=mlm.cfg.dim, latent=cb.shape[1]))
     pred = CoarsePredictor(head, mlm, cb, P)
     train = tokenize(Path(data), "train", max_hours=max_hours, backbone=backbone).astype(np.int64)
@@ -262,7 +267,4 @@ def load_head(backbone: str, mlm, path=None) -> CoarsePredictor | None:
                           f"'lossbench train soundspring-head --backbone {backbone}'")
     head = CoarseHead(HeadConfig(**json.loads(meta["config"])))
     head.load_state_dict({k: v.float() for k, v in load_file(str(p)).items()})
-    bb = get_backbone(backbone, None)
-    P = bc.pitch_layers
-    cb = bb.layer_tables()[P].numpy()[:, : bb.latent_size - 4]
-    return CoarsePredictor(head, mlm, cb, P)
+    return CoarsePredictor(head, mlm, first_rvq_codebook(get_backbone(backbone, None)), bc.pitch_layers)

@@ -128,6 +128,11 @@ class Layout:
         B = self.block
         return [(b0, min(B, n_frames - b0)) for b0 in range(0, n_frames, B)]
 
+    def frame_blocks(self, n_frames: int) -> np.ndarray:
+        """int (n_frames,): the block of every frame."""
+        sizes = [T for _, T in self.blocks(n_frames)]
+        return np.repeat(np.arange(len(sizes)), sizes)
+
     def window(self, b0: int, T: int, n_frames: int) -> tuple[int, int]:
         return max(0, b0 - self.context), min(n_frames, b0 + T + self.lookahead)
 
@@ -355,8 +360,7 @@ def stream_schedule(plan: list[SlicePacket], send: np.ndarray, layout: Layout, n
         w0, w1 = layout.window(b0, T, n_frames)
         c = carrier[w0:w1]
         need_block[b] = max(int(block_send[b]), int(send[c[c >= 0]].max(initial=0)))
-    frame_block = np.concatenate([[b] * T for b, (_, T) in enumerate(blocks)]).astype(np.int64)
-    need_frame = need_block[frame_block]
+    need_frame = need_block[layout.frame_blocks(n_frames)]
     dl = int(decoder_lookahead)
     latency = 0
     for t in range(n_frames):
@@ -503,8 +507,7 @@ def decode_tokens(model: MaskedTokenLM, packets: list[SlicePacket | None], plan:
                 coarse_time[ff[miss]] = send[i]
     # a coarse token that came after its block's decision time is lost for that block (kept in ``tokens``
     # for the later blocks whose windows hold it)
-    frame_block = np.concatenate([[b] * T for b, (_, T) in enumerate(blocks)]).astype(np.int64)
-    late = coarse_time > cutoff[frame_block]
+    late = coarse_time > cutoff[layout.frame_blocks(N)]
     late_r = late & (state[:, 0] == "R")
     state[late_r, :nc] = "L"
     fec_rec &= ~late

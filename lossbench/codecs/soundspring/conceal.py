@@ -63,38 +63,12 @@ def centred_windows(n_frames: int, context: int) -> list[tuple[int, int, int, in
     return out
 
 
-def _last_known(tok: np.ndarray, d: np.ndarray, frames: np.ndarray, k: int) -> np.ndarray:
-    """Per frame in ``frames``, layer k's token of the last earlier frame that has it (-1 if none)."""
-    has = np.flatnonzero(d > k)
-    pos = np.searchsorted(has, frames) - 1
-    return np.where(pos >= 0, tok[has[np.maximum(pos, 0)], k], -1)
+def _visible(d: np.ndarray, w0: int, w1: int, ahead: np.ndarray, seen: np.ndarray | None) -> np.ndarray:
+    """Per frame of window [w0, w1), how many leading layers the MLM may see."""
+    return d[w0:w1] if seen is None else np.where(ahead, seen, d[w0:w1])
 
 
-class TemporalPrior:
-    """A product of experts: the MLM's PMF times a Gaussian around the last known frame's code vector.
-
-    The logit of token v at layer k gains ``-|e_{k,v} - e_{k,prev}|^2 / (2 sigma_k^2)``: with sigma -> 0 the
-    concealment is the previous-frame copy, with sigma -> inf the MLM's argmax. lossbench's, not the paper's
-    (``mlm-prior``); sigma per layer is fitted on training speech (``docs/soundspring.md``).
-    """
-
-    def __init__(self, codebooks: list[np.ndarray], sigma: list[float]) -> None:
-        self.codebooks = codebooks
-        self.sigma = [float(s) for s in sigma]
-
-    def apply(self, k: int, logits: np.ndarray, prev: np.ndarray) -> np.ndarray:
-        if k >= len(self.sigma) or not np.isfinite(self.sigma[k]):
-            return logits
-        cb = self.codebooks[k]
-        out = logits.astype(np.float64).copy()
-        ok = prev >= 0
-        if ok.any():
-            d2 = ((cb[None, :, :] - cb[prev[ok]][:, None, :]) ** 2).sum(-1)
-            out[ok] -= d2 / (2.0 * self.sigma[k] ** 2)
-        return out
-
-
-def _head_fill(head, tok, d, target, concealed, expected, w0, c0, c1, w1, nc, view, ahead) -> None:
+def _head_fill(head, tok, d, target, concealed, expected, w0, c0, c1, w1, nc, dw) -> None:
     """Case-1 frames of [c0, c1) with a known earlier frame: every coarse layer from the head, in place."""
     fill = np.flatnonzero((d[c0:c1] == 0) & (target[c0:c1] >= nc)) + c0
     if not fill.size:
@@ -105,7 +79,6 @@ def _head_fill(head, tok, d, target, concealed, expected, w0, c0, c1, w1, nc, vi
     fill, prev = fill[ok], known[np.maximum(pos[ok], 0)]
     if not fill.size:
         return
-    dw = d[w0:w1] if view is None else np.where(ahead, view, d[w0:w1])
     vis = np.where(np.arange(nc)[None, :] < dw[:, None], tok[w0:w1, :nc], MASKED)
     out, vec = head.predict(vis, fill - w0, tok[prev, :nc], fill - prev)
     tok[fill, :nc] = out
@@ -117,7 +90,7 @@ def _head_fill(head, tok, d, target, concealed, expected, w0, c0, c1, w1, nc, vi
 def conceal_tokens(model: MaskedTokenLM, tokens: np.ndarray, prefix: np.ndarray, K_frame: np.ndarray,
                    windows: list[tuple[int, int, int, int]], depth: int, codebooks: list[np.ndarray] | None = None,
                    coarse_time: np.ndarray | None = None, window_cutoff: np.ndarray | None = None,
-                   prior: "TemporalPrior | None" = None, head: "CoarsePredictor | None" = None
+                   head: "CoarsePredictor | None" = None
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """Fill every frame's tokens from its prefix up to ``min(depth, K)`` with the MLM.
 
@@ -132,7 +105,6 @@ def conceal_tokens(model: MaskedTokenLM, tokens: np.ndarray, prefix: np.ndarray,
         coarse_time, window_cutoff: the streaming receiver's view (``Received.coarse_time`` and each window's
             block cutoff): frames after a window's concealed block show only their coarse tokens, and only
             those sent by the cutoff; their fine tokens are decided later, so they stay masked.
-        prior: a :class:`TemporalPrior` multiplied into the MLM's PMFs (``mlm-prior``).
         head: a :class:`~lossbench.codecs.soundspring.coarse_head.CoarsePredictor`: frames that lost every
             coarse layer (Case 1) and follow a frame whose coarse tokens are known get all their coarse
             tokens from it, as a change from that frame; the others go through the MLM's own heads.
@@ -160,13 +132,11 @@ def conceal_tokens(model: MaskedTokenLM, tokens: np.ndarray, prefix: np.ndarray,
         if not (d[c0:c1] < target[c0:c1]).any():
             continue
         ahead = np.arange(w0, w1) >= c1  # frames of later blocks in this window
+        seen = None  # the depth the look-ahead frames show (streaming: their timely coarse tokens only)
         if coarse_time is not None and window_cutoff is not None:
             seen = np.minimum(d[w0:w1], nc) * (coarse_time[w0:w1] <= window_cutoff[wi])
-            view = np.where(ahead, seen, 0)
-        else:
-            view = None
         if head is not None and codebooks is None:
-            _head_fill(head, tok, d, target, concealed, expected, w0, c0, c1, w1, nc, view, ahead)
+            _head_fill(head, tok, d, target, concealed, expected, w0, c0, c1, w1, nc, _visible(d, w0, w1, ahead, seen))
             if not (d[c0:c1] < target[c0:c1]).any():
                 continue
         for k in range(int(d[c0:c1].min()), int(target[c0:c1].max())):
@@ -174,18 +144,16 @@ def conceal_tokens(model: MaskedTokenLM, tokens: np.ndarray, prefix: np.ndarray,
             if not fill.size:
                 continue
             K_in = nc if k < nc else int(max(K_eff[w0:w1].max(), k + 1))
-            dw = d[w0:w1] if view is None else np.where(ahead, view, d[w0:w1])
+            dw = _visible(d, w0, w1, ahead, seen)
             vis = np.full((w1 - w0, K_in), MASKED, dtype=np.int64)
             lay = np.arange(K_in)[None, :]
             known = lay < dw[:, None]
             vis[known] = tok[w0:w1, :K_in][known]
             complete = dw >= K_eff[w0:w1]
-            if view is not None:
+            if seen is not None:
                 complete &= ~ahead
             vis[complete[:, None] & (lay >= K_eff[w0:w1, None])] = ABSENT  # never sent: not a gap to fill
             logits = mlm_logits(model, vis, fill - w0, k)
-            if prior is not None:
-                logits = prior.apply(k, logits, _last_known(tok, d, fill, k))
             tok[fill, k] = logits.argmax(-1)
             if codebooks is not None:
                 p = np.exp(logits - logits.max(-1, keepdims=True))

@@ -12,8 +12,7 @@ frames (those after the first received one) it measures, against the true tokens
   halves, and the fraction exactly right.
 
 Predictors: the codec's ``mlm`` (with the concealment head where one is shipped: its continuous vector), the
-MLM's own argmax (``mlm-argmax``, the paper's rule), its expected code vector (``mlm-soft``), the MLM times a Gaussian
-around the previous frame (``mlm-prior``, :class:`~lossbench.codecs.soundspring.conceal.TemporalPrior`),
+MLM's own argmax (``mlm-argmax``, the paper's rule), its expected code vector (``mlm-soft``),
 the zero latent, the last received frame repeated (``copy``), linear interpolation between the last received
 frame and the next one inside the window (``interp``; it falls back to the copy when the window has none),
 and on fargan Opus's deep-PLC feature predictor (``fargan-plc``: pitch only, it has no latent).
@@ -25,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from lossbench.codecs.soundspring.conceal import TemporalPrior, conceal_tokens, stream_windows
+from lossbench.codecs.soundspring.conceal import conceal_tokens, stream_windows
 
-PREDICTORS = ("mlm", "mlm-argmax", "mlm-soft", "mlm-prior", "zero", "copy", "interp", "fargan-plc")
+PREDICTORS = ("mlm", "mlm-argmax", "mlm-soft", "zero", "copy", "interp", "fargan-plc")
 
 
 def _periods(backbone, latent: np.ndarray) -> np.ndarray | None:
@@ -43,8 +42,8 @@ def _periods(backbone, latent: np.ndarray) -> np.ndarray | None:
         return np.stack([period_of(latent[:, D] * std + mean), period_of(latent[:, D + 2] * std + mean)], 1)
 
 
-def measure(codec, clips: list[np.ndarray], loss: float, seeds: tuple[int, ...] = (0, 1),
-            sigma: list[float] | None = None) -> dict[str, dict[str, Any]]:
+def measure(codec, clips: list[np.ndarray], loss: float, seeds: tuple[int, ...] = (0, 1)
+            ) -> dict[str, dict[str, Any]]:
     """Errors of every predictor on the lost frames of ``clips`` (16 kHz arrays) at Bernoulli ``loss``."""
     from lossbench.core import Clip
 
@@ -86,11 +85,6 @@ def measure(codec, clips: list[np.ndarray], loss: float, seeds: tuple[int, ...] 
                 preds["mlm"] = sum(cbs[k][ht[:, k]] for k in range(nc)) + corr
             else:
                 tok_preds["mlm"], preds["mlm"] = hard, preds["mlm-argmax"]
-            if sigma is not None:
-                pr, _, _, _ = conceal_tokens(codec.mlm, masked, prefix, K_frame, wins, nc, None,
-                                             prior=TemporalPrior(cbs, sigma))
-                tok_preds["mlm-prior"] = pr
-                preds["mlm-prior"] = sum(cbs[k][pr[:, k]] for k in range(nc))
             preds["zero"] = np.zeros_like(true_lat)
             prev = got[np.searchsorted(got, np.arange(nf)) - 1]  # last received frame before each frame
             copy_tok = toks[prev]
