@@ -9,11 +9,14 @@ JOBS    ?= 2
 
 .PHONY: setup opus run test perf clean corpus-deps corpus data-deps data train train-soundspring train-glaris heldout
 
-$(STAMP): pyproject.toml scripts/install-system-deps.sh
+$(STAMP): pyproject.toml scripts/install-system-deps.sh Makefile
 	bash scripts/install-system-deps.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
+	# DistillMOS's model and weights without its torchaudio requirement, whose wheels cannot load next to
+	# torch 2.13 (lossbench/metrics/learned.py imports the model without it; it needs only torch)
+	$(PY) -m pip install -q --no-deps distillmos==0.9.1 xls-r-sqa==0.1.0
 	touch $(STAMP)
 
 # Opus 1.5.2 from Debian's source package, with DRED, deep PLC, OSCE and LossGen, and the shims over it

@@ -94,6 +94,27 @@ def _error_rows(job: Job, msg: str, only: set[str] | None = None) -> list[dict[s
     return rows
 
 
+def _at_rate(clip: Any, sample_rate_hz: int) -> Any:
+    """``clip`` itself at its rate, else a resampled copy (soxr, very high quality)."""
+    if clip.sample_rate_hz == sample_rate_hz:
+        return clip
+    from lossbench.audio import resample
+    from lossbench.core import Clip
+
+    return Clip(clip.id, resample(clip.samples, clip.sample_rate_hz, sample_rate_hz), sample_rate_hz,
+                meta={**clip.meta, "resampled": True})
+
+
+def _back_to(audio: np.ndarray, from_hz: int, to_hz: int, n: int) -> np.ndarray:
+    """Decoded audio at the reference's rate and length (unchanged when the rates agree)."""
+    if from_hz == to_hz:
+        return audio
+    from lossbench.audio import resample
+
+    y = resample(audio, from_hz, to_hz)[:n]
+    return np.pad(y, (0, n - y.size)) if y.size < n else y
+
+
 def _decode_all(codec, stream, rec, concs: list[str]) -> dict[str, tuple[Any, float]]:
     """concealment -> (DecodeResult or the exception it raised, decode seconds). One ``decode_many`` call
     (shared stages run once; its time is split evenly); if it fails, each concealment alone, so that one
@@ -128,7 +149,15 @@ def run_job(job: Job, skip: frozenset[str] | set[str] = frozenset()) -> list[dic
 
     try:
         codec = _codec(job.codec_spec)
-        clip = job.clip.load(codec.sample_rate_hz)
+        # the reference is the clip at its own rate; a codec at another rate gets a resampled copy and its output
+        # is resampled back, so that a band limit counts (an 8 kHz codec scored against 48 kHz music)
+        ref = job.clip.load()
+        clip = _at_rate(ref, codec.sample_rate_hz)
+        sr = ref.sample_rate_hz
+        if not job.metric_resampling:
+            from lossbench.metrics import check_metric_rates
+
+            check_metric_rates(job.metrics, sr)
     except LossbenchError as exc:
         return _error_rows(job, str(exc), todo)
     except Exception as exc:  # an unexpected failure still must not stop the sweep
@@ -149,7 +178,9 @@ def run_job(job: Job, skip: frozenset[str] | set[str] = frozenset()) -> list[dic
         "fec_kbps": fec_kbps,
         "packets": stream.num_packets,
         "encode_rtf": t_enc / dur,
-        "clip_resampled": bool(clip.meta.get("resampled", False)),
+        "clip_resampled": clip is not ref,
+        "codec_rate_hz": codec.sample_rate_hz,
+        "score_rate_hz": sr,
     }
     try:
         stream_cols.update(facts(codec.name, stream.meta, _FED_COLUMNS))  # e.g. what the packets really carry
@@ -159,7 +190,7 @@ def run_job(job: Job, skip: frozenset[str] | set[str] = frozenset()) -> list[dic
     if job.keep_audio and job.keep_ref:
         from lossbench.audio import save_audio
 
-        save_audio(audio_dir / f"ref__{safe_name(clip.id)}_{codec.sample_rate_hz}.wav", clip.samples, codec.sample_rate_hz)
+        save_audio(audio_dir / f"ref__{safe_name(ref.id)}_{sr}.wav", ref.samples, sr)
     rows: list[dict[str, Any]] = []
     for ch in job.channels:
         for seed in job.seeds:
@@ -197,18 +228,20 @@ def run_job(job: Job, skip: frozenset[str] | set[str] = frozenset()) -> list[dic
                                frames_recovered=int(res.recovered.sum()), corrupt_packets=res.corrupt_packets,
                                **facts(codec.name, res.info))
                     t0 = time.perf_counter()
-                    digest = hashlib.sha1(res.audio.tobytes()).digest()
+                    audio = _back_to(res.audio, codec.sample_rate_hz, sr, ref.num_samples)
+                    digest = hashlib.sha1(audio.tobytes()).digest()
                     mt: dict[str, float] = {}
                     if digest not in scored:
-                        scored[digest] = compute_metrics(res.audio, clip.samples, clip.sample_rate_hz, job.metrics, mt,
-                                                         {"transcript": clip.meta.get("text"),
-                                                          "language": clip.meta.get("language")})
+                        scored[digest] = compute_metrics(audio, ref.samples, sr, job.metrics, mt,
+                                                         {"transcript": ref.meta.get("text"),
+                                                          "language": ref.meta.get("language")},
+                                                         resample=job.metric_resampling)
                     row.update(scored[digest])
                     row["metrics_time_s"] = time.perf_counter() - t0
                     row["metric_times"] = json.dumps({k: round(v, 6) for k, v in mt.items()})
                     if ch.time_varying:
                         mname = "pesq_wb" if "pesq_wb" in job.metrics else job.metrics[0]
-                        tt, vv = windowed(mname, res.audio, clip.samples, clip.sample_rate_hz, 2.5, 0.25)
+                        tt, vv = windowed(mname, audio, ref.samples, sr, 2.5, 0.25)
                         lost_t = (np.flatnonzero(~rec.usable) * stream.frame_duration_s).round(3).tolist()
                         row["timeseries"] = json.dumps({"metric": mname, "t": tt.round(3).tolist(),
                                                         "v": [None if np.isnan(x) else round(float(x), 4) for x in vv],
@@ -217,8 +250,8 @@ def run_job(job: Job, skip: frozenset[str] | set[str] = frozenset()) -> list[dic
                         from lossbench.audio import save_audio
 
                         f = audio_dir / safe_name(f"{clip.id}__{job.codec_spec}__{conc}__{ch.key}") 
-                        row["audio_file"] = str(save_audio(f.with_name(f.name + ".wav"), res.audio,
-                                                           clip.sample_rate_hz).relative_to(job.run_dir))
+                        row["audio_file"] = str(save_audio(f.with_name(f.name + ".wav"), audio,
+                                                           sr).relative_to(job.run_dir))
                         # which 20 ms frames the listener hears concealed: lost and late packets' frames
                         marks = {"frame_s": stream.frame_duration_s, "lost": [], "late": []}
                         for pk, arrived, late in zip(stream.packets, rec.arrived, rec.late):

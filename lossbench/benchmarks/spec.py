@@ -43,7 +43,7 @@ from lossbench.errors import ConfigError, choices
 
 NET_KEYS = ("delay", "jitter", "playout")
 TOP_KEYS = ("name", "corpus", "clips", "seeds", "seed", "metrics", "concealments", "examples", "codec", "channel",
-            "workers", "scheduler", "out")
+            "workers", "scheduler", "out", "metric_resampling")
 
 
 @dataclass
@@ -83,6 +83,9 @@ class SweepSpec:
     workers: int | None = None
     scheduler: str | None = None
     out: str | None = None
+    #: a metric at a fixed rate (PESQ-WB at 16 kHz) scores a resampled copy of audio at another rate (the row's
+    #: ``metrics_resampled`` names it); false: such a pair is an error row instead
+    metric_resampling: bool = True
 
     def validate(self) -> SweepSpec:
         if not self.codecs:
@@ -181,6 +184,10 @@ def spec_from_dict(d: dict[str, Any], where: str = "spec") -> SweepSpec:
             if not isinstance(d[k], int):
                 raise ConfigError(f"{where}: {k} must be an integer, got {d[k]!r}")
             kw[k] = d[k]
+    if "metric_resampling" in d:
+        if not isinstance(d["metric_resampling"], bool):
+            raise ConfigError(f"{where}: metric_resampling must be true or false, got {d['metric_resampling']!r}")
+        kw["metric_resampling"] = d["metric_resampling"]
     if "metrics" in d:
         kw["metrics"] = _opt_str_list(d["metrics"], "metrics")
     if "concealments" in d:

@@ -77,7 +77,8 @@ class DecodeResult:
 RESERVED_COLUMNS = frozenset({
     "task", "clip", "codec", "codec_config", "system", "concealment", "channel", "channel_key", "channel_kind",
     "loss_param", "seed", "status", "error", "traceback", "duration_s", "bitrate_kbps", "payload_kbps",
-    "header_kbps", "fec_kbps", "packets", "encode_rtf", "decode_rtf", "clip_resampled", "network_loss",
+    "header_kbps", "fec_kbps", "packets", "encode_rtf", "decode_rtf", "clip_resampled", "codec_rate_hz",
+    "score_rate_hz", "metrics_resampled", "network_loss",
     "late_rate", "effective_loss", "mean_burst", "longest_burst", "p_loss_given_loss", "channel_time_s",
     "frames_concealed", "frames_recovered", "corrupt_packets", "metrics_time_s", "metric_times", "timeseries", "audio_file",
     "packet_marks",

@@ -32,7 +32,7 @@ from lossbench.metrics.table import COLUMNS, METRIC_TABLE, Column, Metric, colum
 DEFAULT_METRICS = ("pesq_wb", "stoi", "estoi", "si_snr", "sdr", "mfcc_dist", "plcmos", "dnsmos")
 
 __all__ = ["COLUMNS", "Column", "DEFAULT_METRICS", "METRIC_TABLE", "Metric", "MetricFn", "MetricUnavailable",
-           "PESQ_CHUNK_S", "SDR_FILTER_TAPS", "call_isolated", "check_metric_names", "column_info", "column_range",
+           "PESQ_CHUNK_S", "SDR_FILTER_TAPS", "call_isolated", "check_metric_names", "check_metric_rates", "column_info", "column_range",
            "compute_metrics", "dnsmos", "estimate_delay", "estoi", "metric_columns", "mfcc_distance", "pesq_nb",
            "pesq_wb", "plcmos", "sdr", "shutdown_helper", "si_snr", "snr", "stoi", "windowed"]
 
@@ -46,6 +46,15 @@ def check_metric_names(names: Sequence[str]) -> list[str]:
     return out
 
 
+def check_metric_rates(names: Sequence[str], sample_rate_hz: int) -> None:
+    """Raise ConfigError naming each metric that does not score ``sample_rate_hz`` audio as it is."""
+    bad = [f"{n} (takes {', '.join(str(r) for r in METRIC_TABLE[n].sample_rates or ())} Hz)"
+           for n in check_metric_names(names) if METRIC_TABLE[n].scores_at(sample_rate_hz) != int(sample_rate_hz)]
+    if bad:
+        raise ConfigError(f"metrics that do not take {int(sample_rate_hz)} Hz audio and would need resampling, which "
+                          f"is off (metric_resampling = false): {'; '.join(bad)}")
+
+
 def metric_columns(names: Sequence[str]) -> list[str]:
     """The output columns of the metrics ``names``, in order."""
     return [c for n in check_metric_names(names) for c in METRIC_TABLE[n].column_names]
@@ -53,15 +62,26 @@ def metric_columns(names: Sequence[str]) -> list[str]:
 
 def compute_metrics(
     estimate: np.ndarray, reference: np.ndarray, sample_rate_hz: int, names: Sequence[str] = DEFAULT_METRICS,
-    times: dict[str, float] | None = None, context: dict[str, Any] | None = None,
+    times: dict[str, float] | None = None, context: dict[str, Any] | None = None, resample: bool = True,
 ) -> dict[str, Any]:
     """Run metrics; returns ``{column: value}`` plus ``{name + "_error": reason}`` for failures.
 
     With ``times``, each metric's wall time in seconds is stored there under its name. ``context`` holds the
     clip's facts for the metrics that want them (``transcript``, ``language``: the ASR metrics).
+    ``metrics_resampled`` names the metrics that scored a resampled copy, as ``name@rate`` (a metric at a
+    fixed rate, e.g. PESQ-WB at 16 kHz, given 48 kHz audio). With ``resample=False`` such a metric is an
+    error instead (:func:`check_metric_rates`).
+
+    Raises:
+        ConfigError: an unknown metric name; with ``resample=False``, a metric that does not take the rate.
     """
-    out: dict[str, Any] = {}
-    for n in check_metric_names(names):
+    names = check_metric_names(names)
+    if not resample:
+        check_metric_rates(names, sample_rate_hz)
+    out: dict[str, Any] = {"metrics_resampled": " ".join(
+        f"{n}@{METRIC_TABLE[n].scores_at(sample_rate_hz)}" for n in names
+        if METRIC_TABLE[n].scores_at(sample_rate_hz) != int(sample_rate_hz))}
+    for n in names:
         t0 = time.perf_counter()
         m = METRIC_TABLE[n]
         cols = m.column_names

@@ -222,3 +222,61 @@ def dnsmos(est: np.ndarray, ref: np.ndarray, sr: int) -> dict[str, float]:
         "dnsmos_bak": float(out["bak_mos"]),
         "dnsmos_p808": float(out["p808_mos"]),
     }
+
+
+#: the DistillMOS release (Microsoft, MIT) and the xls-r-sqa release its model classes come from; installed
+#: with ``pip install --no-deps`` by ``make setup`` (their torchaudio requirement cannot load next to torch 2.13)
+DISTILLMOS_VERSION = "0.9.1"
+XLS_R_SQA_VERSION = "0.1.0"
+DISTILLMOS_RATE = 16000
+
+
+@functools.lru_cache(maxsize=1)
+def _distillmos_model():
+    """DistillMOS's ConvTransformerSQAModel with its shipped weights (``distill_mos_v7.pt`` in the wheel).
+
+    ``distillmos.sqa`` imports torchaudio at its top for its command-line file reader (``torchaudio.load`` and
+    ``Resample``), which lossbench never calls; the model itself is plain torch. The torchaudio wheels on the
+    index cannot load next to torch 2.13, so the import runs with an empty placeholder module in its place,
+    which is removed again at once: a use of it would fail with an AttributeError, not give numbers.
+    """
+    import sys
+    import types
+
+    try:
+        import torch
+    except ImportError as exc:  # pragma: no cover - torch is a core dependency
+        raise ConfigError(f"DistillMOS needs torch: {exc}") from exc
+    had = sys.modules.get("torchaudio")
+    if had is None:
+        sys.modules["torchaudio"] = types.ModuleType("torchaudio")
+    try:
+        from distillmos import sqa
+    except ImportError as exc:
+        raise ConfigError(f"DistillMOS is not installed ({exc}); 'make setup' installs distillmos=={DISTILLMOS_VERSION} "
+                          f"and xls-r-sqa=={XLS_R_SQA_VERSION}") from exc
+    finally:
+        if had is None:
+            sys.modules.pop("torchaudio", None)
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints where it loaded its weights from
+        model = sqa.ConvTransformerSQAModel(load_weights=True)
+    model.eval()
+    return model, torch
+
+
+def distillmos(est: np.ndarray, ref: np.ndarray, sr: int) -> dict[str, float]:
+    """DistillMOS (Stahl & Gamper 2025), non-intrusive: the package's model on the 16 kHz estimate, as its
+    README calls it (``model(x)`` on a [1, samples] tensor; the model peak-normalises and averages 7.68 s
+    crops itself)."""
+    est = _check_single(est)
+    if sr != DISTILLMOS_RATE:
+        est = _resample(est, sr, DISTILLMOS_RATE)
+    if est.size < DISTILLMOS_RATE:
+        raise MetricUnavailable("too short for DistillMOS (needs >= 1 s)")
+    model, torch = _distillmos_model()
+    with torch.inference_mode():
+        v = float(model(torch.from_numpy(np.clip(est, -1, 1).astype(np.float32))[None]).reshape(-1)[0])
+    return {"distillmos": v}

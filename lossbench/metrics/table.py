@@ -34,13 +34,20 @@ class Metric:
     columns: tuple[Column, ...]
     higher_is_better: bool
     description: str
-    #: sample rates the metric scores at (others are resampled to the first), None: any rate as it is
+    #: sample rates the metric scores at (input at another rate is resampled to the first, and the row's
+    #: ``metrics_resampled`` column names it); None: any rate, scored as it is
     sample_rates: tuple[int, ...] | None
     intrusive: bool = True  # needs the reference
     #: called as fn(estimate, reference, sample_rate_hz, context) with the clip's facts (``transcript``,
     #: ``language``); its extra text outputs (``extra``) are row columns too, not plotted
     wants_context: bool = False
     extra: tuple[str, ...] = ()
+
+    def scores_at(self, sample_rate_hz: int) -> int:
+        """The rate this metric scores input at ``sample_rate_hz`` at."""
+        if self.sample_rates is None or int(sample_rate_hz) in self.sample_rates:
+            return int(sample_rate_hz)
+        return self.sample_rates[0]
 
     def load(self) -> Callable:
         mod, fn = self.function.split(":")
@@ -58,9 +65,9 @@ METRIC_TABLE: dict[str, Metric] = {m.name: m for m in (
     Metric("pesq_nb", "lossbench.metrics.pesq:pesq_nb", (Column("pesq_nb", "PESQ-NB (MOS-LQO)", "MOS", 1.0, 4.55),),
            True, "PESQ P.862 narrowband MOS-LQO", (8000,)),
     Metric("stoi", "lossbench.metrics.signal:stoi", (Column("stoi", "STOI", "", 0.0, 1.0),),
-           True, "short-time objective intelligibility (pystoi)", ANY_RATE),
+           True, "short-time objective intelligibility (pystoi, which resamples to 10 kHz itself)", (10000,)),
     Metric("estoi", "lossbench.metrics.signal:estoi", (Column("estoi", "ESTOI", "", 0.0, 1.0),),
-           True, "extended STOI", ANY_RATE),
+           True, "extended STOI (pystoi, at 10 kHz)", (10000,)),
     Metric("si_snr", "lossbench.metrics.signal:si_snr", (Column("si_snr", "SI-SNR (dB)", "dB"),),
            True, "scale-invariant SNR", ANY_RATE),
     Metric("sdr", "lossbench.metrics.signal:sdr", (Column("sdr", "SDR (dB)", "dB"),),
@@ -85,6 +92,9 @@ METRIC_TABLE: dict[str, Metric] = {m.name: m for m in (
            (Column("dnsmos_ovrl", "DNSMOS overall", "MOS", **_MOS), Column("dnsmos_sig", "DNSMOS signal", "MOS", **_MOS),
             Column("dnsmos_bak", "DNSMOS background", "MOS", **_MOS), Column("dnsmos_p808", "DNSMOS P.808", "MOS", **_MOS)),
            True, "DNSMOS P.835 and P.808, non-intrusive (speechmos)", (16000,), intrusive=False),
+    Metric("distillmos", "lossbench.metrics.learned:distillmos", (Column("distillmos", "DistillMOS", "MOS", **_MOS),),
+           True, "DistillMOS 0.9.1, non-intrusive, distilled from an XLS-R quality model (Microsoft)", (16000,),
+           intrusive=False),
 )}
 
 #: output column -> (its metric, the column's description)
