@@ -7,7 +7,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-stamp
 JOBS    ?= 2
 
-.PHONY: setup opus run test perf clean corpus-deps corpus data-deps data train train-soundspring train-glaris heldout
+.PHONY: setup opus run test perf clean corpus-deps corpus corpus-fullband data-deps data train train-soundspring train-glaris heldout
 
 $(STAMP): pyproject.toml scripts/install-system-deps.sh Makefile
 	bash scripts/install-system-deps.sh
@@ -46,6 +46,13 @@ corpus-deps:
 
 corpus: setup corpus-deps
 	$(VENV)/bin/lossbench corpus build
+
+# the embedded 48 kHz corpus (lossbench/corpus/fullband): Debian's game music, fluidsynth renders of
+# music21 scores, Tux Paint's English descriptions
+corpus-fullband: setup
+	bash scripts/install-system-deps.sh --fullband
+	$(PY) -m pip install -q -e '.[corpus]'
+	$(VENV)/bin/lossbench corpus build --fullband
 
 # training data and the neural codec (hours of CPU; resumes from checkpoints/codec)
 data-deps: setup

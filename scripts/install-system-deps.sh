@@ -10,7 +10,13 @@ PKGS=(libopus0 libvo-amrwbenc0 libopencore-amrwb0 libsndfile1 chromium)
 # corpus building only (make corpus-deps): ffmpeg, TTS voices and the Asterisk prompts
 if [ "${1:-}" = "--corpus" ] || [ "${1:-}" = "--data" ]; then
   PKGS+=(ffmpeg flite espeak-ng asterisk-core-sounds-en-g722 asterisk-core-sounds-es-g722
-         asterisk-core-sounds-fr-g722 asterisk-core-sounds-it-g722 asterisk-core-sounds-ru-g722)
+         asterisk-core-sounds-fr-g722 asterisk-core-sounds-it-g722 asterisk-core-sounds-ru-g722
+         asterisk-core-sounds-en asterisk-core-sounds-es asterisk-core-sounds-fr asterisk-core-sounds-it
+         asterisk-core-sounds-ru)  # the plain packages ship the prompts' texts (core-sounds-<lang>.txt.gz)
+fi
+# the full-band corpus only (make corpus-fullband): game music, a MIDI synthesiser and its soundfont, Tux Paint
+if [ "${1:-}" = "--fullband" ]; then
+  PKGS+=(ffmpeg fluidsynth fluid-soundfont-gm warzone2100-music singularity-music tuxpaint-stamps-default)
 fi
 # training data only (make data-deps): Tux Paint's spoken descriptions and texts to read
 if [ "${1:-}" = "--data" ]; then

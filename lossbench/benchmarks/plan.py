@@ -170,6 +170,17 @@ def plan_sweep(spec: SweepSpec, run_dir: str | Path) -> Plan:
 
     spec.validate()
     refs = scan_corpus(spec.corpus)
+    if spec.transcripts:
+        from lossbench.corpus import with_transcripts
+
+        refs = with_transcripts(refs, spec.transcripts)
+    if spec.clip_where:
+        kept = [r for r in refs if all(r.meta.get(k) == v for k, v in spec.clip_where.items())]
+        if not kept:
+            facts = sorted({k for r in refs for k in r.meta})
+            raise ConfigError(f"clip_where {spec.clip_where!r} keeps none of the {len(refs)} clips of corpus "
+                              f"{spec.corpus or 'default'!r}; their facts: {', '.join(facts) or 'none'}")
+        refs = kept
     clips = select_clips(refs, spec.clips)
     channels = expand_channels(spec.channels)
     from lossbench.netsim.spec import parse_jitter, parse_playout, parse_seconds

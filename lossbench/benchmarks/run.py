@@ -234,7 +234,8 @@ def run_job(job: Job, skip: frozenset[str] | set[str] = frozenset()) -> list[dic
                     if digest not in scored:
                         scored[digest] = compute_metrics(audio, ref.samples, sr, job.metrics, mt,
                                                          {"transcript": ref.meta.get("text"),
-                                                          "language": ref.meta.get("language")},
+                                                          "language": ref.meta.get("language"),
+                                                          "kind": ref.meta.get("kind")},
                                                          resample=job.metric_resampling)
                     row.update(scored[digest])
                     row["metrics_time_s"] = time.perf_counter() - t0

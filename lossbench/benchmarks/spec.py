@@ -4,8 +4,11 @@ A sweep is the product clips x codec configs x concealments x channel
 configs x seeds. TOML form (every key optional but ``codec`` and ``channel``)::
 
     name = "my-sweep"
-    corpus = "default"            # or a directory (wav/flac/ogg, LibriSpeech layout)
+    corpus = "default"            # or "fullband" (48 kHz music and speech), or a directory (wav/flac/ogg, LibriSpeech layout)
+    clip_where = {kind = "music"} # optional: only the clips whose manifest facts match
     clips = 12                    # evenly spaced over the corpus; omit for all
+    transcripts = "texts.tsv"     # optional: '<clip id><TAB><text>' lines, the WER metric's reference texts
+    metric_resampling = true      # a metric at a fixed rate scores a resampled copy (false: an error row)
     seeds = 1
     seed = 0                      # base seed of every random choice
     metrics = ["pesq_wb", "stoi", "plcmos"]
@@ -43,7 +46,7 @@ from lossbench.errors import ConfigError, choices
 
 NET_KEYS = ("delay", "jitter", "playout")
 TOP_KEYS = ("name", "corpus", "clips", "seeds", "seed", "metrics", "concealments", "examples", "codec", "channel",
-            "workers", "scheduler", "out", "metric_resampling")
+            "workers", "scheduler", "out", "metric_resampling", "clip_where", "transcripts")
 
 
 @dataclass
@@ -86,6 +89,10 @@ class SweepSpec:
     #: a metric at a fixed rate (PESQ-WB at 16 kHz) scores a resampled copy of audio at another rate (the row's
     #: ``metrics_resampled`` names it); false: such a pair is an error row instead
     metric_resampling: bool = True
+    #: keep only the clips whose manifest facts equal these (``{kind = "music"}``), before ``clips`` picks
+    clip_where: dict[str, Any] = field(default_factory=dict)
+    #: a transcript file (``<clip id><TAB><text>`` per line) whose texts the WER metric scores against
+    transcripts: str | None = None
 
     def validate(self) -> SweepSpec:
         if not self.codecs:
@@ -121,6 +128,8 @@ class SweepSpec:
         for k, v in asdict(self).items():
             if k in ("codecs", "channels"):
                 continue
+            if (k == "clip_where" and not v) or (k == "metric_resampling" and v):
+                continue  # the defaults: a spec that does not use them reads as before they existed
             if v is not None:
                 d[k] = v
         d["codec"] = [{k: v for k, v in asdict(c).items() if v is not None} for c in self.codecs]
@@ -176,7 +185,7 @@ def spec_from_dict(d: dict[str, Any], where: str = "spec") -> SweepSpec:
         e.params = c
         chans.append(e)
     kw: dict[str, Any] = {}
-    for k in ("name", "corpus", "scheduler", "out"):
+    for k in ("name", "corpus", "scheduler", "out", "transcripts"):
         if k in d:
             kw[k] = str(d[k])
     for k in ("clips", "seeds", "seed", "examples", "workers"):
@@ -184,6 +193,12 @@ def spec_from_dict(d: dict[str, Any], where: str = "spec") -> SweepSpec:
             if not isinstance(d[k], int):
                 raise ConfigError(f"{where}: {k} must be an integer, got {d[k]!r}")
             kw[k] = d[k]
+    if "clip_where" in d:
+        w = d["clip_where"]
+        if not isinstance(w, dict) or not all(isinstance(v, (str, int, float, bool)) for v in w.values()):
+            raise ConfigError(f"{where}: clip_where must be a table of manifest facts, like {{kind = \"music\"}}, "
+                              f"got {w!r}")
+        kw["clip_where"] = dict(w)
     if "metric_resampling" in d:
         if not isinstance(d["metric_resampling"], bool):
             raise ConfigError(f"{where}: metric_resampling must be true or false, got {d['metric_resampling']!r}")

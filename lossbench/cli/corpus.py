@@ -51,10 +51,20 @@ def info(path: Annotated[Optional[Path], typer.Argument(help="corpus directory o
 def build(
     out: Annotated[Optional[Path], typer.Option(help="output directory (default: the package's embedded corpus)")] = None,
     seed: Annotated[int, typer.Option()] = 2026,
+    fullband: Annotated[bool, typer.Option("--fullband", help="the 48 kHz music and speech corpus instead "
+                                           "('fullband' in sweeps; needs 'make corpus-fullband')")] = False,
 ) -> None:
-    """Rebuild the embedded default corpus from Debian-packaged speech (see SOURCES.md)."""
-    from lossbench.corpus import DEFAULT_CORPUS_DIR
-    from lossbench.corpus.build import build_default_corpus
+    """Rebuild an embedded corpus from Debian-packaged audio (see its SOURCES.md)."""
+    from lossbench.corpus import DEFAULT_CORPUS_DIR, FULLBAND_CORPUS_DIR
 
-    entries = build_default_corpus(out or DEFAULT_CORPUS_DIR, seed)
-    console.print(f"wrote {len(entries)} clips, {sum(e['duration_s'] for e in entries) / 60:.2f} min, to {out or DEFAULT_CORPUS_DIR}")
+    if fullband:
+        from lossbench.corpus.fullband import build_fullband_corpus
+
+        dest = out or FULLBAND_CORPUS_DIR
+        entries = build_fullband_corpus(dest, seed)
+    else:
+        from lossbench.corpus.build import build_default_corpus
+
+        dest = out or DEFAULT_CORPUS_DIR
+        entries = build_default_corpus(dest, seed)
+    console.print(f"wrote {len(entries)} clips, {sum(e['duration_s'] for e in entries) / 60:.2f} min, to {dest}")

@@ -30,7 +30,10 @@ def sweep(
     delay: Annotated[Optional[str], typer.Option(help="network delay for every channel, e.g. 40ms")] = None,
     jitter: Annotated[Optional[str], typer.Option(help="jitter for every channel, e.g. normal:10ms")] = None,
     playout: Annotated[Optional[str], typer.Option(help="playout buffer: fixed:60ms | adaptive")] = None,
-    corpus: Annotated[Optional[str], typer.Option(help="corpus directory (default: the embedded corpus)")] = None,
+    corpus: Annotated[Optional[str], typer.Option(help="corpus directory, or an embedded one: 'default' (16 kHz "
+                                                  "speech) or 'fullband' (48 kHz music and speech)")] = None,
+    transcripts: Annotated[Optional[Path], typer.Option(help="transcript file for WER: '<clip id><TAB><text>' "
+                                                        "per line")] = None,
     clips: Annotated[Optional[int], typer.Option(help="use N clips, evenly spaced over the corpus")] = None,
     seeds: Annotated[Optional[int], typer.Option(help="seeds per condition")] = None,
     seed: Annotated[Optional[int], typer.Option(help="base seed")] = None,
@@ -64,7 +67,8 @@ def sweep(
         for e in spec.channels:
             e.delay, e.jitter, e.playout = delay or e.delay, jitter or e.jitter, playout or e.playout
     for k, v in (("corpus", corpus), ("clips", clips), ("seeds", seeds), ("seed", seed), ("workers", workers),
-                 ("scheduler", scheduler), ("name", name)):
+                 ("scheduler", scheduler), ("name", name),
+                 ("transcripts", str(transcripts) if transcripts else None)):
         if v is not None:
             setattr(spec, k, v)
     if concealment:

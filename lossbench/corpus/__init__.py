@@ -26,6 +26,9 @@ from lossbench.core import Clip
 from lossbench.errors import AudioError, ConfigError
 
 DEFAULT_CORPUS_DIR = Path(__file__).parent / "default"
+#: the embedded full-band corpus (48 kHz music and speech), named "fullband" where a corpus is asked for
+FULLBAND_CORPUS_DIR = Path(__file__).parent / "fullband"
+EMBEDDED = {"default": DEFAULT_CORPUS_DIR, "fullband": FULLBAND_CORPUS_DIR}
 _LIBRI_RE = re.compile(r"^(\d+)-(\d+)-(\d+)$")
 
 
@@ -42,13 +45,17 @@ class ClipRef:
         return Clip(clip.id, clip.samples, clip.sample_rate_hz, meta={**self.meta, **clip.meta})
 
 
-def default_corpus() -> list[ClipRef]:
-    """The embedded default corpus, in manifest order."""
-    man = DEFAULT_CORPUS_DIR / "manifest.json"
+def default_corpus(name: str = "default") -> list[ClipRef]:
+    """An embedded corpus (``default``: 16 kHz speech; ``fullband``: 48 kHz music and speech), in manifest order."""
+    if name not in EMBEDDED:
+        raise ConfigError(f"unknown embedded corpus {name!r}; embedded corpora: {', '.join(EMBEDDED)}")
+    root = EMBEDDED[name]
+    man = root / "manifest.json"
     if not man.exists():
-        raise ConfigError(f"the embedded corpus is missing ({man}); rebuild it with 'lossbench corpus build'")
+        how = "lossbench corpus build" + (" --fullband" if name == "fullband" else "")
+        raise ConfigError(f"the embedded corpus {name!r} is missing ({man}); rebuild it with '{how}'")
     entries = json.loads(man.read_text())["clips"]
-    return [ClipRef(e["id"], DEFAULT_CORPUS_DIR / e["file"], {k: v for k, v in e.items() if k not in ("id", "file")})
+    return [ClipRef(e["id"], root / e["file"], {k: v for k, v in e.items() if k not in ("id", "file")})
             for e in entries]
 
 
@@ -62,8 +69,8 @@ def scan_corpus(path: str | Path | None = None) -> list[ClipRef]:
     Raises:
         ConfigError: the path does not exist or holds no audio.
     """
-    if path is None or str(path) == "default":
-        return default_corpus()
+    if path is None or str(path) in EMBEDDED:
+        return default_corpus(str(path or "default"))
     root = Path(path)
     if not root.exists():
         raise ConfigError(f"corpus path {str(root)!r} does not exist")
@@ -103,6 +110,40 @@ def scan_corpus(path: str | Path | None = None) -> list[ClipRef]:
     return refs
 
 
+def with_transcripts(refs: list[ClipRef], path: str | Path) -> list[ClipRef]:
+    """``refs`` with the texts of a transcript file as their ``text`` (the WER metric's reference).
+
+    One clip per line: ``<clip id><TAB><text>``, or LibriSpeech's ``<clip id> <text>``; blank lines and lines
+    starting with ``#`` are skipped. A clip the file does not name keeps what it had.
+
+    Raises:
+        ConfigError: the file is missing or unreadable, a line has no text, or it names clip ids the corpus
+            does not hold (they are listed, with a few of the corpus's own).
+    """
+    p = Path(path)
+    try:
+        lines = p.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"transcript file {str(p)!r} cannot be read: {exc}") from exc
+    texts: dict[str, str] = {}
+    for i, line in enumerate(lines, 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        cid, _, text = line.partition("\t") if "\t" in line else line.strip().partition(" ")
+        if not text.strip():
+            raise ConfigError(f"{p}:{i}: expected '<clip id><TAB><text>', got {line!r}")
+        texts[cid.strip()] = text.strip()
+    ids = {r.id for r in refs}
+    unknown = sorted(set(texts) - ids)
+    if unknown:
+        shown = ", ".join(map(repr, unknown[:10])) + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
+        have = ", ".join(map(repr, sorted(ids)[:5]))
+        raise ConfigError(f"transcript file {str(p)!r} names {len(unknown)} clip id(s) the corpus does not hold: "
+                          f"{shown}; its ids look like {have}")
+    return [ClipRef(r.id, r.path, {**r.meta, "text": texts[r.id], "text_source": str(p)}) if r.id in texts else r
+            for r in refs]
+
+
 def corpus_info(path: str | Path | None) -> dict[str, Any]:
     """Counts, total duration and sample rates of a corpus (reads file headers only)."""
     import soundfile as sf
@@ -125,4 +166,5 @@ def corpus_info(path: str | Path | None) -> dict[str, Any]:
             "layout": refs[0].meta.get("layout", "directory") if refs else "empty"}
 
 
-__all__ = ["ClipRef", "DEFAULT_CORPUS_DIR", "AudioError", "corpus_info", "default_corpus", "scan_corpus"]
+__all__ = ["ClipRef", "DEFAULT_CORPUS_DIR", "EMBEDDED", "FULLBAND_CORPUS_DIR", "AudioError", "corpus_info",
+           "default_corpus", "scan_corpus", "with_transcripts"]

@@ -45,6 +45,52 @@ HARVARD = [
 SYNTH = [("flite", "slt"), ("flite", "awb"), ("espeak-ng", "en-us"), ("espeak-ng", "en+f3")]
 
 
+#: the prompt texts each language's Debian package ships (``asterisk-core-sounds-<lang>``)
+TRANSCRIPTS = Path("/usr/share/doc")
+
+
+def prompt_texts(lang: str) -> dict[str, str]:
+    """``prompt name`` (e.g. ``agent-incorrect``, ``dictate/pause``) -> its text, from the language package's
+    ``core-sounds-<lang>.txt.gz``; bracketed notes (``[beep]``, ``(note: ...)``) are dropped. Empty if absent."""
+    import gzip
+    import re
+
+    f = TRANSCRIPTS / f"asterisk-core-sounds-{lang}" / f"core-sounds-{lang}.txt.gz"
+    if not f.exists():
+        return {}
+    raw = gzip.decompress(f.read_bytes())
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    out = {}
+    for line in text.splitlines():
+        if ":" not in line or line.startswith(";"):
+            continue
+        k, v = line.split(":", 1)
+        v = re.sub(r"\[[^]]*\]|\([^)]*\)", " ", v).replace("...", " ")
+        out[k.strip().removesuffix(".wav")] = " ".join(v.split())
+    return out
+
+
+def attach_transcripts(entries: list[dict]) -> int:
+    """Set each Asterisk clip's ``text`` to its prompts' texts joined, where its package ships every one of
+    them (the clip keeps no text otherwise); returns how many clips got one."""
+    n = 0
+    cache: dict[str, dict[str, str]] = {}
+    for e in entries:
+        if e.get("kind") != "real" or not e.get("sources"):
+            continue
+        lang = e["language"]
+        texts = cache.setdefault(lang, prompt_texts(lang))
+        names = [str(Path(*Path(src).parts[1:]).with_suffix("")) for src in e["sources"]]
+        if texts and all(texts.get(nm) for nm in names):
+            e["text"] = " ".join(texts[nm] for nm in names)
+            e["text_source"] = f"asterisk-core-sounds-{lang}: core-sounds-{lang}.txt"
+            n += 1
+    return n
+
+
 def decode_g722(path: Path) -> np.ndarray:
     out = subprocess.run(
         ["ffmpeg", "-v", "error", "-f", "g722", "-i", str(path), "-f", "s16le", "-ac", "1", "-ar", str(SR), "-"],
@@ -73,6 +119,8 @@ def trim(x: np.ndarray, thresh_db: float = -45.0) -> np.ndarray:
 def check_tools() -> None:
     missing = [t for t in ("ffmpeg", "flite", "espeak-ng") if shutil.which(t) is None]
     absent = [v for v in VOICES if not (ASTERISK / v).is_dir()]
+    absent += [f"asterisk-core-sounds-{lang} (its prompt texts)" for lang in {v[0] for v in VOICES.values()}
+               if not (TRANSCRIPTS / f"asterisk-core-sounds-{lang}").is_dir()]
     if missing or absent:
         raise ConfigError(
             "building the corpus needs ffmpeg, flite, espeak-ng and the Debian packages "
@@ -135,6 +183,7 @@ def build_default_corpus(out_dir: Path, seed: int = 2026) -> list[dict]:
             entries.append({"id": cid, "file": f"{cid}.flac", "kind": "synthetic", "language": "en",
                             "speaker": f"{tool} {voice}", "license": "generated (public-domain Harvard sentences)",
                             "duration_s": round(len(y) / SR, 3), "text": text})
+    attach_transcripts(entries)
     manifest = {"sample_rate_hz": SR, "seed": seed, "builder": "lossbench corpus build", "clips": entries}
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
     (out_dir / "SOURCES.md").write_text(SOURCES_MD)

@@ -8,9 +8,10 @@ transcript repeats exactly.
 The reference text is the clip's transcript where the corpus has one (``text`` in its metadata: LibriSpeech's
 ``*.trans.txt``, the synthetic clips' sentences), else the recogniser's transcript of the *reference audio*
 (then the rate measures what the loss changed, not the recogniser's own errors). ``wer_reference`` in each row
-says which (``transcript`` or ``asr``). Both texts are normalised the same way before scoring: lower case,
-punctuation dropped (apostrophes inside words kept), whitespace collapsed. tiny.en transcribes English only: a
-clip whose ``language`` is another is NaN with that reason.
+says which (``transcript`` or ``asr``). Both texts are normalised the same way before scoring
+(:func:`normalise`): lower case, numbers spelt out in English words, punctuation and hyphens dropped
+(apostrophes inside words kept), whitespace collapsed. tiny.en transcribes English only: a clip whose
+``language`` is another is NaN with that reason, and a clip the corpus marks as music is NaN too.
 
 WER = (substitutions + deletions + insertions) / reference words (can exceed 1); CER the same over characters
 (spaces included, as jiwer counts them).
@@ -58,10 +59,36 @@ def transcribe(x: np.ndarray, sr: int = ASR_RATE) -> str:
     return _CACHE[key]
 
 
+_ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+         "sixteen seventeen eighteen nineteen").split()
+_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+
+
+def number_words(n: int) -> str:
+    """An integer 0 <= n < 10**12 in English words, as it is read ("4242" -> "four thousand two hundred forty
+    two"; no "and"); :func:`normalise` spells every digit run so, whichever way a text wrote it."""
+    if n < 20:
+        return _ONES[n]
+    if n < 100:
+        return _TENS[n // 10] + ("" if n % 10 == 0 else " " + _ONES[n % 10])
+    for size, name in ((10**9, "billion"), (10**6, "million"), (1000, "thousand"), (100, "hundred")):
+        if n >= size:
+            rest = n % size
+            return number_words(n // size) + " " + name + ("" if rest == 0 else " " + number_words(rest))
+    raise AssertionError(n)
+
+
 def normalise(text: str) -> str:
+    """The form both texts are scored in: NFKC, lower case; digit runs (with "," or "." thousands separators
+    dropped) spelt as English words, split from letters ("3D" -> "three d", "28.8" -> "twenty eight point
+    eight"); hyphens and punctuation as spaces, apostrophes inside words kept; whitespace collapsed."""
     t = unicodedata.normalize("NFKC", text).lower()
+    t = re.sub(r"(?<=\d)[,](?=\d{3}\b)", "", t)  # 1,000 -> 1000
+    t = re.sub(r"(?<=\d)\.(?=\d)", " point ", t)
+    t = re.sub(r"\d+", lambda m: " " + (number_words(int(m.group())) if len(m.group()) <= 12 else
+                                       " ".join(_ONES[int(c)] for c in m.group())) + " ", t)
     t = re.sub(r"(?<![a-z0-9])'|'(?![a-z0-9])", " ", t)  # quotes, not apostrophes inside words
-    t = re.sub(r"[^\w\s']", " ", t)
+    t = re.sub(r"[^\w\s']|_", " ", t)
     return re.sub(r"\s+", " ", t).strip()
 
 
@@ -90,6 +117,8 @@ def error_rates(hyp: str, ref: str) -> tuple[float, float]:
 def wer(est: np.ndarray, ref: np.ndarray, sr: int, context: dict[str, Any] | None = None) -> dict[str, Any]:
     """WER and CER of the ASR transcript of ``est`` against the clip's transcript, or the ASR of ``ref``."""
     ctx = context or {}
+    if ctx.get("kind") == "music":
+        raise MetricUnavailable("a music clip: no speech to transcribe (the corpus marks it kind = music)")
     lang = ctx.get("language")
     if lang and str(lang).lower() not in ("en", "eng", "english"):
         raise MetricUnavailable(f"whisper tiny.en transcribes English only; this clip's language is {lang!r}")

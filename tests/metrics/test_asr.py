@@ -9,7 +9,7 @@ import pytest
 
 from lossbench.corpus import default_corpus
 from lossbench.metrics import compute_metrics
-from lossbench.metrics.asr import edit_distance, error_rates, normalise, transcribe
+from lossbench.metrics.asr import edit_distance, error_rates, normalise, number_words, transcribe
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -28,6 +28,12 @@ def test_rates_equal_jiwers(seed):
 def test_normalisation_and_distance():
     assert normalise("Login incorrect. Please enter your agent's number!") == "login incorrect please enter your agent's number"
     assert normalise("'Quoted' words") == "quoted words"
+    # numbers are words, whichever way either text wrote them
+    assert normalise("Dial 1234, or 500; 3D audio at 28.8 kbit/s") == normalise(
+        "dial one thousand two hundred thirty-four or five hundred three d audio at twenty eight point eight kbit s")
+    assert normalise("1,000,000 people") == "one million people"
+    assert number_words(4242) == "four thousand two hundred forty two" and number_words(90) == "ninety"
+    assert normalise("twenty-one") == normalise("21") == "twenty one"
     assert edit_distance(list("kitten"), list("sitting")) == 3
     assert error_rates("a b c d e", "a")[0] == 4.0  # insertions can take WER above 1
 
@@ -53,10 +59,28 @@ def test_english_clip_against_the_asr_of_its_reference(corpus, network_off):
     clip = corpus["en_00"].load(16000)
     x = clip.samples
     assert "agent number" in normalise(transcribe(x))
-    clean = compute_metrics(x, x, 16000, ["wer"], None, _ctx(clip))
+    ctx = {"language": "en"}  # no transcript: the ASR of the reference is the reference text
+    clean = compute_metrics(x, x, 16000, ["wer"], None, ctx)
     assert clean["wer"] == 0.0 and clean["cer"] == 0.0 and clean["wer_reference"] == "asr"
-    lossy = compute_metrics(_damaged(x, 0.3), x, 16000, ["wer"], None, _ctx(clip))
+    lossy = compute_metrics(_damaged(x, 0.3), x, 16000, ["wer"], None, ctx)
     assert lossy["wer"] > 0.1 and lossy["cer"] > 0.0
+
+
+def test_pcm_wer_on_the_real_english_clips_is_below_10_percent_and_rises_with_loss(corpus):
+    """The done-when of #23: the Asterisk English clips against their shipped prompt texts (the synthetic
+    voices, which tiny.en mishears more, are measured in docs/metrics.md, not held to it)."""
+    errs = words = 0
+    for cid in [f"en_{i:02d}" for i in range(6)]:
+        clip = corpus[cid].load(16000)
+        out = compute_metrics(clip.samples, clip.samples, 16000, ["wer"], None, _ctx(clip))
+        assert out["wer_reference"] == "transcript"
+        n = len(normalise(clip.meta["text"]).split())
+        errs, words = errs + out["wer"] * n, words + n
+    assert errs / words < 0.10
+    clip = corpus["en_00"].load(16000)
+    w = [compute_metrics(_damaged(clip.samples, p), clip.samples, 16000, ["wer"], None, _ctx(clip))["wer"]
+         for p in (0.0, 0.15, 0.4)]
+    assert w[0] < w[1] < w[2], w
 
 
 def test_a_clip_with_a_transcript_is_scored_against_it(corpus):
