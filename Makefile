@@ -31,6 +31,7 @@ run: setup
 	$(VENV)/bin/lossbench sweep --out runs/default
 
 test: setup
+	bash scripts/install-system-deps.sh --test
 	$(PY) -m pytest -q -n $(JOBS)
 
 perf: setup

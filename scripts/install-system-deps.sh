@@ -6,7 +6,15 @@ set -euo pipefail
 # libopus0: the Opus codec; libvo-amrwbenc0 + libopencore-amrwb0: AMR-WB encoder and decoder;
 # libsndfile1: soundfile's FLAC/WAV I/O (the wheel bundles one; the system one is a fallback);
 # chromium: the report is checked in a real (headless) browser by the tests.
-PKGS=(libopus0 libvo-amrwbenc0 libopencore-amrwb0 libsndfile1 chromium)
+# the production codecs (lossbench/codecs/{lc3,amrnb,speex,spandsp,codec2,gsm}.py): liblc3, opencore AMR-NB,
+# libspeex, spandsp (G.711, G.722 and its PLC), libcodec2, libgsm
+PKGS=(libopus0 libvo-amrwbenc0 libopencore-amrwb0 libsndfile1 chromium
+      liblc3-0 libopencore-amrnb0 libspeex1 libspandsp2 libcodec2-1.0 libgsm1)
+# the codecs' own reference tools, which the peer tests run (make test): elc3/dlc3, speexenc/speexdec,
+# c2enc/c2dec, toast/untoast, and FFmpeg's independent G.711, G.722 and AMR-NB
+if [ "${1:-}" = "--test" ]; then
+  PKGS+=(liblc3-tools speex codec2 libgsm-tools ffmpeg)
+fi
 # corpus building only (make corpus-deps): ffmpeg, TTS voices and the Asterisk prompts
 if [ "${1:-}" = "--corpus" ] || [ "${1:-}" = "--data" ]; then
   PKGS+=(ffmpeg flite espeak-ng asterisk-core-sounds-en-g722 asterisk-core-sounds-es-g722

@@ -6,7 +6,7 @@ to install.
 """
 
 from lossbench.codecs.base import CODECS, Codec, DecodeResult, make_codec
-from lossbench.codecs import amrwb, opus, pcm, rvq  # noqa: F401  (registers)
+from lossbench.codecs import amrnb, amrwb, codec2, gsm, lc3, opus, pcm, rvq, spandsp, speex  # noqa: F401  (registers)
 from lossbench.codecs.glaris import codec as _glaris  # noqa: F401  (registers)
 from lossbench.codecs.soundspring import codec as _soundspring  # noqa: F401  (registers)
 
