@@ -94,6 +94,13 @@ def _error_rows(job: Job, msg: str, only: set[str] | None = None) -> list[dict[s
     return rows
 
 
+def _metrics_for(metrics: list[str], codec: Any) -> list[str]:
+    """The job's metrics, plus PESQ-NB where it applies: a narrowband (8 kHz) codec scored with PESQ-WB."""
+    if codec.sample_rate_hz == 8000 and "pesq_wb" in metrics and "pesq_nb" not in metrics:
+        return [*metrics, "pesq_nb"]
+    return list(metrics)
+
+
 def _at_rate(clip: Any, sample_rate_hz: int) -> Any:
     """``clip`` itself at its rate, else a resampled copy (soxr, very high quality)."""
     if clip.sample_rate_hz == sample_rate_hz:
@@ -232,7 +239,7 @@ def run_job(job: Job, skip: frozenset[str] | set[str] = frozenset()) -> list[dic
                     digest = hashlib.sha1(audio.tobytes()).digest()
                     mt: dict[str, float] = {}
                     if digest not in scored:
-                        scored[digest] = compute_metrics(audio, ref.samples, sr, job.metrics, mt,
+                        scored[digest] = compute_metrics(audio, ref.samples, sr, _metrics_for(job.metrics, codec), mt,
                                                          {"transcript": ref.meta.get("text"),
                                                           "language": ref.meta.get("language"),
                                                           "kind": ref.meta.get("kind")},

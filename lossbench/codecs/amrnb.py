@@ -1,7 +1,9 @@
 """AMR-NB (3GPP TS 26.071) through opencore-amrnb 0.1.6 (ctypes), encoder and decoder.
 
-Eight modes, 4.75 to 12.2 kbit/s, 20 ms frames at 8 kHz, in the RFC 4867 octet-aligned storage form that
-opencore's interface reads and writes (a one-byte frame header ``FT`` / ``Q``, then the speech bits). With
+Eight modes, 4.75 to 12.2 kbit/s, 20 ms frames at 8 kHz. Each packet is an RFC 4867 octet-aligned RTP
+payload of one frame: the CMR byte (15, no mode request), the table-of-contents byte (F = 0, FT, Q), then the
+speech bits padded to whole octets. The ToC byte and the speech bits are what opencore's interface reads
+and writes (RFC 4867's storage form), so the payload is ``CMR + frame``. With
 ``dtx`` the encoder sends SID frames in silence and no frame at all between them. ``amrnb-bfi`` gives a
 missing frame to the decoder as a bad frame (``bfi = 1``), so its own concealment (TS 26.091 substitution
 and muting) fills it. A payload whose header or size does not match its type counts as lost.
@@ -24,6 +26,7 @@ MODES_KBPS = (4.75, 5.15, 5.90, 6.70, 7.40, 7.95, 10.2, 12.2)
 FRAME_BYTES = (12, 13, 15, 17, 19, 20, 26, 31)
 SID_BYTES = 5
 NO_DATA = bytes([0x7C])  # FT = 15, Q = 1
+CMR_NONE = 0xF0  # CMR = 15 (no mode request), 4 reserved zero bits
 _LIB: ctypes.CDLL | None = None
 
 
@@ -48,8 +51,10 @@ def lib() -> ctypes.CDLL:
 
 
 def valid_frame(fr: bytes) -> bool:
-    if not fr:
+    """An octet-aligned payload of one frame: the CMR byte, a ToC with F = 0, and as many bytes as its FT takes."""
+    if len(fr) < 2 or fr[0] & 0x0F or fr[1] & 0x80:
         return False
+    fr = fr[1:]
     ft = (fr[0] >> 3) & 0x0F
     if ft <= 7:
         return len(fr) == 1 + FRAME_BYTES[ft]
@@ -116,7 +121,7 @@ class AMRNB(FrameCodec):
                 if n <= 0:
                     raise CodecError(f"Encoder_Interface_Encode failed ({n})")
                 data = buf.raw[:n]
-                out.append(b"" if self.dtx and (data[0] >> 3) & 0x0F == 15 else data)
+                out.append(b"" if self.dtx and (data[0] >> 3) & 0x0F == 15 else bytes([CMR_NONE]) + data)
             return out, {"dtx_frames": sum(1 for f in out if not f)}
         finally:
             L.Encoder_Interface_exit(st)
@@ -147,6 +152,7 @@ class AMRNB(FrameCodec):
                         out[i * 160 : (i + 1) * 160] = from_int16(synth)
                         bfi += 1
                     continue
+                fr = fr[1:]  # the ToC byte and the speech bits, as opencore reads them
                 if (fr[0] >> 3) & 0x0F <= 7:
                     last_mode = (fr[0] >> 3) & 0x0F
                 L.Decoder_Interface_Decode(st, fr, ptr, 0)

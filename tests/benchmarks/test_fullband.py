@@ -115,3 +115,16 @@ def test_the_corpus_manifests_carry_the_asterisk_prompt_texts():
     man = json.loads((default_corpus()[0].path.parent / "manifest.json").read_text())
     en = [e for e in man["clips"] if e["language"] == "en" and e["kind"] == "real"]
     assert en and all(e.get("text") and "core-sounds-en" in e["text_source"] for e in en)
+
+
+def test_a_narrowband_codec_is_scored_against_the_16k_reference_with_pesq_nb_beside(tmp_path):
+    s = spec_from_dict({"name": "nb", "clips": 1, "metrics": ["pesq_wb", "stoi"],
+                        "codec": [{"spec": "g711:law=ulaw", "concealments": ["g711-plc"]},
+                                  {"spec": "pcm", "concealments": ["zeros"]}],
+                        "channel": [{"model": "bernoulli", "loss": [0.0]}]})
+    run_sweep(s, tmp_path / "r", progress=False)
+    df = pd.read_parquet(tmp_path / "r" / "results.parquet").set_index("codec")
+    nb, wb = df.loc["g711"], df.loc["pcm"]
+    assert nb["codec_rate_hz"] == 8000 and nb["score_rate_hz"] == 16000 and bool(nb["clip_resampled"])
+    assert nb["pesq_nb"] > 3.5 and nb["pesq_wb"] < wb["pesq_wb"] - 0.5  # the band limit counts in PESQ-WB
+    assert np.isnan(wb.get("pesq_nb", np.nan))

@@ -185,7 +185,8 @@ def test_amrnb_decodes_as_ffmpegs_own_decoder_hears_it(tmp_path, speech):
     c = make_codec("amrnb:kbps=12.2")
     pcm = _pcm(c, speech)
     ours, _ = c.encode_frames(pcm.astype(np.float32) / 32768)
-    (tmp_path / "x.amr").write_bytes(b"#!AMR\n" + b"".join(ours))  # RFC 4867 storage format
+    assert all(f[0] == 0xF0 for f in ours)  # the RTP payload's CMR byte; the storage format drops it
+    (tmp_path / "x.amr").write_bytes(b"#!AMR\n" + b"".join(f[1:] for f in ours))  # RFC 4867 storage format
     theirs = np.frombuffer(_ffmpeg(["-c:a", "amrnb", "-i", str(tmp_path / "x.amr"), "-f", "s16le", "-"], b""),
                            dtype="<i2").astype(float)
     raw = _raw_decode(c, ours).astype(float)
@@ -206,8 +207,8 @@ def test_native_concealment_beats_silence_and_rates_are_measured(spec, native):
     c = make_codec(spec)
     clip = default_corpus()[0].load(c.sample_rate_hz)
     s = c.encode(clip)
-    # the payload rates the formats imply: AMR-NB 12.2 is 31 speech bytes + a 1-byte header per 20 ms
-    nominal = {"lc3": 32.0, "speex": None, "gsm": 13.2, "codec2": 3.2, "g711": 64.0, "g722": 64.0, "amrnb": 12.8}[c.name]
+    # the payload rates the formats imply: AMR-NB 12.2 is 31 speech bytes + the CMR and ToC bytes per 20 ms
+    nominal = {"lc3": 32.0, "speex": None, "gsm": 13.2, "codec2": 3.2, "g711": 64.0, "g722": 64.0, "amrnb": 13.2}[c.name]
     if nominal:
         assert abs(s.payload_kbps - nominal) / nominal < 0.05, s.payload_kbps
     rec = Channel((Link(make_loss_model("bernoulli:p=0.05")),)).transmit(s, np.random.default_rng(3))
