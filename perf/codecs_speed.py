@@ -40,7 +40,11 @@ def main() -> None:
     print(f"clip {dur:.1f} s; reference (rfft of 20 ms frames) {1e3 * t_ref:.2f} ms\n")
     print(f"{'codec':36s} {'encode xRT':>10s} {'decode xRT':>10s} {'enc/ref':>8s} {'dec/ref':>8s}")
     specs = ["pcm", "opus:bitrate=9000", "opus:bitrate=24000,fec=1", "opus:bitrate=64000,sample_rate_hz=48000",
-             "amrwb:mode=2", "amrwb:mode=8"]
+             "amrwb:mode=2", "amrwb:mode=8",
+             # the production codecs (docs/codecs.md), each decoded with its own concealment
+             "amrnb:kbps=12.2", "amrnb:kbps=4.75", "lc3:bitrate=32000", "lc3:bitrate=32000,frame_ms=7.5",
+             "lc3:bitrate=96000,sample_rate_hz=48000", "speex:mode=nb", "speex:mode=wb", "speex:mode=uwb",
+             "g711:law=alaw", "g722", "gsm", "codec2:mode=3200", "codec2:mode=1300", "codec2:mode=700C"]
     try:
         make_codec("rvq:layers=12")
         specs.append("rvq:layers=12")

@@ -247,3 +247,24 @@ def test_a_corrupt_payload_counts_as_lost(spec, native):
         r = c.decode(bad, None, con)
         assert r.missing[10] and r.missing.sum() == 1, (spec, con)
         assert np.isfinite(r.audio).all() and np.abs(r.audio).max() <= 1.0
+
+
+@pytest.mark.parametrize("module,spec,package", [
+    ("lc3", "lc3", "liblc3-0"), ("amrnb", "amrnb", "libopencore-amrnb0"), ("speex", "speex", "libspeex1"),
+    ("spandsp", "g722", "libspandsp2"), ("codec2", "codec2", "libcodec2-1.0"), ("gsm", "gsm", "libgsm1"),
+])
+def test_a_missing_library_is_an_error_naming_make_setup_and_the_package(monkeypatch, module, spec, package):
+    import ctypes
+    import importlib
+
+    from lossbench.errors import CodecError
+
+    mod = importlib.import_module(f"lossbench.codecs.{module}")
+    monkeypatch.setattr(mod, "_LIB", None)
+
+    def no_lib(*a, **k):
+        raise OSError("cannot open shared object file")
+
+    monkeypatch.setattr(ctypes, "CDLL", no_lib)
+    with pytest.raises(CodecError, match=rf"apt-get install {package}.*make setup"):
+        make_codec(spec)  # the library is loaded when the codec is made
