@@ -12,14 +12,14 @@ and muting) fills it. A payload whose header or size does not match its type cou
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 from typing import Any
 
 import numpy as np
 
 from lossbench.audio import from_int16, to_int16
 from lossbench.codecs.base import CODECS, FrameCodec
-from lossbench.errors import CodecError, ConfigError
+from lossbench.codecs.clib import load_clib, pick_mode
+from lossbench.errors import CodecError
 
 MODES_KBPS = (4.75, 5.15, 5.90, 6.70, 7.40, 7.95, 10.2, 12.2)
 #: speech bytes per mode without the header (RFC 4867 Table 1: class A+B+C bits, rounded up to bytes)
@@ -33,20 +33,13 @@ _LIB: ctypes.CDLL | None = None
 def lib() -> ctypes.CDLL:
     global _LIB
     if _LIB is None:
-        try:
-            L = ctypes.CDLL(ctypes.util.find_library("opencore-amrnb") or "libopencore-amrnb.so.0")
-        except OSError:
-            raise CodecError("AMR-NB library is not installed: apt-get install libopencore-amrnb0 "
-                             "(make setup does this as root)") from None
-        vp, sp = ctypes.c_void_p, ctypes.POINTER(ctypes.c_short)
-        L.Encoder_Interface_init.restype, L.Encoder_Interface_init.argtypes = vp, [ctypes.c_int]
-        L.Encoder_Interface_Encode.restype = ctypes.c_int
-        L.Encoder_Interface_Encode.argtypes = [vp, ctypes.c_int, sp, ctypes.c_char_p, ctypes.c_int]
-        L.Encoder_Interface_exit.argtypes = [vp]
-        L.Decoder_Interface_init.restype = vp
-        L.Decoder_Interface_Decode.argtypes = [vp, ctypes.c_char_p, sp, ctypes.c_int]
-        L.Decoder_Interface_exit.argtypes = [vp]
-        _LIB = L
+        vp, ci, sp = ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(ctypes.c_short)
+        _LIB = load_clib("opencore-amrnb", "libopencore-amrnb.so.0", "libopencore-amrnb0", {
+            "Encoder_Interface_init": (vp, [ci]), "Encoder_Interface_exit": (None, [vp]),
+            "Encoder_Interface_Encode": (ci, [vp, ci, sp, ctypes.c_char_p, ci]),
+            "Decoder_Interface_init": (vp, []), "Decoder_Interface_exit": (None, [vp]),
+            "Decoder_Interface_Decode": (None, [vp, ctypes.c_char_p, sp, ci]),
+        })
     return _LIB
 
 
@@ -78,17 +71,7 @@ class AMRNB(FrameCodec):
 
     def __init__(self, mode: int | None = None, kbps: float | None = None, dtx: bool = False, **packet_kw: Any) -> None:
         super().__init__(**packet_kw)
-        if mode is not None and kbps is not None:
-            raise ConfigError("amrnb: give mode or kbps, not both")
-        if kbps is not None:
-            match = [i for i, k in enumerate(MODES_KBPS) if abs(k - float(kbps)) < 0.01]
-            if not match:
-                raise ConfigError(f"amrnb: kbps must be one of {', '.join(f'{k:g}' for k in MODES_KBPS)}, got {kbps!r}")
-            mode = match[0]
-        mode = 7 if mode is None else mode
-        if int(mode) != mode or not 0 <= mode <= 7:
-            raise ConfigError(f"amrnb: mode must be an integer 0..7, got {mode!r}")
-        self.mode, self.dtx = int(mode), bool(dtx)
+        self.mode, self.dtx = pick_mode("amrnb", mode, kbps, MODES_KBPS, 7), bool(dtx)
         self.sample_rate_hz = 8000
         self.frame_samples = 160
         # measured: median cross-correlation lag of decoded against input corpus speech, 12 clips, modes 0 and 7

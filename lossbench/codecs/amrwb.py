@@ -17,7 +17,8 @@ import numpy as np
 
 from lossbench.audio import from_int16, to_int16
 from lossbench.codecs.base import CODECS, FrameCodec
-from lossbench.errors import CodecError, ConfigError
+from lossbench.codecs.clib import pick_mode
+from lossbench.errors import CodecError
 
 MODES_KBPS = (6.60, 8.85, 12.65, 14.25, 15.85, 18.25, 19.85, 23.05, 23.85)
 #: speech bytes per mode, without the 1-byte header (RFC 4867, Table 1 rounded up)
@@ -78,17 +79,7 @@ class AMRWB(FrameCodec):
 
     def __init__(self, mode: int | None = None, kbps: float | None = None, dtx: bool = False, **packet_kw: Any) -> None:
         super().__init__(**packet_kw)
-        if mode is not None and kbps is not None:
-            raise ConfigError("amrwb: give mode or kbps, not both")
-        if kbps is not None:
-            match = [i for i, k in enumerate(MODES_KBPS) if abs(k - float(kbps)) < 0.01]
-            if not match:
-                raise ConfigError(f"amrwb: kbps must be one of {', '.join(f'{k:g}' for k in MODES_KBPS)}, got {kbps!r}")
-            mode = match[0]
-        mode = 2 if mode is None else mode
-        if int(mode) != mode or not 0 <= mode <= 8:
-            raise ConfigError(f"amrwb: mode must be an integer 0..8, got {mode!r}")
-        self.mode = int(mode)
+        self.mode = pick_mode("amrwb", mode, kbps, MODES_KBPS, 2)
         self.dtx = bool(dtx)
         self.sample_rate_hz = 16000
         self.frame_samples = 320

@@ -17,7 +17,6 @@ lost frame and silent after ``CODEC2_MUTE_FRAMES`` lost frames in a row.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import threading
 from typing import Any
 
@@ -25,6 +24,7 @@ import numpy as np
 
 from lossbench.audio import from_int16, to_int16
 from lossbench.codecs.base import CODECS, FrameCodec
+from lossbench.codecs.clib import load_clib
 from lossbench.errors import CodecError, ConfigError
 
 #: libcodec2's CODEC2_MODE_* numbers
@@ -73,20 +73,13 @@ def _rand_state(L: ctypes.CDLL) -> ctypes.c_ulong:
 def lib() -> ctypes.CDLL:
     global _LIB
     if _LIB is None:
-        try:
-            L = ctypes.CDLL(ctypes.util.find_library("codec2") or "libcodec2.so.1.0")
-        except OSError:
-            raise CodecError("libcodec2 is not installed: apt-get install libcodec2-1.0 (make setup does this as root)") from None
         vp, ci = ctypes.c_void_p, ctypes.c_int
-        L.codec2_create.restype, L.codec2_create.argtypes = vp, [ci]
-        L.codec2_destroy.argtypes = [vp]
-        for f in ("codec2_bits_per_frame", "codec2_bytes_per_frame", "codec2_samples_per_frame"):
-            getattr(L, f).restype = ci
-            getattr(L, f).argtypes = [vp]
-        L.codec2_rand.restype, L.codec2_rand.argtypes = ci, []
-        L.codec2_encode.argtypes = [vp, ctypes.c_char_p, vp]
-        L.codec2_decode.argtypes = [vp, vp, ctypes.c_char_p]
-        _LIB = L
+        _LIB = load_clib("codec2", "libcodec2.so.1.0", "libcodec2-1.0", {
+            "codec2_create": (vp, [ci]), "codec2_destroy": (None, [vp]), "codec2_rand": (ci, []),
+            "codec2_bits_per_frame": (ci, [vp]), "codec2_bytes_per_frame": (ci, [vp]),
+            "codec2_samples_per_frame": (ci, [vp]),
+            "codec2_encode": (None, [vp, ctypes.c_char_p, vp]), "codec2_decode": (None, [vp, vp, ctypes.c_char_p]),
+        })
     return _LIB
 
 

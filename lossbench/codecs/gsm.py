@@ -13,13 +13,13 @@ about 16 frames (320 ms), as 06.11's example solution does. libgsm has no concea
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 from typing import Any
 
 import numpy as np
 
 from lossbench.audio import from_int16, to_int16
 from lossbench.codecs.base import CODECS, FrameCodec
+from lossbench.codecs.clib import load_clib
 from lossbench.errors import CodecError
 
 GSM_FRAME_BYTES = 33
@@ -34,16 +34,11 @@ _LIB: ctypes.CDLL | None = None
 def lib() -> ctypes.CDLL:
     global _LIB
     if _LIB is None:
-        try:
-            L = ctypes.CDLL(ctypes.util.find_library("gsm") or "libgsm.so.1")
-        except OSError:
-            raise CodecError("libgsm is not installed: apt-get install libgsm1 (make setup does this as root)") from None
-        L.gsm_create.restype = ctypes.c_void_p
-        L.gsm_destroy.argtypes = [ctypes.c_void_p]
-        L.gsm_encode.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_char_p]
-        L.gsm_decode.restype = ctypes.c_int
-        L.gsm_decode.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
-        _LIB = L
+        vp = ctypes.c_void_p
+        _LIB = load_clib("gsm", "libgsm.so.1", "libgsm1", {
+            "gsm_create": (vp, []), "gsm_destroy": (None, [vp]),
+            "gsm_encode": (None, [vp, vp, ctypes.c_char_p]), "gsm_decode": (ctypes.c_int, [vp, ctypes.c_char_p, vp]),
+        })
     return _LIB
 
 

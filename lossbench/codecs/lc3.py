@@ -11,13 +11,13 @@ does. A payload of the wrong size counts as lost.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 from typing import Any
 
 import numpy as np
 
 from lossbench.audio import from_int16, to_int16
 from lossbench.codecs.base import CODECS, FrameCodec
+from lossbench.codecs.clib import load_clib
 from lossbench.errors import CodecError, ConfigError
 
 LC3_RATES = (8000, 16000, 24000, 32000, 48000)
@@ -28,21 +28,14 @@ _LIB: ctypes.CDLL | None = None
 def lib() -> ctypes.CDLL:
     global _LIB
     if _LIB is None:
-        try:
-            L = ctypes.CDLL(ctypes.util.find_library("lc3") or "liblc3.so.0")
-        except OSError:
-            raise CodecError("liblc3 is not installed: apt-get install liblc3-0 (make setup does this as root)") from None
         ci, vp = ctypes.c_int, ctypes.c_void_p
-        for fn, res, args in (
-            ("lc3_frame_samples", ci, [ci, ci]), ("lc3_frame_bytes", ci, [ci, ci]),
-            ("lc3_resolve_bitrate", ci, [ci, ci]), ("lc3_delay_samples", ci, [ci, ci]),
-            ("lc3_encoder_size", ctypes.c_uint, [ci, ci]), ("lc3_decoder_size", ctypes.c_uint, [ci, ci]),
-            ("lc3_setup_encoder", vp, [ci, ci, ci, vp]), ("lc3_setup_decoder", vp, [ci, ci, ci, vp]),
-            ("lc3_encode", ci, [vp, ci, vp, ci, ci, vp]), ("lc3_decode", ci, [vp, vp, ci, ci, vp, ci]),
-        ):
-            f = getattr(L, fn)
-            f.restype, f.argtypes = res, args
-        _LIB = L
+        _LIB = load_clib("lc3", "liblc3.so.0", "liblc3-0", {
+            "lc3_frame_samples": (ci, [ci, ci]), "lc3_frame_bytes": (ci, [ci, ci]),
+            "lc3_resolve_bitrate": (ci, [ci, ci]), "lc3_delay_samples": (ci, [ci, ci]),
+            "lc3_encoder_size": (ctypes.c_uint, [ci, ci]), "lc3_decoder_size": (ctypes.c_uint, [ci, ci]),
+            "lc3_setup_encoder": (vp, [ci, ci, ci, vp]), "lc3_setup_decoder": (vp, [ci, ci, ci, vp]),
+            "lc3_encode": (ci, [vp, ci, vp, ci, ci, vp]), "lc3_decode": (ci, [vp, vp, ci, ci, vp, ci]),
+        })
     return _LIB
 
 

@@ -22,13 +22,13 @@ Concealment:
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 from typing import Any
 
 import numpy as np
 
 from lossbench.audio import from_int16, to_int16
 from lossbench.codecs.base import CODECS, FrameCodec
+from lossbench.codecs.clib import load_clib
 from lossbench.errors import CodecError, ConfigError
 
 G711_LAWS = {"alaw": 0, "ulaw": 1}  # spandsp's G711_ALAW, G711_ULAW
@@ -40,26 +40,18 @@ _LIB: ctypes.CDLL | None = None
 def lib() -> ctypes.CDLL:
     global _LIB
     if _LIB is None:
-        try:
-            L = ctypes.CDLL(ctypes.util.find_library("spandsp") or "libspandsp.so.2")
-        except OSError:
-            raise CodecError("spandsp is not installed: apt-get install libspandsp2 (make setup does this as root)") from None
-        vp, u8p, i16p = ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint8), ctypes.POINTER(ctypes.c_int16)
-        for fn, res, args in (
-            ("g711_init", vp, [vp, ctypes.c_int]), ("g711_free", ctypes.c_int, [vp]),
-            ("g711_encode", ctypes.c_int, [vp, u8p, i16p, ctypes.c_int]),
-            ("g711_decode", ctypes.c_int, [vp, i16p, u8p, ctypes.c_int]),
-            ("g722_encode_init", vp, [vp, ctypes.c_int, ctypes.c_int]), ("g722_encode_free", ctypes.c_int, [vp]),
-            ("g722_encode", ctypes.c_int, [vp, u8p, i16p, ctypes.c_int]),
-            ("g722_decode_init", vp, [vp, ctypes.c_int, ctypes.c_int]), ("g722_decode_free", ctypes.c_int, [vp]),
-            ("g722_decode", ctypes.c_int, [vp, i16p, u8p, ctypes.c_int]),
-            ("plc_init", vp, [vp]), ("plc_free", ctypes.c_int, [vp]),
-            ("plc_rx", ctypes.c_int, [vp, i16p, ctypes.c_int]),
-            ("plc_fillin", ctypes.c_int, [vp, i16p, ctypes.c_int]),
-        ):
-            f = getattr(L, fn)
-            f.restype, f.argtypes = res, args
-        _LIB = L
+        vp, ci = ctypes.c_void_p, ctypes.c_int
+        u8p, i16p = ctypes.POINTER(ctypes.c_uint8), ctypes.POINTER(ctypes.c_int16)
+        _LIB = load_clib("spandsp", "libspandsp.so.2", "libspandsp2", {
+            "g711_init": (vp, [vp, ci]), "g711_free": (ci, [vp]),
+            "g711_encode": (ci, [vp, u8p, i16p, ci]), "g711_decode": (ci, [vp, i16p, u8p, ci]),
+            "g722_encode_init": (vp, [vp, ci, ci]), "g722_encode_free": (ci, [vp]),
+            "g722_encode": (ci, [vp, u8p, i16p, ci]),
+            "g722_decode_init": (vp, [vp, ci, ci]), "g722_decode_free": (ci, [vp]),
+            "g722_decode": (ci, [vp, i16p, u8p, ci]),
+            "plc_init": (vp, [vp]), "plc_free": (ci, [vp]),
+            "plc_rx": (ci, [vp, i16p, ci]), "plc_fillin": (ci, [vp, i16p, ci]),
+        })
     return _LIB
 
 

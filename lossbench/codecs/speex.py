@@ -13,13 +13,13 @@ on, as ``speexdec`` runs it (``enh`` turns it off).
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 from typing import Any
 
 import numpy as np
 
 from lossbench.audio import from_int16, to_int16
 from lossbench.codecs.base import CODECS, FrameCodec
+from lossbench.codecs.clib import load_clib
 from lossbench.errors import CodecError, ConfigError
 
 SPEEX_MODES = {"nb": (0, 8000), "wb": (1, 16000), "uwb": (2, 32000)}
@@ -32,22 +32,15 @@ _LIB: ctypes.CDLL | None = None
 def lib() -> ctypes.CDLL:
     global _LIB
     if _LIB is None:
-        try:
-            L = ctypes.CDLL(ctypes.util.find_library("speex") or "libspeex.so.1")
-        except OSError:
-            raise CodecError("libspeex is not installed: apt-get install libspeex1 (make setup does this as root)") from None
-        vp, ci = ctypes.c_void_p, ctypes.c_int
-        for fn, res, args in (
-            ("speex_lib_get_mode", vp, [ci]), ("speex_encoder_init", vp, [vp]), ("speex_decoder_init", vp, [vp]),
-            ("speex_encoder_destroy", None, [vp]), ("speex_decoder_destroy", None, [vp]),
-            ("speex_encoder_ctl", ci, [vp, ci, vp]), ("speex_decoder_ctl", ci, [vp, ci, vp]),
-            ("speex_bits_init", None, [vp]), ("speex_bits_destroy", None, [vp]), ("speex_bits_reset", None, [vp]),
-            ("speex_bits_write", ci, [vp, ctypes.c_char_p, ci]), ("speex_bits_read_from", None, [vp, ctypes.c_char_p, ci]),
-            ("speex_encode_int", ci, [vp, vp, vp]), ("speex_decode_int", ci, [vp, vp, vp]),
-        ):
-            f = getattr(L, fn)
-            f.restype, f.argtypes = res, args
-        _LIB = L
+        vp, ci, cp = ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p
+        _LIB = load_clib("speex", "libspeex.so.1", "libspeex1", {
+            "speex_lib_get_mode": (vp, [ci]), "speex_encoder_init": (vp, [vp]), "speex_decoder_init": (vp, [vp]),
+            "speex_encoder_destroy": (None, [vp]), "speex_decoder_destroy": (None, [vp]),
+            "speex_encoder_ctl": (ci, [vp, ci, vp]), "speex_decoder_ctl": (ci, [vp, ci, vp]),
+            "speex_bits_init": (None, [vp]), "speex_bits_destroy": (None, [vp]), "speex_bits_reset": (None, [vp]),
+            "speex_bits_write": (ci, [vp, cp, ci]), "speex_bits_read_from": (None, [vp, cp, ci]),
+            "speex_encode_int": (ci, [vp, vp, vp]), "speex_decode_int": (ci, [vp, vp, vp]),
+        })
     return _LIB
 
 
