@@ -129,7 +129,8 @@ def test_loss_model_specs_give_a_model_or_a_lossbench_error(spec):
 @PROP
 @given(st.one_of(_specs(["poisson", "onoff"], lambda n: ["rate", "size", "on", "off"]),
                  _specs(["fixed", "adaptive", "none"], lambda n: ["alpha", "safety", "adapt_every_s", "min_delay_s"]),
-                 _specs(["normal", "pareto", "uniform", "exponential", "none", "gauss"], lambda n: []),
+                 _specs(["normal", "pareto", "uniform", "exponential", "none", "gauss", "lognormal", "ar1", "spikes",
+                         "periodic"], lambda n: []),
                  VALUES))
 def test_network_options_give_a_value_or_a_lossbench_error(text):
     for parse in (parse_cross, parse_playout, parse_jitter, parse_rate, parse_seconds):

@@ -102,7 +102,9 @@ def simulate(
     loss: Annotated[Optional[str], typer.Option(help="loss model spec of the link")] = None,
     trace: Annotated[Optional[Path], typer.Option(help="replay this trace file on the link")] = None,
     delay: Annotated[str, typer.Option(help="propagation delay, e.g. 40ms")] = "0ms",
-    jitter: Annotated[str, typer.Option(help="none | normal:10ms | uniform:20ms | exponential:5ms | pareto:8ms[:shape]")] = "none",
+    jitter: Annotated[str, typer.Option(help="none | normal:10ms | uniform:20ms | exponential:5ms | pareto:8ms[:shape] | "
+                                            "lognormal:10ms[:sigma] | ar1:10ms[:rho] | spikes:300ms[:per_s] | "
+                                            "periodic:200ms[:period]")] = "none",
     playout: Annotated[str, typer.Option(help="none | fixed:60ms | adaptive[:safety=4,...]")] = "none",
     bottleneck: Annotated[Optional[str], typer.Option(help="bottleneck rate, e.g. 1mbit")] = None,
     queue: Annotated[int, typer.Option(help="bottleneck queue size (packets)")] = 50,

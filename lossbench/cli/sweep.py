@@ -28,7 +28,7 @@ def sweep(
     loss: Annotated[Optional[str], typer.Option(help="loss rates swept on every --channel given without parameters whose model takes a loss_rate alone (bernoulli, gilbert, gilbert-elliott, markov3, lossgen), e.g. 0,0.05,0.1")] = None,
     trace: Annotated[Optional[list[str]], typer.Option(help="replay trace FILE or DIR (repeatable)")] = None,
     delay: Annotated[Optional[str], typer.Option(help="network delay for every channel, e.g. 40ms")] = None,
-    jitter: Annotated[Optional[str], typer.Option(help="jitter for every channel, e.g. normal:10ms")] = None,
+    jitter: Annotated[Optional[str], typer.Option(help="jitter for every channel: normal:10ms, uniform, exponential, pareto:8ms:2.2, lognormal:10ms:0.8, ar1:10ms:0.9 (correlated), spikes:300ms:0.2 (Poisson spikes per s), periodic:200ms:5s")] = None,
     playout: Annotated[Optional[str], typer.Option(help="playout buffer: fixed:60ms | adaptive")] = None,
     corpus: Annotated[Optional[str], typer.Option(help="corpus directory, or an embedded one: 'default' (16 kHz "
                                                   "speech) or 'fullband' (48 kHz music and speech)")] = None,

@@ -45,36 +45,60 @@ ARRIVED, LINK_LOSS, QUEUE_DROP = 0, 1, 2
 
 @dataclass(frozen=True)
 class Jitter:
-    """Per-packet extra delay, drawn independently for each packet.
+    """Per-packet extra delay.
 
     Attributes:
-        kind: "none", "normal" (std ``scale_s``), "uniform" (on [0, scale_s]),
-            "exponential" (mean ``scale_s``) or "pareto" (mean ``scale_s``,
-            tail index ``shape`` > 1).
-        scale_s: the distribution's scale in seconds.
-        shape: Pareto tail index.
+        kind: one of
+            - "none";
+            - independent per packet: "normal" (std ``scale_s``, centred on zero), "uniform" (on [0, scale_s]),
+              "exponential" (mean ``scale_s``), "pareto" (mean ``scale_s``, tail index ``shape`` > 1),
+              "lognormal" (median ``scale_s``, log-standard deviation ``shape``: heavy-tailed);
+            - correlated: "ar1", a first-order autoregressive delay in packet order,
+              d[i] = shape * d[i-1] + sqrt(1 - shape^2) * e[i] with e ~ N(0, scale_s): stationary std ``scale_s``,
+              lag-one correlation ``shape`` in [0, 1), centred on zero like "normal" (netem's ``delay ...
+              correlation``; with it, packets overtake each other where the delay falls faster than the
+              spacing);
+            - spikes in time: "spikes", Poisson delay spikes at ``shape`` per second, each holding the packets sent
+              during its ``scale_s`` and releasing them together at its end (a packet sent at t inside a spike
+              ending at E waits E - t: Wi-Fi power save, a cellular handover; overlapping spikes hold the link
+              as one); "periodic", the same spikes every
+              ``shape`` seconds, the first at a uniformly drawn phase.
+        scale_s: the distribution's scale in seconds (for spikes: each spike's length).
+        shape: the second parameter (see ``kind``).
 
-    Normal jitter is centred on zero; the total delay of a packet is never
-    below zero.
+    The total delay of a packet is never below zero. Every draw comes from the generator passed in, so the
+    jitter is seeded with the channel.
     """
 
     kind: str = "none"
     scale_s: float = 0.0
     shape: float = 2.5
 
-    KINDS = ("none", "normal", "uniform", "exponential", "pareto")
+    KINDS = ("none", "normal", "uniform", "exponential", "pareto", "lognormal", "ar1", "spikes", "periodic")
+    #: the second parameter's default and meaning, by kind
+    SHAPES = {"pareto": (2.5, "tail index > 1"), "lognormal": (0.6, "log-standard deviation > 0"),
+              "ar1": (0.9, "lag-one correlation in [0, 1)"), "spikes": (0.2, "spikes per second > 0"),
+              "periodic": (5.0, "period in seconds > 0")}
 
     def __post_init__(self) -> None:
         if self.kind not in self.KINDS:
             raise ConfigError(f"unknown jitter kind {self.kind!r}; valid kinds: {', '.join(self.KINDS)}")
         if not (self.scale_s >= 0 and math.isfinite(self.scale_s)):
             raise ConfigError(f"jitter scale must be a finite number of seconds >= 0, got {self.scale_s!r}")
-        if self.kind == "pareto" and not self.shape > 1:
-            raise ConfigError(f"pareto jitter needs shape > 1 (finite mean), got {self.shape!r}")
+        if not math.isfinite(self.shape):
+            raise ConfigError(f"{self.kind} jitter: its second parameter must be finite, got {self.shape!r}")
+        ok = {"pareto": self.shape > 1, "lognormal": self.shape > 0, "ar1": 0 <= self.shape < 1,
+              "spikes": self.shape > 0, "periodic": self.shape > 0}.get(self.kind, True)
+        if not ok:
+            raise ConfigError(f"{self.kind} jitter needs {self.SHAPES[self.kind][1]}, got {self.shape!r}")
+        if self.kind == "periodic" and self.scale_s >= self.shape:
+            raise ConfigError(f"periodic jitter: spikes of {self.scale_s} s every {self.shape} s would never end")
 
-    def draw(self, n: int, rng: np.random.Generator) -> np.ndarray:
+    def draw(self, n: int, rng: np.random.Generator, send_times_s: np.ndarray | None = None) -> np.ndarray:
+        """``n`` extra delays in seconds, for packets sent at ``send_times_s`` (needed by the spike kinds; the
+        others depend on packet order only)."""
         s = self.scale_s
-        if self.kind == "none" or s == 0:
+        if self.kind == "none" or s == 0 or n == 0:
             return np.zeros(n)
         if self.kind == "normal":
             return rng.normal(0.0, s, n)
@@ -82,9 +106,41 @@ class Jitter:
             return rng.uniform(0.0, s, n)
         if self.kind == "exponential":
             return rng.exponential(s, n)
-        # Pareto with mean s: x_m = s (a - 1) / a
-        a = self.shape
-        return (rng.pareto(a, n) + 1.0) * s * (a - 1) / a - s * (a - 1) / a
+        if self.kind == "pareto":  # NumPy's pareto is Lomax (Pareto II from 0), mean 1 / (a - 1): scaled to mean s
+            a = self.shape
+            return rng.pareto(a, n) * s * (a - 1)
+        if self.kind == "lognormal":
+            return s * np.exp(self.shape * rng.standard_normal(n))
+        if self.kind == "ar1":
+            from scipy.signal import lfilter
+
+            rho = self.shape
+            e = rng.normal(0.0, s, n) * math.sqrt(1 - rho * rho)
+            e[0] = rng.normal(0.0, s)  # start in the stationary distribution
+            return lfilter([1.0], [1.0, -rho], e)
+        if send_times_s is None:
+            raise ConfigError(f"{self.kind} jitter needs the packets' send times")
+        t = np.asarray(send_times_s, float)
+        horizon = float(t[-1]) + s if t.size else 0.0
+        if self.kind == "spikes":
+            k = rng.poisson(self.shape * horizon)
+            starts = np.sort(rng.uniform(0.0, horizon, k))
+        else:
+            starts = np.arange(rng.uniform(0.0, self.shape), horizon, self.shape)
+        out = np.zeros(n)
+        if not starts.size:
+            return out
+        # overlapping spikes block the link as one: merge them, each merged spike ending at its latest end
+        ends = starts + s
+        reach = np.maximum.accumulate(ends)
+        group = np.cumsum(np.r_[True, starts[1:] > reach[:-1]]) - 1
+        group_end = np.maximum.reduceat(ends, np.flatnonzero(np.r_[True, np.diff(group) > 0]))
+        # the latest spike started at or before each send time; held when the send is before its group's end
+        j = np.searchsorted(starts, t, side="right") - 1
+        end = np.where(j >= 0, group_end[group[np.clip(j, 0, None)]], -np.inf)
+        inside = t < end
+        out[inside] = end[inside] - t[inside]
+        return out
 
 
 # --------------------------------------------------------------------------- cross traffic
@@ -345,7 +401,7 @@ class _Simulation:
         ]
         # each link's propagation + jitter, drawn up front (vectorised)
         self.extra: list[list[float]] = [
-            (lk.delay_s + lk.jitter.draw(n, rng)).tolist() for lk in ch.links
+            (lk.delay_s + lk.jitter.draw(n, rng, send)).tolist() for lk in ch.links
         ]
         self.queues = [Bottleneck(lk.bottleneck) if lk.bottleneck is not None else None for lk in ch.links]
         self.queue_delay = np.zeros(n)

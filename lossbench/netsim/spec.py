@@ -283,18 +283,26 @@ def parse_seconds(text: str | float) -> float:
 
 
 def parse_jitter(spec: str | None) -> Jitter:
-    """``normal:10ms``, ``exponential:0.005``, ``pareto:8ms:2.2``, ``none``."""
+    """``normal:10ms``, ``exponential:0.005``, ``pareto:8ms:2.2``, ``lognormal:10ms:0.8``, ``ar1:10ms:0.9``,
+    ``spikes:300ms:0.2`` (300 ms spikes, 0.2 per second), ``periodic:200ms:5s``, ``none``."""
     if not spec or spec.strip().lower() == "none":
         return Jitter()
     parts = spec.strip().split(":")
     kind = parts[0].lower()
     if kind not in Jitter.KINDS:
         raise ConfigError(f"unknown jitter kind {kind!r}; valid kinds: {', '.join(Jitter.KINDS)}")
-    if len(parts) > (3 if kind == "pareto" else 2):
-        raise ConfigError(f"jitter {spec!r}: too many ':' fields; examples: normal:10ms, pareto:8ms:2.2")
+    two = kind in Jitter.SHAPES
+    if len(parts) > (3 if two else 2):
+        raise ConfigError(f"jitter {spec!r}: too many ':' fields; examples: normal:10ms, pareto:8ms:2.2, "
+                          f"ar1:10ms:0.9, spikes:300ms:0.2")
     scale = parse_seconds(parts[1]) if len(parts) > 1 else 0.0
-    if kind == "pareto" and len(parts) > 2:
-        return Jitter(kind, scale, _num(parts[2], "pareto jitter shape"))
+    if two:
+        if len(parts) > 2:
+            what = f"{kind} jitter {Jitter.SHAPES[kind][1].split(' ')[0]}"
+            shape = parse_seconds(parts[2]) if kind == "periodic" else _num(parts[2], what)
+        else:
+            shape = Jitter.SHAPES[kind][0]
+        return Jitter(kind, scale, shape)
     return Jitter(kind, scale)
 
 

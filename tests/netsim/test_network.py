@@ -164,3 +164,63 @@ def test_bad_configs_are_clear():
     with pytest.raises(ConfigError, match="non-decreasing"):
         Channel().transmit_times(np.array([0.1, 0.0]), [1, 1], np.random.default_rng(0))
     assert parse_jitter("pareto:8ms:2.2") == Jitter("pareto", 0.008, 2.2)
+
+
+def test_pareto_jitter_has_the_mean_it_is_given(rng):
+    d = Jitter("pareto", 0.008, 2.2).draw(200_000, rng)
+    assert d.min() >= 0 and d.mean() == pytest.approx(0.008, rel=0.05)  # was 0.0037 (scale / shape) before
+
+
+def test_lognormal_jitter_is_heavy_tailed_with_the_median_it_is_given(rng):
+    d = parse_jitter("lognormal:10ms:0.8").draw(100_000, rng)
+    assert np.median(d) == pytest.approx(0.010, rel=0.03)
+    assert np.percentile(d, 99.9) > 10 * np.median(d)  # exp(3.09 * 0.8) = 11.8 x the median
+    g = Jitter("normal", float(np.std(d))).draw(100_000, np.random.default_rng(1))
+    assert np.percentile(d, 99.9) > 1.5 * np.percentile(g, 99.9)
+
+
+def test_ar1_jitter_is_correlated_and_reorders_only_where_the_delay_falls_faster_than_the_spacing():
+    n = 50_000
+    send = np.arange(n) * 0.02
+    d = parse_jitter("ar1:10ms:0.9").draw(n, np.random.default_rng(0), send)
+    assert np.corrcoef(d[:-1], d[1:])[0, 1] == pytest.approx(0.9, abs=0.01)
+    assert np.std(d) == pytest.approx(0.010, rel=0.05)
+    for spec, reorders in (("ar1:10ms:0.9", False), ("ar1:40ms:0.3", True)):
+        ch = Channel((Link(delay_s=0.1, jitter=parse_jitter(spec)),))
+        rec = ch.transmit_times(send[:5000], np.full(5000, 100), np.random.default_rng(2))
+        overtaken = (np.diff(rec.arrival_time_s) < 0).mean()
+        assert (overtaken > 0.05) if reorders else (overtaken < 0.001), (spec, overtaken)
+
+
+@pytest.mark.parametrize("spec,rate_hz", [("spikes:300ms:0.2", 0.2), ("periodic:200ms:5s", 0.2)])
+def test_delay_spikes_hold_packets_and_release_them_together(spec, rate_hz):
+    n = 60_000
+    send = np.arange(n) * 0.02
+    j = parse_jitter(spec)
+    d = j.draw(n, np.random.default_rng(0), send)
+    arrive = send + d
+    held = d > 0
+    assert held.mean() == pytest.approx(rate_hz * j.scale_s, rel=0.15)  # the share of time inside a spike
+    assert np.all(np.diff(arrive) >= -1e-12)  # in order, never reordered (overlapping spikes merge)
+    # a spike's packets all arrive at its end: runs of held packets share one arrival time
+    starts = np.flatnonzero(held & ~np.r_[False, held[:-1]])
+    for s0 in starts[:20]:
+        e = s0
+        while e + 1 < n and held[e + 1]:
+            e += 1
+        assert np.ptp(arrive[s0 : e + 1]) < 1e-9
+    again = j.draw(n, np.random.default_rng(0), send)
+    assert np.array_equal(d, again)  # seeded
+
+
+def test_new_jitter_kinds_parse_and_bad_parameters_name_what_is_allowed():
+    assert parse_jitter("ar1:10ms:0.9") == Jitter("ar1", 0.01, 0.9)
+    assert parse_jitter("spikes:300ms") == Jitter("spikes", 0.3, 0.2)
+    assert parse_jitter("periodic:200ms:5s") == Jitter("periodic", 0.2, 5.0)
+    for spec, msg in (("ar1:10ms:1.0", r"lag-one correlation in \[0, 1\)"), ("lognormal:10ms:0", "log-standard"),
+                      ("spikes:300ms:-1", "spikes per second > 0"), ("periodic:6s:5s", "would never end"),
+                      ("ar1:10ms:0.5:2", "too many ':' fields")):
+        with pytest.raises(ConfigError, match=msg):
+            parse_jitter(spec)
+    with pytest.raises(ConfigError, match="needs the packets' send times"):
+        Jitter("spikes", 0.3, 0.2).draw(10, np.random.default_rng(0))
