@@ -106,3 +106,13 @@ def test_a_model_file_that_is_not_the_pinned_one_is_refused(tmp_path):
     (tmp_path / "model.bin").write_bytes(b"not a model")
     with pytest.raises(MetricUnavailable, match="not the pinned"):
         check_model_file(tmp_path)
+
+
+def test_a_clip_with_no_speech_is_nan_with_a_reason_never_a_crash():
+    from lossbench.corpus import scan_corpus
+
+    music = next(r for r in scan_corpus("fullband") if r.meta["kind"] == "music").load(16000)
+    out = compute_metrics(music.samples, music.samples, 16000, ["wer"], None, {"kind": "music", "language": None})
+    assert np.isnan(out["wer"]) and "music" in out["wer_error"]
+    out = compute_metrics(np.zeros(32000), np.zeros(32000), 16000, ["wer"], None, {"language": "en"})
+    assert np.isnan(out["wer"]) and "silent" in out["wer_error"]
