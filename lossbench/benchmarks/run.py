@@ -94,6 +94,36 @@ def _error_rows(job: Job, msg: str, only: set[str] | None = None) -> list[dict[s
     return rows
 
 
+def _delay_columns(codec: Any, stream: Any, rec: Any) -> dict[str, float]:
+    """The delay a listener lives with, in ms: network delay (arrival - send) of the packets that arrived, the
+    playout delay (deadline - send) where a playout buffer set deadlines, and the mouth-to-ear delay.
+
+    mouth_to_ear_ms = the codec's algorithmic delay (its own ``latency_ms`` where it reports one, as
+    SoundSpring does from its send schedule; else one frame plus its look-ahead ``delay_samples``) + the
+    packetisation beyond one frame ((frames_per_packet - 1) frames) + the mean playout delay, or the mean network
+    delay where no playout buffer is set. Packet FEC's repair wait (RED, XOR) is not in it.
+    """
+    send = stream.send_times_s()
+    out: dict[str, float] = {}
+    arrived = rec.arrived
+    net = (rec.arrival_time_s[arrived] - send[arrived]) * 1000.0
+    finite = np.isfinite(rec.playout_deadline_s)
+    play = (rec.playout_deadline_s[finite] - send[finite]) * 1000.0
+    for name, v in (("network_delay", net), ("playout_delay", play)):
+        out[f"{name}_mean_ms"] = float(v.mean()) if v.size else float("nan")
+        out[f"{name}_p95_ms"] = float(np.percentile(v, 95)) if v.size else float("nan")
+        out[f"{name}_max_ms"] = float(v.max()) if v.size else float("nan")
+    frame_ms = 1000.0 * stream.frame_duration_s
+    algo = stream.meta.get("latency_ms")
+    if algo is None:
+        algo = frame_ms + 1000.0 * codec.delay_samples / codec.sample_rate_hz
+    fpp = getattr(getattr(codec, "packetizer", None), "frames_per_packet", 1)
+    buffer = out["playout_delay_mean_ms"] if play.size else out["network_delay_mean_ms"]
+    out["algorithmic_delay_ms"] = float(algo)
+    out["mouth_to_ear_ms"] = float(algo) + (fpp - 1) * frame_ms + (buffer if np.isfinite(buffer) else 0.0)
+    return out
+
+
 def _metrics_for(metrics: list[str], codec: Any) -> list[str]:
     """The job's metrics, plus PESQ-NB where it applies: a narrowband (8 kHz) codec scored with PESQ-WB."""
     if codec.sample_rate_hz == 8000 and "pesq_wb" in metrics and "pesq_nb" not in metrics:
@@ -213,7 +243,7 @@ def run_job(job: Job, skip: frozenset[str] | set[str] = frozenset()) -> list[dic
                          for c in job.concealments if job.task_key(c, ch, seed) in todo]
                 continue
             st = trace_stats(~rec.usable)
-            ch_cols = {
+            ch_cols = {**_delay_columns(codec, stream, rec), 
                 "network_loss": rec.network_loss_rate,
                 "late_rate": rec.late_rate,
                 "effective_loss": rec.effective_loss_rate,

@@ -79,7 +79,9 @@ RESERVED_COLUMNS = frozenset({
     "loss_param", "seed", "status", "error", "traceback", "duration_s", "bitrate_kbps", "payload_kbps",
     "header_kbps", "fec_kbps", "packets", "encode_rtf", "decode_rtf", "clip_resampled", "codec_rate_hz",
     "score_rate_hz", "metrics_resampled", "network_loss",
-    "late_rate", "effective_loss", "mean_burst", "longest_burst", "p_loss_given_loss", "channel_time_s",
+    "late_rate", "effective_loss", "network_delay_mean_ms", "network_delay_p95_ms", "network_delay_max_ms",
+    "playout_delay_mean_ms", "playout_delay_p95_ms", "playout_delay_max_ms", "algorithmic_delay_ms",
+    "mouth_to_ear_ms", "mean_burst", "longest_burst", "p_loss_given_loss", "channel_time_s",
     "frames_concealed", "frames_recovered", "corrupt_packets", "metrics_time_s", "metric_times", "timeseries", "audio_file",
     "packet_marks",
 })
