@@ -94,7 +94,17 @@ def _error_rows(job: Job, msg: str, only: set[str] | None = None) -> list[dict[s
     return rows
 
 
-def _delay_columns(codec: Any, stream: Any, rec: Any) -> dict[str, float]:
+def _codec_delay_ms(codec: Any, stream: Any) -> tuple[float, float]:
+    """(the codec's algorithmic delay, its packetisation beyond one frame), in ms (see :func:`_delay_columns`)."""
+    frame_ms = 1000.0 * stream.frame_duration_s
+    algo = stream.meta.get("latency_ms")
+    if algo is None:
+        algo = frame_ms + 1000.0 * codec.delay_samples / codec.sample_rate_hz
+    fpp = getattr(getattr(codec, "packetizer", None), "frames_per_packet", 1)
+    return float(algo), (fpp - 1) * frame_ms
+
+
+def _delay_columns(send: np.ndarray, rec: Any, algo_ms: float, packing_ms: float) -> dict[str, float]:
     """The delay a listener lives with, in ms: network delay (arrival - send) of the packets that arrived, the
     playout delay (deadline - send) where a playout buffer set deadlines, and the mouth-to-ear delay.
 
@@ -103,7 +113,6 @@ def _delay_columns(codec: Any, stream: Any, rec: Any) -> dict[str, float]:
     packetisation beyond one frame ((frames_per_packet - 1) frames) + the mean playout delay, or the mean network
     delay where no playout buffer is set. Packet FEC's repair wait (RED, XOR) is not in it.
     """
-    send = stream.send_times_s()
     out: dict[str, float] = {}
     arrived = rec.arrived
     net = (rec.arrival_time_s[arrived] - send[arrived]) * 1000.0
@@ -113,20 +122,16 @@ def _delay_columns(codec: Any, stream: Any, rec: Any) -> dict[str, float]:
         out[f"{name}_mean_ms"] = float(v.mean()) if v.size else float("nan")
         out[f"{name}_p95_ms"] = float(np.percentile(v, 95)) if v.size else float("nan")
         out[f"{name}_max_ms"] = float(v.max()) if v.size else float("nan")
-    frame_ms = 1000.0 * stream.frame_duration_s
-    algo = stream.meta.get("latency_ms")
-    if algo is None:
-        algo = frame_ms + 1000.0 * codec.delay_samples / codec.sample_rate_hz
-    fpp = getattr(getattr(codec, "packetizer", None), "frames_per_packet", 1)
     buffer = out["playout_delay_mean_ms"] if play.size else out["network_delay_mean_ms"]
-    out["algorithmic_delay_ms"] = float(algo)
-    out["mouth_to_ear_ms"] = float(algo) + (fpp - 1) * frame_ms + (buffer if np.isfinite(buffer) else 0.0)
+    out["algorithmic_delay_ms"] = algo_ms
+    out["mouth_to_ear_ms"] = algo_ms + packing_ms + (buffer if np.isfinite(buffer) else 0.0)
     return out
 
 
-def _metrics_for(metrics: list[str], codec: Any) -> list[str]:
-    """The job's metrics, plus PESQ-NB where it applies: a narrowband (8 kHz) codec scored with PESQ-WB."""
-    if codec.sample_rate_hz == 8000 and "pesq_wb" in metrics and "pesq_nb" not in metrics:
+def _metrics_for(metrics: list[str], codec: Any, resampling: bool) -> list[str]:
+    """The job's metrics, plus PESQ-NB where it applies: a narrowband (8 kHz) codec scored with PESQ-WB, when
+    metrics may score resampled copies (PESQ-NB scores an 8 kHz copy of the reference)."""
+    if resampling and codec.sample_rate_hz == 8000 and "pesq_wb" in metrics and "pesq_nb" not in metrics:
         return [*metrics, "pesq_nb"]
     return list(metrics)
 
@@ -191,10 +196,11 @@ def run_job(job: Job, skip: frozenset[str] | set[str] = frozenset()) -> list[dic
         ref = job.clip.load()
         clip = _at_rate(ref, codec.sample_rate_hz)
         sr = ref.sample_rate_hz
-        if not job.metric_resampling:
+        metrics = _metrics_for(job.metrics, codec, job.metric_resampling)
+        if not job.metric_resampling:  # checked once here, so compute_metrics below never resamples
             from lossbench.metrics import check_metric_rates
 
-            check_metric_rates(job.metrics, sr)
+            check_metric_rates(metrics, sr)
     except LossbenchError as exc:
         return _error_rows(job, str(exc), todo)
     except Exception as exc:  # an unexpected failure still must not stop the sweep
@@ -229,6 +235,8 @@ def run_job(job: Job, skip: frozenset[str] | set[str] = frozenset()) -> list[dic
 
         save_audio(audio_dir / f"ref__{safe_name(ref.id)}_{sr}.wav", ref.samples, sr)
     rows: list[dict[str, Any]] = []
+    send = stream.send_times_s()
+    algo_ms, packing_ms = _codec_delay_ms(codec, stream)
     for ch in job.channels:
         for seed in job.seeds:
             keys = {job.task_key(c, ch, seed) for c in job.concealments}
@@ -243,7 +251,7 @@ def run_job(job: Job, skip: frozenset[str] | set[str] = frozenset()) -> list[dic
                          for c in job.concealments if job.task_key(c, ch, seed) in todo]
                 continue
             st = trace_stats(~rec.usable)
-            ch_cols = {**_delay_columns(codec, stream, rec), 
+            ch_cols = {**_delay_columns(send, rec, algo_ms, packing_ms),
                 "network_loss": rec.network_loss_rate,
                 "late_rate": rec.late_rate,
                 "effective_loss": rec.effective_loss_rate,
@@ -269,11 +277,10 @@ def run_job(job: Job, skip: frozenset[str] | set[str] = frozenset()) -> list[dic
                     digest = hashlib.sha1(audio.tobytes()).digest()
                     mt: dict[str, float] = {}
                     if digest not in scored:
-                        scored[digest] = compute_metrics(audio, ref.samples, sr, _metrics_for(job.metrics, codec), mt,
+                        scored[digest] = compute_metrics(audio, ref.samples, sr, metrics, mt,
                                                          {"transcript": ref.meta.get("text"),
                                                           "language": ref.meta.get("language"),
-                                                          "kind": ref.meta.get("kind")},
-                                                         resample=job.metric_resampling)
+                                                          "kind": ref.meta.get("kind")})
                     row.update(scored[digest])
                     row["metrics_time_s"] = time.perf_counter() - t0
                     row["metric_times"] = json.dumps({k: round(v, 6) for k, v in mt.items()})

@@ -234,6 +234,7 @@ class G722(FrameCodec):
         bad = np.zeros(len(frames), dtype=bool)
         buf = np.zeros(F, dtype=np.int16)
         codes = np.zeros(B, dtype=np.uint8)
+        scratch = np.zeros(F, dtype=np.int16)  # the decoder's output while it follows the concealment
         filled = resynced = 0
         in_gap = False
         try:
@@ -246,7 +247,6 @@ class G722(FrameCodec):
                         filled += 1
                         if shadow is not None:  # the decoder's state follows the concealed audio
                             L.g722_encode(shadow.ptr, _u8(codes), _i16(buf), F)
-                            scratch = np.zeros(F, dtype=np.int16)
                             L.g722_decode(dec.ptr, _i16(scratch), _u8(codes), B)
                     in_gap = True
                     continue

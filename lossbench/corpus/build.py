@@ -99,9 +99,10 @@ def decode_g722(path: Path) -> np.ndarray:
     return np.frombuffer(out, dtype="<i2").astype(np.float32) / 32768.0
 
 
-def active_level_normalise(x: np.ndarray, target_dbfs: float = -26.0) -> np.ndarray:
-    """Scale so the RMS over active 20 ms frames (within 40 dB of the loudest) is ``target_dbfs``."""
-    f = x[: len(x) // 320 * 320].reshape(-1, 320)
+def active_level_normalise(x: np.ndarray, target_dbfs: float = -26.0, sample_rate_hz: int = SR) -> np.ndarray:
+    """Scale so the RMS over active 20 ms frames (within 40 dB of the loudest) is ``target_dbfs``; peak <= 0.99."""
+    n = int(0.02 * sample_rate_hz)
+    f = x[: len(x) // n * n].reshape(-1, n)
     e = (f.astype(np.float64) ** 2).mean(axis=1) + 1e-12
     active = e > e.max() * 1e-4
     rms = np.sqrt(e[active].mean())

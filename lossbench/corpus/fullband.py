@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from lossbench.audio import load_audio, resample, save_audio
-from lossbench.corpus.build import trim
+from lossbench.corpus.build import active_level_normalise, trim
 from lossbench.errors import ConfigError
 
 SR = 48000
@@ -100,14 +100,8 @@ def decode(path: Path) -> np.ndarray:
 
 
 def level(x: np.ndarray, target_dbfs: float) -> np.ndarray:
-    """Scale so the RMS over active 20 ms frames (within 40 dB of the loudest) is ``target_dbfs``; peak <= 0.99."""
-    n = int(0.02 * SR)
-    f = x[: len(x) // n * n].reshape(-1, n).astype(np.float64)
-    e = (f**2).mean(axis=1) + 1e-12
-    rms = np.sqrt(e[e > e.max() * 1e-4].mean())
-    y = x * (10 ** (target_dbfs / 20) / rms)
-    peak = np.abs(y).max()
-    return (y / peak * 0.99 if peak > 0.99 else y).astype(np.float32)
+    """The corpus builder's active-level normalisation at 48 kHz (20 ms frames)."""
+    return active_level_normalise(x, target_dbfs, SR)
 
 
 def excerpt(x: np.ndarray, rng: np.random.Generator, lo: float = 0.2, hi: float = 0.6) -> tuple[np.ndarray, float]:

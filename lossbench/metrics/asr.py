@@ -101,8 +101,8 @@ def number_words(n: int) -> str:
 
 
 def normalise(text: str) -> str:
-    """The form both texts are scored in: NFKC, lower case; digit runs (with "," or "." thousands separators
-    dropped) spelt as English words, split from letters ("3D" -> "three d", "28.8" -> "twenty eight point
+    """The form both texts are scored in: NFKC, lower case; digit runs (with "," thousands separators dropped,
+    "." between digits read as "point") spelt as English words, split from letters ("3D" -> "three d", "28.8" -> "twenty eight point
     eight"); hyphens and punctuation as spaces, apostrophes inside words kept; whitespace collapsed."""
     t = unicodedata.normalize("NFKC", text).lower()
     t = re.sub(r"(?<=\d)[,](?=\d{3}\b)", "", t)  # 1,000 -> 1000

@@ -239,8 +239,8 @@ def _distillmos_model():
 
     ``distillmos.sqa`` imports torchaudio at its top for its command-line file reader (``torchaudio.load`` and
     ``Resample``), which lossbench never calls; the model itself is plain torch. The torchaudio wheels on the
-    index cannot load next to torch 2.13, so the import runs with an empty placeholder module in its place,
-    which is removed again at once: a use of it would fail with an AttributeError, not give numbers.
+    index cannot load next to torch 2.13, so the import runs with an empty module object standing in for it,
+    removed again at once: a use of it would fail with an AttributeError, not give numbers.
     """
     import sys
     import types
