@@ -83,7 +83,7 @@ RESERVED_COLUMNS = frozenset({
     "playout_delay_mean_ms", "playout_delay_p95_ms", "playout_delay_max_ms", "algorithmic_delay_ms",
     "mouth_to_ear_ms", "mean_burst", "longest_burst", "p_loss_given_loss", "channel_time_s",
     "frames_concealed", "frames_recovered", "corrupt_packets", "metrics_time_s", "metric_times", "timeseries", "audio_file",
-    "packet_marks",
+    "packet_marks", "emodel_r", "emodel_mos", "emodel_note",
 })
 #: meta keys that are not facts for the result table (structure the decoder needs)
 STRUCTURAL_META = frozenset({"frames", "plan"})
