@@ -128,11 +128,6 @@ def _delay_columns(send: np.ndarray, rec: Any, algo_ms: float, packing_ms: float
     return out
 
 
-def _mode_kbps(codec: Any) -> float | None:
-    """An AMR-NB codec's mode in kbit/s (the E-model's planning values are per mode), else None."""
-    return float(codec.kbps) if codec.name == "amrnb" else None
-
-
 def _metrics_for(metrics: list[str], codec: Any, resampling: bool) -> list[str]:
     """The job's metrics, plus PESQ-NB where it applies: a narrowband (8 kHz) codec scored with PESQ-WB, when
     metrics may score resampled copies (PESQ-NB scores an 8 kHz copy of the reference)."""
@@ -193,7 +188,7 @@ def run_job(job: Job, skip: frozenset[str] | set[str] = frozenset()) -> list[dic
     from lossbench.metrics import compute_metrics, windowed
     from lossbench.core import PacketKind
     from lossbench.traces.stats import trace_stats
-    from lossbench.playout.emodel import burst_ratio, codec_key, emodel_row
+    from lossbench.playout.emodel import burst_ratio, emodel_row, g113_key
 
     try:
         codec = _codec(job.codec_spec)
@@ -243,7 +238,7 @@ def run_job(job: Job, skip: frozenset[str] | set[str] = frozenset()) -> list[dic
     rows: list[dict[str, Any]] = []
     send = stream.send_times_s()
     algo_ms, packing_ms = _codec_delay_ms(codec, stream)
-    g113_key = codec_key(codec.name, _mode_kbps(codec))
+    g113 = g113_key(codec)
     for ch in job.channels:
         for seed in job.seeds:
             keys = {job.task_key(c, ch, seed) for c in job.concealments}
@@ -268,7 +263,7 @@ def run_job(job: Job, skip: frozenset[str] | set[str] = frozenset()) -> list[dic
                 "channel_time_s": t_ch,
             }
             concs = [c for c in job.concealments if job.task_key(c, ch, seed) in todo]
-            burst_r = burst_ratio(~rec.usable)
+            burst_r = burst_ratio(st.mean_burst, st.loss_rate)
             decoded = _decode_all(codec, stream, rec, concs)
             scored: dict[bytes, dict] = {}  # identical audio (nothing lost) is scored once
             for conc in concs:
@@ -290,7 +285,7 @@ def run_job(job: Job, skip: frozenset[str] | set[str] = frozenset()) -> list[dic
                                                           "language": ref.meta.get("language"),
                                                           "kind": ref.meta.get("kind")})
                     row.update(scored[digest])
-                    row.update(emodel_row(g113_key, conc, ch_cols["mouth_to_ear_ms"], ch_cols["effective_loss"],
+                    row.update(emodel_row(g113, conc, ch_cols["mouth_to_ear_ms"], ch_cols["effective_loss"],
                                           burst_r))
                     row["metrics_time_s"] = time.perf_counter() - t0
                     row["metric_times"] = json.dumps({k: round(v, 6) for k, v in mt.items()})

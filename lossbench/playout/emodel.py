@@ -122,28 +122,18 @@ G113_APPENDIX_I: dict[str, tuple[float, dict[str, float]]] = {
 }
 
 
-def codec_key(codec: str, bitrate_mode_kbps: float | None = None) -> str:
-    """The :data:`G113_APPENDIX_I` key of a codec (AMR-NB is keyed by its mode)."""
-    if codec == "amrnb" and bitrate_mode_kbps is not None:
-        return f"amrnb@{bitrate_mode_kbps:g}"
-    return codec
+def g113_key(codec) -> str:
+    """The :data:`G113_APPENDIX_I` key of a codec object: its name, and for AMR-NB its mode in kbit/s."""
+    return f"amrnb@{codec.kbps:g}" if codec.name == "amrnb" else codec.name
 
 
-def burst_ratio(lost) -> float:
-    """G.107's BurstR of a loss pattern: 1 / (p + q) for the two-state Markov chain fitted to it (p = P(loss |
-    no loss), q = P(no loss | loss)); 1 for random loss, > 1 for bursty loss; NaN with no loss or no gaps."""
-    import numpy as np
-
-    lost = np.asarray(lost, dtype=bool)
-    if lost.size < 2 or not lost.any() or lost.all():
+def burst_ratio(mean_burst: float, loss_rate: float) -> float:
+    """G.107's BurstR: the mean burst length observed over the mean burst length of random loss at the same
+    rate, 1 / (1 - loss_rate); 1 for random loss, > 1 for bursty loss. (For a two-state Markov chain this is
+    1 / (p + q).) NaN without loss."""
+    if not math.isfinite(mean_burst) or not loss_rate > 0:
         return float("nan")
-    a, b = lost[:-1], lost[1:]
-    n_good, n_bad = int((~a).sum()), int(a.sum())
-    p = float((~a & b).sum()) / n_good if n_good else float("nan")
-    q = float((a & ~b).sum()) / n_bad if n_bad else float("nan")
-    if not (p + q) > 0:
-        return float("nan")
-    return max(1.0, 1.0 / (p + q))
+    return max(1.0, mean_burst * (1.0 - loss_rate))
 
 
 def emodel_row(key: str, concealment: str, mouth_to_ear_ms: float, loss_rate: float,

@@ -57,27 +57,18 @@ def wsola(x: np.ndarray, centers: np.ndarray, win: int, tolerance: int, gain: np
     prev = None
     for k in range(k_n):
         ideal = int(round(float(centers[k]))) - hop + pad
-        lo, hi = ideal - tolerance, ideal + tolerance
-        lo = max(lo, 0)
-        hi = min(hi, xp.size - win)
+        hi = min(ideal + tolerance, xp.size - win)
         if max_end is not None:
             hi = min(hi, int(max_end[k]) + pad - win)
-            lo = min(lo, hi)
-        lo = max(lo, 0)
-        hi = max(hi, lo)
-        if prev is None or hi == lo:
+        hi = max(hi, 0)
+        lo = min(max(ideal - tolerance, 0), hi)
+        tmpl = None if prev is None else xp[prev + hop: prev + win]  # what naturally follows the previous segment
+        if tmpl is None or hi == lo or not np.any(tmpl):
             s = min(max(ideal, lo), hi)
-        else:
-            nat = prev + hop  # what naturally follows the previous segment: match its first half
-            tmpl = xp[nat: nat + hop] if nat + hop <= xp.size else np.zeros(hop)
-            seg = xp[lo + 0: hi + hop]
-            if tmpl.size != hop or not np.any(tmpl):
-                s = min(max(ideal, lo), hi)
-            else:
-                cc = np.correlate(seg, tmpl, mode="valid")  # cc[i] = <xp[lo+i : lo+i+hop], tmpl>
-                e = c2[lo + hop: hi + hop + 1] - c2[lo: hi + 1]
-                score = cc / np.sqrt(np.maximum(e, 1e-12))
-                s = lo + int(np.argmax(score))
+        else:  # the candidate whose first half best matches that continuation (normalised correlation)
+            cc = np.correlate(xp[lo: hi + hop], tmpl, mode="valid")  # cc[i] = <xp[lo+i : lo+i+hop], tmpl>
+            e = c2[lo + hop: hi + hop + 1] - c2[lo: hi + 1]
+            s = lo + int(np.argmax(cc / np.sqrt(np.maximum(e, 1e-12))))
         g = 1.0 if gain is None else float(gain[k])
         if g:
             out[k * hop: k * hop + win] += (g * w) * xp[s: s + win]
