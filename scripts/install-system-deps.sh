@@ -7,9 +7,9 @@ set -euo pipefail
 # libsndfile1: soundfile's FLAC/WAV I/O (the wheel bundles one; the system one is a fallback);
 # chromium: the report is checked in a real (headless) browser by the tests.
 # the production codecs (lossbench/codecs/{lc3,amrnb,speex,spandsp,codec2,gsm}.py): liblc3, opencore AMR-NB,
-# libspeex, spandsp (G.711, G.722 and its PLC), libcodec2, libgsm
+# libspeex, spandsp (G.711, G.722 and its PLC), libcodec2, libgsm; libspeexdsp1: speexdsp's jitter buffer (playout=speex)
 PKGS=(libopus0 libvo-amrwbenc0 libopencore-amrwb0 libsndfile1 chromium
-      liblc3-0 libopencore-amrnb0 libspeex1 libspandsp2 libcodec2-1.0 libgsm1)
+      liblc3-0 libopencore-amrnb0 libspeex1 libspandsp2 libcodec2-1.0 libgsm1 libspeexdsp1)
 # the codecs' own reference tools, which the peer tests run (make test): elc3/dlc3, speexenc/speexdec,
 # c2enc/c2dec, toast/untoast, and FFmpeg's independent G.711, G.722 and AMR-NB
 if [ "${1:-}" = "--test" ]; then

@@ -75,6 +75,9 @@ def _base_row(job: Job, conc: str, ch: ChannelInstance, seed: int) -> dict[str, 
         "channel_key": ch.key,
         "channel_kind": ch.kind,
         "loss_param": ch.loss_param,
+        "delay": ch.delay or "",
+        "jitter": ch.jitter or "",
+        "playout": ch.playout or "none",
         "seed": seed,
         "status": "ok",
         "error": None,
@@ -126,6 +129,17 @@ def _delay_columns(send: np.ndarray, rec: Any, algo_ms: float, packing_ms: float
     out["algorithmic_delay_ms"] = algo_ms
     out["mouth_to_ear_ms"] = algo_ms + packing_ms + (buffer if np.isfinite(buffer) else 0.0)
     return out
+
+
+PLAYOUT_RATES = ("expand_rate", "hold_rate", "accelerate_rate", "preemptive_rate", "merge_rate", "drop_rate")
+
+
+def _playout_columns(plan: Any) -> dict[str, Any]:
+    """A time-warping buffer's NetEq-style rates (``playout_expand_rate`` ...; see
+    :meth:`~lossbench.playout.plan.PlayoutPlan.rates`) and its output length; NaN for the other buffers."""
+    if plan is None:
+        return {f"playout_{k}": float("nan") for k in PLAYOUT_RATES} | {"playout_output_s": float("nan")}
+    return {f"playout_{k}": v for k, v in plan.rates().items()} | {"playout_output_s": plan.output_s}
 
 
 def _metrics_for(metrics: list[str], codec: Any, resampling: bool) -> list[str]:
@@ -246,7 +260,8 @@ def run_job(job: Job, skip: frozenset[str] | set[str] = frozenset()) -> list[dic
                 continue
             try:
                 t0 = time.perf_counter()
-                rec = ch.build().transmit(stream, channel_rng(job.base_seed, ch.key, clip.id, seed))
+                rec = ch.build().transmit(stream, channel_rng(job.base_seed, ch.key, clip.id, seed),
+                                          audio=clip.samples)
                 t_ch = time.perf_counter() - t0
             except Exception as exc:
                 rows += [dict(_base_row(job, c, ch, seed), status="error", error=f"channel failed: {exc}")
@@ -262,6 +277,8 @@ def run_job(job: Job, skip: frozenset[str] | set[str] = frozenset()) -> list[dic
                 "p_loss_given_loss": st.p_loss_given_loss,
                 "channel_time_s": t_ch,
             }
+            plan = rec.meta.get("playout_plan")
+            ch_cols.update(_playout_columns(plan))
             concs = [c for c in job.concealments if job.task_key(c, ch, seed) in todo]
             burst_r = burst_ratio(st.mean_burst, st.loss_rate)
             decoded = _decode_all(codec, stream, rec, concs)
@@ -276,14 +293,24 @@ def run_job(job: Job, skip: frozenset[str] | set[str] = frozenset()) -> list[dic
                                frames_recovered=int(res.recovered.sum()), corrupt_packets=res.corrupt_packets,
                                **facts(codec.name, res.info))
                     t0 = time.perf_counter()
-                    audio = _back_to(res.audio, codec.sample_rate_hz, sr, ref.num_samples)
-                    digest = hashlib.sha1(audio.tobytes()).digest()
+                    heard = None  # a time-warping buffer: what the listener hears, apart from the aligned audio
+                    if plan is not None:
+                        from lossbench.playout.plan import align, render
+
+                        warped = render(res.audio, plan, codec.sample_rate_hz)
+                        aligned = align(warped, plan, codec.sample_rate_hz, res.audio.size)
+                        heard = _back_to(warped, codec.sample_rate_hz, sr, int(round(warped.size * sr
+                                                                                      / codec.sample_rate_hz)))
+                        audio = _back_to(aligned, codec.sample_rate_hz, sr, ref.num_samples)
+                    else:
+                        audio = _back_to(res.audio, codec.sample_rate_hz, sr, ref.num_samples)
+                    digest = hashlib.sha1(audio.tobytes() + (b"" if heard is None else heard.tobytes())).digest()
                     mt: dict[str, float] = {}
                     if digest not in scored:
                         scored[digest] = compute_metrics(audio, ref.samples, sr, metrics, mt,
                                                          {"transcript": ref.meta.get("text"),
                                                           "language": ref.meta.get("language"),
-                                                          "kind": ref.meta.get("kind")})
+                                                          "kind": ref.meta.get("kind")}, heard=heard)
                     row.update(scored[digest])
                     row.update(emodel_row(g113, conc, ch_cols["mouth_to_ear_ms"], ch_cols["effective_loss"],
                                           burst_r))
@@ -300,7 +327,7 @@ def run_job(job: Job, skip: frozenset[str] | set[str] = frozenset()) -> list[dic
                         from lossbench.audio import save_audio
 
                         f = audio_dir / safe_name(f"{clip.id}__{job.codec_spec}__{conc}__{ch.key}") 
-                        row["audio_file"] = str(save_audio(f.with_name(f.name + ".wav"), audio,
+                        row["audio_file"] = str(save_audio(f.with_name(f.name + ".wav"), audio if heard is None else heard,
                                                            sr).relative_to(job.run_dir))
                         # which 20 ms frames the listener hears concealed: lost and late packets' frames
                         marks = {"frame_s": stream.frame_duration_s, "lost": [], "late": []}

@@ -24,8 +24,8 @@ configs x seeds. TOML form (every key optional but ``codec`` and ``channel``)::
     model = "bernoulli"
     loss = [0.0, 0.1, 0.2]        # one channel per value (the model's loss_rate)
     delay = "40ms"                # optional network: delay, jitter, playout
-    jitter = "normal:10ms"
-    playout = "adaptive"
+    jitter = "normal:10ms"        # each of the three may be a list: one more axis of the sweep
+    playout = ["fixed:40ms", "fixed:80ms", "adaptive", "tsm", "speex"]
 
     [[channel]]
     model = "markov3"             # extra keys are model parameters
@@ -38,7 +38,7 @@ configs x seeds. TOML form (every key optional but ``codec`` and ``channel``)::
 from __future__ import annotations
 
 import tomllib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -183,7 +183,22 @@ def spec_from_dict(d: dict[str, Any], where: str = "spec") -> SweepSpec:
         if e.trace is not None and c:
             raise _bad_key(f"{where}: channel[{i}] (trace)", next(iter(c)), ("trace", "traces", "label", *NET_KEYS))
         e.params = c
-        chans.append(e)
+        # a list of delays, jitters or playout buffers is one more axis: one channel entry per combination
+        axes = [(k, _as_list(getattr(e, k), f"{where}: channel[{i}].{k}")) for k in NET_KEYS
+                if isinstance(getattr(e, k), list)]
+        for k, vals in axes:
+            if not vals or not all(isinstance(v, str) for v in vals):
+                raise ConfigError(f"{where}: channel[{i}].{k} must be a string or a non-empty list of strings, "
+                                  f"got {getattr(e, k)!r}")
+        for k in NET_KEYS:
+            v = getattr(e, k)
+            if v is not None and not isinstance(v, (str, list)):
+                raise ConfigError(f"{where}: channel[{i}].{k} must be a string or a list of strings, got {v!r}")
+        combos: list[dict[str, str]] = [{}]
+        for k, vals in axes:
+            combos = [{**c, k: v} for c in combos for v in vals]
+        for combo in combos:
+            chans.append(replace(e, **combo) if combo else e)
     kw: dict[str, Any] = {}
     for k in ("name", "corpus", "scheduler", "out", "transcripts"):
         if k in d:

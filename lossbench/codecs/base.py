@@ -76,14 +76,16 @@ class DecodeResult:
 #: columns the harness writes itself: a codec fact of one of these names would overwrite them
 RESERVED_COLUMNS = frozenset({
     "task", "clip", "codec", "codec_config", "system", "concealment", "channel", "channel_key", "channel_kind",
-    "loss_param", "seed", "status", "error", "traceback", "duration_s", "bitrate_kbps", "payload_kbps",
+    "loss_param", "delay", "jitter", "playout", "seed", "status", "error", "traceback", "duration_s", "bitrate_kbps", "payload_kbps",
     "header_kbps", "fec_kbps", "packets", "encode_rtf", "decode_rtf", "clip_resampled", "codec_rate_hz",
     "score_rate_hz", "metrics_resampled", "network_loss",
     "late_rate", "effective_loss", "network_delay_mean_ms", "network_delay_p95_ms", "network_delay_max_ms",
     "playout_delay_mean_ms", "playout_delay_p95_ms", "playout_delay_max_ms", "algorithmic_delay_ms",
     "mouth_to_ear_ms", "mean_burst", "longest_burst", "p_loss_given_loss", "channel_time_s",
     "frames_concealed", "frames_recovered", "corrupt_packets", "metrics_time_s", "metric_times", "timeseries", "audio_file",
-    "packet_marks", "emodel_r", "emodel_mos", "emodel_note",
+    "packet_marks", "emodel_r", "emodel_mos", "emodel_note", "playout_expand_rate", "playout_hold_rate",
+    "playout_accelerate_rate", "playout_preemptive_rate", "playout_merge_rate", "playout_drop_rate",
+    "playout_output_s",
 })
 #: meta keys that are not facts for the result table (structure the decoder needs)
 STRUCTURAL_META = frozenset({"frames", "plan"})

@@ -63,6 +63,7 @@ def metric_columns(names: Sequence[str]) -> list[str]:
 def compute_metrics(
     estimate: np.ndarray, reference: np.ndarray, sample_rate_hz: int, names: Sequence[str] = DEFAULT_METRICS,
     times: dict[str, float] | None = None, context: dict[str, Any] | None = None, resample: bool = True,
+    heard: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Run metrics; returns ``{column: value}`` plus ``{name + "_error": reason}`` for failures.
 
@@ -71,6 +72,9 @@ def compute_metrics(
     ``metrics_resampled`` names the metrics that scored a resampled copy, as ``name@rate`` (a metric at a
     fixed rate, e.g. PESQ-WB at 16 kHz, given 48 kHz audio). With ``resample=False`` such a metric is an
     error instead (:func:`check_metric_rates`).
+
+    ``heard``: where a playout buffer warped time, the audio as the listener heard it; the non-intrusive
+    metrics score it, the intrusive ones ``estimate`` (the same audio aligned to the reference).
 
     Raises:
         ConfigError: an unknown metric name; with ``resample=False``, a metric that does not take the rate.
@@ -85,11 +89,12 @@ def compute_metrics(
         t0 = time.perf_counter()
         m = METRIC_TABLE[n]
         cols = m.column_names
+        est = heard if (heard is not None and not m.intrusive) else estimate
         try:
             if m.wants_context:
-                out.update(m.load()(estimate, reference, sample_rate_hz, context or {}))
+                out.update(m.load()(est, reference, sample_rate_hz, context or {}))
             else:
-                out.update(m.load()(estimate, reference, sample_rate_hz))
+                out.update(m.load()(est, reference, sample_rate_hz))
         except MetricUnavailable as exc:
             for c in cols:
                 out[c] = float("nan")

@@ -35,6 +35,8 @@ import simpy
 from lossbench.core import EncodedStream, Reception
 from lossbench.errors import ConfigError
 from lossbench.netsim.models import LossModel, LossProcess
+from lossbench.playout.speex import SpeexPlayout
+from lossbench.playout.tsm import TsmPlayout
 
 #: drop reasons recorded per packet in ``Reception.meta["drop_reason"]``
 ARRIVED, LINK_LOSS, QUEUE_DROP = 0, 1, 2
@@ -325,7 +327,42 @@ class AdaptivePlayout:
             raise ConfigError("adaptive playout: safety, initial_delay_s and min_delay_s must be >= 0")
 
 
-Playout = FixedPlayout | AdaptivePlayout
+#: ``TsmPlayout`` (a NetEq-style buffer that time-stretches, :mod:`lossbench.playout.tsm`) and ``SpeexPlayout``
+#: (speexdsp's, :mod:`lossbench.playout.speex`) decide after the simulation from the arrival times; their
+#: :class:`~lossbench.playout.plan.PlayoutPlan` is ``Reception.meta["playout_plan"]``
+Playout = FixedPlayout | AdaptivePlayout | TsmPlayout | SpeexPlayout
+
+
+@dataclass(frozen=True)
+class FrameLayout:
+    """Which codec frames each packet carries, for the buffers that play frame by frame (tsm, speex)."""
+
+    spans: np.ndarray  # int[n, 2]: first frame, last frame + 1 (-1, -1: none)
+    primary: np.ndarray  # bool[n]
+    n_frames: int
+    frame_s: float
+    sample_rate_hz: int = 16000
+    quiet: np.ndarray | None = None  # bool[n_frames]: frames tsm may time-scale (None: all)
+
+    @classmethod
+    def of(cls, stream: EncodedStream, audio: np.ndarray | None = None, quiet_db: float = 30.0) -> FrameLayout:
+        """The layout of ``stream``; with ``audio`` (the sent clip at the stream's rate), which frames are quiet."""
+        from lossbench.playout.plan import frame_layout
+        from lossbench.playout.tsm import quiet_frames
+
+        spans, primary, n = frame_layout(stream.packets)
+        quiet = None
+        if audio is not None:
+            quiet = quiet_frames(audio, int(round(stream.frame_duration_s * stream.sample_rate_hz)), n, quiet_db)
+        return cls(spans, primary, n, float(stream.frame_duration_s), int(stream.sample_rate_hz), quiet)
+
+    @classmethod
+    def one_per_packet(cls, send_times_s: np.ndarray) -> FrameLayout:
+        """Packet i carries frame i; the frame lasts the median send spacing (20 ms for a single packet)."""
+        n = int(np.asarray(send_times_s).size)
+        d = np.diff(np.asarray(send_times_s, float))
+        frame = float(np.median(d)) if d.size and np.median(d) > 0 else 0.02
+        return cls(np.stack([np.arange(n), np.arange(n) + 1], axis=1), np.ones(n, bool), n, frame)
 
 
 # --------------------------------------------------------------------------- the channel
@@ -354,9 +391,15 @@ class Channel:
         link_kw = {k: kw.pop(k) for k in ("delay_s", "jitter", "bottleneck") if k in kw}
         return cls(links=(Link(loss=loss, **link_kw),), **kw)
 
-    def transmit(self, stream: EncodedStream, rng: np.random.Generator, log: list | None = None) -> Reception:
-        """Simulate sending ``stream``; see :meth:`transmit_times`."""
-        return self.transmit_times(stream.send_times_s(), stream.sizes_bytes(with_header=True), rng, log=log)
+    def transmit(self, stream: EncodedStream, rng: np.random.Generator, log: list | None = None,
+                 audio: np.ndarray | None = None) -> Reception:
+        """Simulate sending ``stream``; see :meth:`transmit_times`. ``audio``: the clip the stream encodes (at its
+        rate), from which the ``tsm`` buffer learns which frames it may time-scale inaudibly."""
+        layout = None
+        if isinstance(self.playout, (TsmPlayout, SpeexPlayout)):
+            layout = FrameLayout.of(stream, audio, getattr(self.playout, "quiet_db", 30.0))
+        return self.transmit_times(stream.send_times_s(), stream.sizes_bytes(with_header=True), rng, log=log,
+                                   layout=layout)
 
     def transmit_times(
         self,
@@ -364,6 +407,7 @@ class Channel:
         sizes_bytes: np.ndarray | Sequence[int],
         rng: np.random.Generator,
         log: list | None = None,
+        layout: FrameLayout | None = None,
     ) -> Reception:
         """Simulate packets with the given send times and on-the-wire sizes.
 
@@ -374,8 +418,11 @@ class Channel:
             log: if given, ``(event, seq, time_s)`` tuples are appended:
                 "send", "drop-link<i>", "drop-queue<i>", "arrive", and one
                 ("playout-delay", window, time) per adaptive window.
+            layout: the frames each packet carries (tsm and speex playout); by default packet i is frame i.
         """
-        return _Simulation(self, np.asarray(send_times_s, float), np.asarray(sizes_bytes), rng, log).run()
+        sim = _Simulation(self, np.asarray(send_times_s, float), np.asarray(sizes_bytes), rng, log)
+        sim.layout = layout
+        return sim.run()
 
 
 class _Simulation:
@@ -405,6 +452,7 @@ class _Simulation:
         ]
         self.queues = [Bottleneck(lk.bottleneck) if lk.bottleneck is not None else None for lk in ch.links]
         self.queue_delay = np.zeros(n)
+        self.layout: FrameLayout | None = None
         # adaptive playout state
         self.d_est: float | None = None
         self.v_est = 0.0
@@ -514,7 +562,22 @@ class _Simulation:
             meta["playout_delay_s"] = dl
         else:
             env.run(until=horizon)
-            if isinstance(pl, FixedPlayout):
+            if isinstance(pl, (TsmPlayout, SpeexPlayout)):
+                lay = self.layout or FrameLayout.one_per_packet(self.send)
+                if lay.spans.shape[0] != n:
+                    raise ConfigError(f"frame layout has {lay.spans.shape[0]} packets, the stream {n}")
+                if isinstance(pl, TsmPlayout):
+                    from lossbench.playout.tsm import plan_tsm
+
+                    plan, deadline = plan_tsm(pl, self.send, self.arrival, lay.spans, lay.primary, lay.n_frames,
+                                              lay.frame_s, lay.quiet)
+                else:
+                    from lossbench.playout.speex import plan_speex
+
+                    plan, deadline = plan_speex(pl, self.send, self.arrival, lay.spans, lay.primary, lay.n_frames,
+                                                lay.frame_s, lay.sample_rate_hz)
+                meta["playout_plan"] = plan
+            elif isinstance(pl, FixedPlayout):
                 got = ~np.isnan(self.arrival)
                 if got.any():
                     f = int(np.nanargmin(self.arrival))

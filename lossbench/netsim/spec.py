@@ -360,4 +360,18 @@ def parse_playout(spec: str | None):
                 raise ConfigError(f"adaptive playout: unknown parameter {k!r}; valid: alpha, safety, adapt_every_s, initial_delay_s, min_delay_s")
             kw[k] = convert_param(v, float, k, "adaptive playout")
         return AdaptivePlayout(**kw)
-    raise ConfigError(f"unknown playout buffer {spec!r}; valid: 'none', 'fixed:60ms', 'adaptive[:k=v,...]'")
+    if head.lower() in ("tsm", "speex"):
+        from lossbench.playout.speex import SpeexPlayout
+        from lossbench.playout.tsm import TsmPlayout
+
+        cls = TsmPlayout if head.lower() == "tsm" else SpeexPlayout
+        ints = {"timescale_gap", "max_late_rate", "late_cost"}
+        _, p = split_spec(spec)
+        kw = {}
+        for k, v in p.items():
+            if k not in cls.PARAMS:
+                raise ConfigError(f"{head.lower()} playout: unknown parameter {k!r}; valid: {', '.join(cls.PARAMS)}")
+            kw[k] = convert_param(v, int if k in ints else float, k, f"{head.lower()} playout")
+        return cls(**kw)
+    raise ConfigError(f"unknown playout buffer {spec!r}; valid: 'none', 'fixed:60ms', 'adaptive[:k=v,...]', "
+                      "'tsm[:k=v,...]', 'speex[:k=v,...]'")

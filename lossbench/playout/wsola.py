@@ -27,7 +27,7 @@ def default_sizes(sample_rate_hz: int) -> tuple[int, int, int]:
     return win, win // 2, int(round(0.005 * sample_rate_hz))
 
 
-def wsola(x: np.ndarray, centers: np.ndarray, win: int, tolerance: int, gain: np.ndarray | None = None,
+def wsola(x: np.ndarray, centers: np.ndarray, win: int, tolerance: int | np.ndarray, gain: np.ndarray | None = None,
           max_end: np.ndarray | None = None) -> np.ndarray:
     """Synthesise ``len(centers) * win // 2`` samples from ``x`` following the time map ``centers``.
 
@@ -36,7 +36,8 @@ def wsola(x: np.ndarray, centers: np.ndarray, win: int, tolerance: int, gain: np
         centers: float[K], the input position around which output segment k (centred at output sample
             ``k * hop + win // 2``, hop = win // 2) is taken.
         win: segment length (even); the hop is half of it.
-        tolerance: how far (samples) a segment may move from its map position to match the previous one.
+        tolerance: how far (samples) a segment may move from its map position to match the previous one; one
+            value, or int[K], one per segment.
         gain: optional float[K], a gain per segment (0 writes silence).
         max_end: optional int[K], the latest input sample (exclusive) segment k may read: a receiver that is
             waiting for a frame may only stretch what it has already played.
@@ -50,12 +51,16 @@ def wsola(x: np.ndarray, centers: np.ndarray, win: int, tolerance: int, gain: np
     if x.size == 0 or k_n == 0:
         return out[: k_n * hop].astype(np.float32)
     # pad so every candidate segment exists; positions below are in padded coordinates
-    pad = win + tolerance
+    tols = np.broadcast_to(np.asarray(tolerance, dtype=np.int64), (k_n,))
+    if tols.min() < 0:
+        raise ConfigError(f"WSOLA tolerance must be >= 0 samples, got {int(tols.min())}")
+    pad = win + int(tols.max())
     xp = np.concatenate([np.zeros(pad), x, np.zeros(pad + win)])
     w = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(win) / win)  # periodic Hann: halves overlap-add to 1
     c2 = np.concatenate([[0.0], np.cumsum(xp * xp)])
     prev = None
     for k in range(k_n):
+        tolerance = int(tols[k])
         ideal = int(round(float(centers[k]))) - hop + pad
         hi = min(ideal + tolerance, xp.size - win)
         if max_end is not None:

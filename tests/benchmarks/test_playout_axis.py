@@ -1,0 +1,47 @@
+"""Playout buffers as an axis of a sweep: time-warping buffers' rows carry their NetEq-style rates, their audio is
+what the listener heard (a different length), and the intrusive metrics score it aligned."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from lossbench.benchmarks.spec import spec_from_dict
+from lossbench.benchmarks.sweep import run_sweep
+from lossbench.errors import ConfigError
+
+
+def test_a_list_of_playout_buffers_is_one_more_axis(tmp_path):
+    s = spec_from_dict({
+        "name": "po", "clips": 1, "metrics": ["pesq_wb", "plcmos"], "examples": 1,
+        "codec": [{"spec": "pcm", "concealments": ["zeros"]}],
+        "channel": [{"model": "bernoulli", "loss": [0.02], "delay": "30ms", "jitter": ["periodic:150ms", "pareto:20ms"],
+                     "playout": ["fixed:40ms", "tsm", "speex"]}]})
+    assert len(s.channels) == 6
+    run_sweep(s, tmp_path / "r", progress=False)
+    df = pd.read_parquet(tmp_path / "r" / "results.parquet")
+    assert (df["status"] == "ok").all() and len(df) == 6
+    assert sorted(df["playout"].unique()) == ["fixed:40ms", "speex", "tsm"]
+    assert sorted(df["jitter"].unique()) == ["pareto:20ms", "periodic:150ms"]
+    warped = df[df["playout"] != "fixed:40ms"]
+    fixed = df[df["playout"] == "fixed:40ms"]
+    assert np.isfinite(warped["playout_expand_rate"]).all() and fixed["playout_expand_rate"].isna().all()
+    assert (warped[warped["playout"] == "speex"]["playout_accelerate_rate"] == 0).all()
+    assert np.isfinite(df["pesq_wb"]).all() and np.isfinite(df["plcmos"]).all()
+    # the saved audio of a time-warping buffer is what the listener heard: as long as the plan's output
+    for _, r in warped.iterrows():
+        info = sf.info(tmp_path / "r" / r["audio_file"])
+        assert info.duration == pytest.approx(r["playout_output_s"], abs=0.002)
+        assert abs(info.duration - r["duration_s"]) > 0.005  # the plan moved time
+    # a delay spike of 150 ms every 5 s: the fixed 40 ms buffer loses what tsm waits for
+    spike = df[df["jitter"] == "periodic:150ms"].set_index("playout")
+    assert spike.loc["tsm", "late_rate"] < spike.loc["fixed:40ms", "late_rate"]
+
+
+def test_a_bad_playout_list_is_a_clear_error():
+    with pytest.raises(ConfigError, match=r"channel\[0\]\.playout must be a string or a non-empty list"):
+        spec_from_dict({"codec": ["pcm"], "channel": [{"model": "bernoulli", "playout": []}]})
+    with pytest.raises(ConfigError, match=r"channel\[0\]\.jitter must be a string or a list"):
+        spec_from_dict({"codec": ["pcm"], "channel": [{"model": "bernoulli", "jitter": 5}]})
