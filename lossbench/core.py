@@ -174,11 +174,14 @@ class LossTrace:
         lost: bool[n], True where the slot's packet is lost.
         slot_s: duration of one slot (20 ms for the PLC Challenge traces).
         meta: provenance (generating model, parameters, seed, source file).
+        timing: a :class:`~lossbench.traces.timing.TimingTrace` when the trace came with send and arrival
+            times (a timing CSV, a pcap): replaying it gives each packet its delay too.
     """
 
     lost: np.ndarray
     slot_s: float = 0.02
     meta: dict[str, Any] = field(default_factory=dict)
+    timing: Any = None
 
     def __post_init__(self) -> None:
         a = np.asarray(self.lost)

@@ -53,8 +53,10 @@ class ChannelInstance:
         from lossbench.netsim.spec import parse_jitter, parse_playout, parse_seconds
         from lossbench.traces.formats import read_trace
 
-        model = TraceReplay(read_trace(self.trace_file)) if self.trace_file else make_loss_model(self.model_spec)
-        link = Link(model, parse_seconds(self.delay) if self.delay else 0.0, parse_jitter(self.jitter))
+        tr = read_trace(self.trace_file) if self.trace_file else None
+        timing = tr.timing if tr is not None else None  # a timing trace replays its delays too
+        model = None if timing is not None else TraceReplay(tr) if tr is not None else make_loss_model(self.model_spec)
+        link = Link(model, parse_seconds(self.delay) if self.delay else 0.0, parse_jitter(self.jitter), timing=timing)
         return Channel((link,), playout=parse_playout(self.playout))
 
 

@@ -62,28 +62,48 @@ def stats(
     files: Annotated[list[Path], typer.Argument(help="trace files or directories")],
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
     histogram: Annotated[bool, typer.Option(help="also print burst-length histograms")] = False,
+    ssrc: Annotated[Optional[str], typer.Option(help="pcap: the RTP SSRC to take (hex 0x... or decimal); "
+                                                     "default: the largest stream")] = None,
+    clock_rate: Annotated[Optional[int], typer.Option(help="pcap: the RTP clock rate (default: inferred)")] = None,
 ) -> None:
-    """Statistics of trace files: loss rate, bursts, gaps, P(loss | loss)."""
+    """Statistics of trace files: loss rate, bursts, gaps, P(loss | loss); for traces with timing (a
+    seq,send_s,arrival_s CSV, a pcap of RTP) also the delay percentiles and the RFC 3550 jitter."""
     from lossbench.traces.stats import trace_stats
+    from lossbench.traces.timing import timing_stats
 
+    want = None
+    if ssrc is not None:
+        try:
+            want = int(ssrc, 0)
+        except ValueError:
+            raise ConfigError(f"--ssrc must be a number (0x1234abcd or decimal), got {ssrc!r}") from None
     rows = []
     for f in _expand(files):
-        tr = read_trace(f)
+        tr = read_trace(f, ssrc=want, clock_rate=clock_rate)
         st = trace_stats(tr)
-        rows.append((f, tr, st))
+        rows.append((f, tr, st, timing_stats(tr.timing) if tr.timing is not None else None))
     if as_json:
         out = [{"file": str(f), "format": tr.meta.get("format"), "slot_s": tr.slot_s, **st.summary(),
-                **({"bursts": st.bursts} if histogram else {})} for f, tr, st in rows]
+                **({"bursts": st.bursts} if histogram else {}), **(ts or {}),
+                **({k: tr.meta[k] for k in ("ssrc", "clock_rate") if k in tr.meta})} for f, tr, st, ts in rows]
         console.print_json(json.dumps(out))
         return
+    timed = any(ts is not None for *_, ts in rows)
     t = Table(title="loss traces")
-    for c in ("file", "format", "packets", "loss %", "mean burst", "longest", "mean gap", "P(loss|loss)"):
+    cols = ["file", "format", "packets", "loss %", "mean burst", "longest", "mean gap", "P(loss|loss)"]
+    if timed:
+        cols += ["delay p50 ms", "p95 ms", "p99 ms", "max ms", "jitter ms (RFC 3550)", "dup", "reord"]
+    for c in cols:
         t.add_column(c, justify="left" if c in ("file", "format") else "right")
-    for f, tr, st in rows:
-        t.add_row(
-            str(f), str(tr.meta.get("format")), str(st.packets), f"{100 * st.loss_rate:.2f}", f"{st.mean_burst:.2f}",
-            str(st.longest_burst), f"{st.mean_gap:.2f}", f"{st.p_loss_given_loss:.3f}",
-        )
+    for f, tr, st, ts in rows:
+        cells = [str(f), str(tr.meta.get("format")), str(st.packets), f"{100 * st.loss_rate:.2f}", f"{st.mean_burst:.2f}",
+                 str(st.longest_burst), f"{st.mean_gap:.2f}", f"{st.p_loss_given_loss:.3f}"]
+        if timed:
+            cells += (["-"] * 7 if ts is None else
+                      [f"{ts['delay_p50_ms']:.1f}", f"{ts['delay_p95_ms']:.1f}", f"{ts['delay_p99_ms']:.1f}",
+                       f"{ts['delay_max_ms']:.1f}", f"{ts['jitter_rfc3550_ms']:.2f}", f"{int(ts['duplicates'])}",
+                       f"{int(ts['reordered'])}"])
+        t.add_row(*cells)
     console.print(t)
     if histogram:
         for f, _, st in rows:

@@ -270,16 +270,24 @@ class Bottleneck:
 
 @dataclass(frozen=True)
 class Link:
-    """One hop: random loss, optional bottleneck queue, propagation delay and jitter."""
+    """One hop: random loss, optional bottleneck queue, propagation delay and jitter.
+
+    ``timing`` replays a :class:`~lossbench.traces.timing.TimingTrace` (a timing CSV, a pcap capture): packet i
+    of the stream takes the loss and the one-way delay of the trace's packet ``i mod len(trace)``, on top of
+    ``delay_s`` and the jitter.
+    """
 
     loss: LossModel | None = None
     delay_s: float = 0.0
     jitter: Jitter = field(default_factory=Jitter)
     bottleneck: BottleneckConfig | None = None
+    timing: Any = None
 
     def __post_init__(self) -> None:
         if not (self.delay_s >= 0 and math.isfinite(self.delay_s)):
             raise ConfigError(f"link delay must be a finite number of seconds >= 0, got {self.delay_s!r}")
+        if self.timing is not None and len(self.timing) == 0:
+            raise ConfigError("link timing replay: the timing trace is empty")
 
 
 # --------------------------------------------------------------------------- playout
@@ -448,8 +456,10 @@ class _Simulation:
         ]
         # each link's propagation + jitter, drawn up front (vectorised)
         self.extra: list[list[float]] = [
-            (lk.delay_s + lk.jitter.draw(n, rng, send)).tolist() for lk in ch.links
+            (lk.delay_s + lk.jitter.draw(n, rng, send) + self._replayed_delay(lk, n)).tolist() for lk in ch.links
         ]
+        self.replay_lost = [None if lk.timing is None else lk.timing.lost[np.arange(n) % len(lk.timing)].tolist()
+                            for lk in ch.links]
         self.queues = [Bottleneck(lk.bottleneck) if lk.bottleneck is not None else None for lk in ch.links]
         self.queue_delay = np.zeros(n)
         self.layout: FrameLayout | None = None
@@ -457,12 +467,20 @@ class _Simulation:
         self.d_est: float | None = None
         self.v_est = 0.0
 
+    @staticmethod
+    def _replayed_delay(lk: Link, n: int) -> np.ndarray:
+        if lk.timing is None:
+            return np.zeros(n)
+        d = lk.timing.delay_s[np.arange(n) % len(lk.timing)]
+        return np.where(np.isnan(d), 0.0, d)
+
     # each hop: decide the packet's fate at link ``k`` at the current time
     def _enter(self, i: int, k: int) -> None:
         env = self.env
         now = env.now
         proc = self.loss[k]
-        if proc is not None and proc.step(now):
+        rl = self.replay_lost[k]
+        if (proc is not None and proc.step(now)) or (rl is not None and rl[i]):
             self.reason[i] = LINK_LOSS
             self.drop_link[i] = k
             if self.log is not None:

@@ -10,6 +10,10 @@ g192      ITU-T G.192 erasure pattern: 16-bit words, 0x6B21 good frame,
 g191      ITU-T G.191 (STL ``eid``) byte pattern: 0x21 good, 0x20 erased
 csv       header ``seq,lost`` or ``time_s,lost``, one row per slot
 npy       a NumPy 1-D array of 0/1 or booleans
+timing    CSV ``seq,send_s,arrival_s``, an empty arrival for a lost packet:
+          loss *and* delay (:mod:`lossbench.traces.timing`)
+pcap      a pcap/pcapng capture of RTP (read only): loss and delay of one
+          SSRC's stream, the largest by default
 ========  ==================================================================
 
 :func:`read_trace` detects the format from the content. A file that cannot be
@@ -37,7 +41,11 @@ G192_GOOD, G192_BAD = 0x6B21, 0x6B20
 G191_GOOD, G191_BAD = 0x21, 0x20
 DEFAULT_SLOT_S = 0.02
 
+#: the loss-pattern formats (read and written)
 FORMATS = ("text", "g192", "g191", "csv", "npy")
+#: the formats with timing (read; ``timing`` is written too, from a trace that has timing)
+TIMING_FORMATS = ("timing", "pcap")
+READ_FORMATS = FORMATS + TIMING_FORMATS
 EXTENSIONS = {
     ".txt": "text",
     ".g192": "g192",
@@ -46,6 +54,8 @@ EXTENSIONS = {
     ".eid": "g191",
     ".csv": "csv",
     ".npy": "npy",
+    ".pcap": "pcap",
+    ".pcapng": "pcap",
 }
 
 
@@ -69,6 +79,10 @@ def detect_format(data: bytes, path: Path | str = "<bytes>") -> str:
         raise TraceFormatError(f"{path}: the file is empty")
     if data.startswith(b"\x93NUMPY"):
         return "npy"
+    from lossbench.traces.timing import PCAP_MAGICS
+
+    if data[:4] in PCAP_MAGICS:
+        return "pcap"
     if len(data) >= 2 and (data[0:2] in (b"\x21\x6b", b"\x20\x6b", b"\x6b\x21", b"\x6b\x20")):
         return "g192"
     if data[0] in (G191_GOOD, G191_BAD) and (set(data) <= {G191_GOOD, G191_BAD} or data[0] == G191_GOOD):
@@ -78,18 +92,23 @@ def detect_format(data: bytes, path: Path | str = "<bytes>") -> str:
         s = line.strip()
         if not s or s.startswith("#"):
             continue
-        return "csv" if "," in s else "text"
+        if "," in s:
+            return "timing" if "arrival_s" in [c.strip().lower() for c in s.split(",")] else "csv"
+        return "text"
     return "text"
 
 
-def read_trace(path: str | Path, fmt: str | None = None, slot_s: float | None = None) -> LossTrace:
+def read_trace(path: str | Path, fmt: str | None = None, slot_s: float | None = None, ssrc: int | None = None,
+               clock_rate: int | None = None) -> LossTrace:
     """Read a loss trace file.
 
     Args:
         path: the file.
         fmt: one of ``FORMATS``; detected from the content when None.
         slot_s: slot duration; from the sidecar or the CSV time column when
-            None, else 20 ms.
+            None, else 20 ms (a timing trace: its median send spacing).
+        ssrc, clock_rate: for a pcap, the RTP stream to take (default: the
+            largest) and its RTP clock (default: inferred).
     Raises:
         TraceFormatError: unreadable or malformed file (names the position).
     """
@@ -99,8 +118,8 @@ def read_trace(path: str | Path, fmt: str | None = None, slot_s: float | None = 
     except OSError as exc:
         raise TraceFormatError(f"{p}: cannot read trace file: {exc.strerror or exc}") from None
     fmt = fmt or detect_format(data, p)
-    if fmt not in FORMATS:
-        raise ConfigError(f"unknown trace format {fmt!r}; valid formats: {', '.join(FORMATS)}")
+    if fmt not in READ_FORMATS:
+        raise ConfigError(f"unknown trace format {fmt!r}; valid formats: {', '.join(READ_FORMATS)}")
     meta: dict[str, Any] = {}
     side = sidecar_path(p)
     if side.exists():
@@ -108,6 +127,12 @@ def read_trace(path: str | Path, fmt: str | None = None, slot_s: float | None = 
             meta = json.loads(side.read_text())
         except (OSError, ValueError) as exc:
             raise TraceFormatError(f"{side}: sidecar is not valid JSON: {exc}") from None
+    if fmt in ("timing", "pcap"):
+        from lossbench.traces.timing import parse_timing_csv, read_pcap
+
+        tt = parse_timing_csv(data, p) if fmt == "timing" else read_pcap(p, ssrc=ssrc, clock_rate=clock_rate)
+        return LossTrace(tt.lost, float(slot_s or tt.slot_s),
+                         meta={**meta, **{k: v for k, v in tt.meta.items() if k != "wraps16"}}, timing=tt)
     lost, file_slot = _PARSERS[fmt](data, p)
     slot = slot_s or file_slot or meta.get("slot_s") or DEFAULT_SLOT_S
     meta = {**meta, "source": str(p), "format": fmt}
@@ -254,6 +279,12 @@ def encode_trace(trace: LossTrace, fmt: str, time_column: bool = False) -> bytes
             for i, x in enumerate(lost.tolist()):
                 out.write(f"{i},{int(x)}\n")
         return out.getvalue().encode()
+    if fmt == "timing":
+        if trace.timing is None:
+            raise ConfigError("a 'timing' trace needs send and arrival times; this trace has only its loss pattern")
+        return trace.timing.to_csv()
+    if fmt == "pcap":
+        raise ConfigError("lossbench reads pcap captures but does not write them; write 'timing' (CSV) instead")
     if fmt == "npy":
         buf = io.BytesIO()
         np.save(buf, lost.astype(np.uint8), allow_pickle=False)

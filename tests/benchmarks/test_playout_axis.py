@@ -45,3 +45,28 @@ def test_a_bad_playout_list_is_a_clear_error():
         spec_from_dict({"codec": ["pcm"], "channel": [{"model": "bernoulli", "playout": []}]})
     with pytest.raises(ConfigError, match=r"channel\[0\]\.jitter must be a string or a list"):
         spec_from_dict({"codec": ["pcm"], "channel": [{"model": "bernoulli", "jitter": 5}]})
+
+
+def test_a_timing_trace_replays_its_delays_in_a_sweep(tmp_path):
+    n = 600
+    rng = np.random.default_rng(4)
+    send = np.arange(n) * 0.02
+    arr = send + 0.04 + rng.exponential(0.015, n)
+    arr[rng.random(n) < 0.03] = np.nan
+    lines = ["seq,send_s,arrival_s"] + [f"{i},{s:.6f},{'' if np.isnan(a) else f'{a:.6f}'}"
+                                        for i, (s, a) in enumerate(zip(send, arr))]
+    f = tmp_path / "call.csv"
+    f.write_text("\n".join(lines) + "\n")
+    s = spec_from_dict({"name": "tt", "clips": 1, "metrics": ["si_snr"],
+                        "codec": [{"spec": "pcm", "concealments": ["zeros"]}],
+                        "channel": [{"trace": str(f), "playout": ["fixed:30ms", "tsm"]}]})
+    run_sweep(s, tmp_path / "r", progress=False)
+    df = pd.read_parquet(tmp_path / "r" / "results.parquet").set_index("playout")
+    assert (df["status"] == "ok").all()
+    k = int(df["packets"].iloc[0])
+    got = ~np.isnan(arr[:k])
+    want = 1e3 * np.mean((arr[:k] - send[:k])[got])
+    for p in ("fixed:30ms", "tsm"):
+        assert df.loc[p, "network_delay_mean_ms"] == pytest.approx(want, rel=1e-6)
+        assert df.loc[p, "network_loss"] == pytest.approx(1 - got.mean())
+    assert df.loc["tsm", "late_rate"] < df.loc["fixed:30ms", "late_rate"]
