@@ -125,6 +125,9 @@ def _delay_columns(send: np.ndarray, rec: Any, algo_ms: float, packing_ms: float
         out[f"{name}_mean_ms"] = float(v.mean()) if v.size else float("nan")
         out[f"{name}_p95_ms"] = float(np.percentile(v, 95)) if v.size else float("nan")
         out[f"{name}_max_ms"] = float(v.max()) if v.size else float("nan")
+    # the per-packet distribution, as 21 quantiles (0, 5, ..., 100 %): the report's delay CDF per buffer
+    out["playout_delay_quantiles_ms"] = (json.dumps(np.round(np.percentile(play, np.arange(0, 101, 5)), 2).tolist())
+                                         if play.size else "")
     buffer = out["playout_delay_mean_ms"] if play.size else out["network_delay_mean_ms"]
     out["algorithmic_delay_ms"] = algo_ms
     out["mouth_to_ear_ms"] = algo_ms + packing_ms + (buffer if np.isfinite(buffer) else 0.0)

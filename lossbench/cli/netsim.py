@@ -105,7 +105,8 @@ def simulate(
     jitter: Annotated[str, typer.Option(help="none | normal:10ms | uniform:20ms | exponential:5ms | pareto:8ms[:shape] | "
                                             "lognormal:10ms[:sigma] | ar1:10ms[:rho] | spikes:300ms[:per_s] | "
                                             "periodic:200ms[:period]")] = "none",
-    playout: Annotated[str, typer.Option(help="none | fixed:60ms | adaptive[:safety=4,...]")] = "none",
+    playout: Annotated[str, typer.Option(help="none | fixed:60ms | adaptive[:safety=4,...] | tsm[:quantile=0.95,...] | "
+                                             "speex[:max_late_rate=4,...]")] = "none",
     bottleneck: Annotated[Optional[str], typer.Option(help="bottleneck rate, e.g. 1mbit")] = None,
     queue: Annotated[int, typer.Option(help="bottleneck queue size (packets)")] = 50,
     cross: Annotated[Optional[list[str]], typer.Option(help="cross traffic: poisson:rate=PPS,size=B | onoff:on=S,off=S,rate=PPS,size=B")] = None,
@@ -123,13 +124,20 @@ def simulate(
 
     if loss and trace:
         raise ConfigError("give --loss or --trace, not both")
-    model = make_loss_model(f"trace:file={trace}") if trace else (make_loss_model(loss) if loss else None)
+    timing = None
+    if trace:
+        from lossbench.traces.formats import read_trace
+
+        timing = read_trace(trace).timing  # a timing trace (CSV with arrival times, a pcap) replays its delays too
+    model = (None if timing is not None else make_loss_model(f"trace:file={trace}") if trace
+             else (make_loss_model(loss) if loss else None))
     bn = None
     if bottleneck:
         bn = BottleneckConfig(parse_rate(bottleneck), queue_packets=queue, cross_traffic=tuple(parse_cross(c) for c in cross or []))
     elif cross:
         raise ConfigError("--cross needs a --bottleneck to share")
-    ch = Channel(links=(Link(model, parse_seconds(delay), parse_jitter(jitter), bn),), playout=parse_playout(playout))
+    ch = Channel(links=(Link(model, parse_seconds(delay), parse_jitter(jitter), bn, timing=timing),),
+                 playout=parse_playout(playout))
     send = np.arange(packets) * frame_ms / 1000.0
     rec = ch.transmit_times(send, np.full(packets, payload_bytes + 40), np.random.default_rng(seed))
     d = rec.arrival_time_s[rec.arrived] - send[rec.arrived]
@@ -152,6 +160,14 @@ def simulate(
         pd = pd[~np.isnan(pd)]
         if pd.size:
             t.add_row("playout delay min / max (ms)", f"{1e3 * pd.min():.1f} / {1e3 * pd.max():.1f}")
+    plan = rec.meta.get("playout_plan")
+    if plan is not None:
+        fin = np.isfinite(rec.playout_deadline_s)
+        pdl = 1e3 * (rec.playout_deadline_s[fin] - send[fin])
+        t.add_row(f"{plan.policy} playout delay mean / p95 / max (ms)",
+                  f"{pdl.mean():.1f} / {np.percentile(pdl, 95):.1f} / {pdl.max():.1f}")
+        for k, v in plan.rates().items():
+            t.add_row(f"  {k.replace('_', ' ')} %", f"{100 * v:.2f}")
     if "cross_sent" in rec.meta:
         t.add_row("cross packets sent / dropped", f"{rec.meta['cross_sent']} / {rec.meta['cross_drops']}")
     console.print(t)

@@ -108,6 +108,10 @@ def write_plots(df: pd.DataFrame, plot_dir: Path, opts: FigureOptions = FigureOp
     if "bitrate_kbps" in df.columns:
         for m in metrics:
             run(plots.rate_quality, df, m, plot_dir / f"rate_{m}", fo)
+    if plots.delay_settings(df):  # buffer settings compared: quality against delay, and the delay CDFs
+        for m in metrics:
+            run(plots.quality_vs_delay, df, m, plot_dir / f"delay_{m}", fo)
+        run(plots.delay_cdf, df, plot_dir / "delay_cdf", fo)
     return pngs, notes
 
 

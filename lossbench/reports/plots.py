@@ -445,3 +445,99 @@ def listening_strip(ref: np.ndarray, out: np.ndarray, sr: int, frame_s: float, l
 
 __all__ = ["FORMATS", "SIZES", "FigureOptions", "axis_label", "distribution", "listening_strip",
            "quality_over_time", "quality_vs_loss", "rate_quality", "rate_ticks", "robust_limits", "save"]
+
+
+def playout_policy(playout: str) -> str:
+    """A buffer setting's policy: ``fixed:60ms`` -> fixed, ``tsm:quantile=0.9`` -> tsm, ``none`` -> none."""
+    return str(playout or "none").split(":")[0].strip().lower() or "none"
+
+
+def delay_settings(df: pd.DataFrame) -> bool:
+    """Whether the run compares buffer settings (more than one ``playout`` value): the delay figures apply."""
+    return "playout" in df.columns and "mouth_to_ear_ms" in df.columns and df["playout"].nunique() > 1
+
+
+def quality_vs_delay(df: pd.DataFrame, metric: str, out_stem: Path, opts: FigureOptions = FigureOptions()) -> list[Path]:
+    """Quality against the mean mouth-to-ear delay: one panel per system and concealment, one line per buffer
+    policy (fixed, adaptive, tsm, speex), one point per buffer setting (its mean over clips, seeds and loss
+    levels; error bars: 95 % t interval), one line style per jitter setting."""
+    d = df[(df["status"] == "ok") & df[metric].notna() & df["mouth_to_ear_ms"].notna()]
+    if d.empty or d["playout"].nunique() < 2:
+        raise ConfigError(f"no {metric} values over two or more playout settings for a quality-delay figure")
+    d = d.assign(_policy=d["playout"].map(playout_policy), _jit=d["jitter"].fillna("") if "jitter" in d else "")
+    panels = list(dict.fromkeys(zip(d["system"], d["concealment"])))[:16]
+    policies = list(dict.fromkeys(d["_policy"]))
+    jitters = list(dict.fromkeys(d["_jit"]))
+    fs = _fontsize(opts)
+    lo, hi = robust_limits(d[metric].to_numpy(dtype=float), metric)
+    fig, axes = _grid(len(panels), opts, aspect=0.8)
+    colors = {p: PALETTE[i % len(PALETTE)] for i, p in enumerate(policies)}
+    for ax, (sysname, conc) in zip(axes, panels):
+        g = d[(d["system"] == sysname) & (d["concealment"] == conc)]
+        for pi, pol in enumerate(policies):
+            for ji, jit in enumerate(jitters):
+                h = g[(g["_policy"] == pol) & (g["_jit"] == jit)]
+                pts = []
+                for setting, s in h.groupby("playout", sort=False):
+                    m, ci, n = mean_ci(s[metric])
+                    if n:
+                        pts.append((float(s["mouth_to_ear_ms"].mean()), m, ci))
+                if not pts:
+                    continue
+                x, m, ci = (np.array(t) for t in zip(*sorted(pts)))
+                ax.errorbar(x, np.clip(m, lo, hi), yerr=ci, color=colors[pol], marker=MARKERS[pi % len(MARKERS)],
+                            linestyle=LINESTYLES[ji % len(LINESTYLES)], ms=4, lw=1.1, capsize=2)
+        import textwrap
+
+        title = f"{sysname} / {conc}" if d["concealment"].nunique() > 1 else str(sysname)
+        ax.set_title("\n".join(textwrap.wrap(title, 28 if len(panels) > 2 else 60)), fontsize=fs["title"])
+        ax.grid(alpha=0.3)
+        ax.tick_params(labelsize=fs["tick"])
+        ax.set_ylim(lo, hi)
+    plt = _plt()
+    handles = [plt.Line2D([], [], color=colors[p], marker=MARKERS[i % len(MARKERS)]) for i, p in enumerate(policies)]
+    labels = list(policies)
+    if len(jitters) > 1:
+        handles += [plt.Line2D([], [], color="k", linestyle=LINESTYLES[i % len(LINESTYLES)]) for i in range(len(jitters))]
+        labels += [f"jitter {j or 'none'}" for j in jitters]
+    _legends(fig, opts, fs, handles, labels, "quality against mouth-to-ear delay, per buffer policy", None,
+             "mean mouth-to-ear delay (ms): codec + packetisation + network + buffer", axis_label(metric))
+    return save(fig, out_stem, opts)
+
+
+def delay_cdf(df: pd.DataFrame, out_stem: Path, opts: FigureOptions = FigureOptions()) -> list[Path]:
+    """The distribution of playout delay (send to play, per packet) per buffer setting: the rows' per-packet
+    quantiles averaged quantile by quantile (over clips and seeds), one panel per jitter setting."""
+    if "playout_delay_quantiles_ms" not in df.columns:
+        raise ConfigError("the rows carry no playout-delay quantiles (written by an older lossbench)")
+    d = df[(df["status"] == "ok") & df["playout_delay_quantiles_ms"].notna()
+           & (df["playout_delay_quantiles_ms"].astype(str) != "")]
+    if d.empty:
+        raise ConfigError("no row has a playout buffer: no delay distribution to draw")
+    # one row per (clip, channel, seed): the quantiles do not depend on the concealment
+    d = d.drop_duplicates(subset=["clip", "system", "channel_key", "seed"])
+    jit = d["jitter"].fillna("") if "jitter" in d.columns else pd.Series("", index=d.index)
+    jitters = list(dict.fromkeys(jit))
+    settings = list(dict.fromkeys(d["playout"]))
+    fs = _fontsize(opts)
+    fig, axes = _grid(len(jitters), opts, aspect=0.7)
+    colors = {s: PALETTE[i % len(PALETTE)] for i, s in enumerate(settings)}
+    for ax, j in zip(axes, jitters):
+        g = d[jit == j]
+        for i, s in enumerate(settings):
+            qs = [json.loads(v) for v in g[g["playout"] == s]["playout_delay_quantiles_ms"]]
+            if not qs:
+                continue
+            q = np.mean(np.array(qs, dtype=float), axis=0)
+            p = np.linspace(0, 1, q.size)
+            ax.plot(q, p, color=colors[s], linestyle=LINESTYLES[(i // len(PALETTE)) % len(LINESTYLES)], lw=1.2)
+        ax.set_title(f"jitter {j or 'none'}", fontsize=fs["title"])
+        ax.grid(alpha=0.3)
+        ax.tick_params(labelsize=fs["tick"])
+        ax.set_ylim(0, 1)
+    plt = _plt()
+    handles = [plt.Line2D([], [], color=colors[s], linestyle=LINESTYLES[(i // len(PALETTE)) % len(LINESTYLES)])
+               for i, s in enumerate(settings)]
+    _legends(fig, opts, fs, handles, settings, "playout delay per buffer (send to play, per packet)", None,
+             "playout delay (ms)", "fraction of packets (CDF)")
+    return save(fig, out_stem, opts)

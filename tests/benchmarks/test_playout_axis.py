@@ -35,6 +35,14 @@ def test_a_list_of_playout_buffers_is_one_more_axis(tmp_path):
         info = sf.info(tmp_path / "r" / r["audio_file"])
         assert info.duration == pytest.approx(r["playout_output_s"], abs=0.002)
         assert abs(info.duration - r["duration_s"]) > 0.005  # the plan moved time
+    # the report draws quality against mouth-to-ear delay and the delay CDF per buffer
+    from lossbench.reports.html import write_report
+
+    write_report(tmp_path / "r")
+    plots = {f.name for f in (tmp_path / "r" / "plots").iterdir()}
+    assert {"delay_pesq_wb.png", "delay_plcmos.png", "delay_cdf.png"} <= plots
+    q = [__import__("json").loads(v) for v in df["playout_delay_quantiles_ms"]]
+    assert all(len(v) == 21 and v == sorted(v) for v in q)
     # a delay spike of 150 ms every 5 s: the fixed 40 ms buffer loses what tsm waits for
     spike = df[df["jitter"] == "periodic:150ms"].set_index("playout")
     assert spike.loc["tsm", "late_rate"] < spike.loc["fixed:40ms", "late_rate"]
