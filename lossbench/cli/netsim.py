@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import time
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -33,13 +34,24 @@ def models() -> None:
     console.print(t)
 
 
-def _stats_table(spec: str, packets: int, seed: int) -> None:
+def _stats_table(spec: str, packets: int | None, seed: int) -> None:
     from lossbench.netsim.spec import make_loss_model
     from lossbench.traces.stats import trace_stats
 
     m = make_loss_model(spec)
     st = m.stats()
-    tr = m.sample(packets, np.random.default_rng(seed))
+    if packets is None:
+        packets = 100_000 if hasattr(m, "outcomes") else 1_000_000
+    outcome = None
+    t0 = time.perf_counter()
+    if hasattr(m, "outcomes"):  # a link model (nr:): loss, delay and what the link did, per packet
+        from lossbench.core import LossTrace
+
+        outcome = m.outcomes(np.arange(packets) * 0.02, np.full(packets, m.packet_bytes), np.random.default_rng(seed))
+        tr = LossTrace(outcome.lost, 0.02)
+    else:
+        tr = m.sample(packets, np.random.default_rng(seed))
+    took = time.perf_counter() - t0
     s = trace_stats(tr)
     console.print(f"model: {m.describe()}")
     t = Table()
@@ -56,6 +68,27 @@ def _stats_table(spec: str, packets: int, seed: int) -> None:
     for name, a, b in rows:
         t.add_row(name, "-" if a is None else f"{a:.4f}", f"{b:.4f}" if isinstance(b, float) else str(b))
     console.print(t)
+    if outcome is not None:
+        a = Table(title=f"{m.name} link: {packets} packets of {m.packet_bytes} bytes every 20 ms, in {took:.2f} s "
+                        f"({packets / took:,.0f} packets/s)")
+        a.add_column("quantity")
+        a.add_column("value", justify="right")
+        a.add_row("first-attempt BLER %", f"{100 * outcome.first_attempt_bler:.3f}")
+        a.add_row("residual loss % (after HARQ)", f"{100 * outcome.lost.mean():.3f}")
+        d = 1e3 * outcome.delay_s[~outcome.lost]
+        if d.size:
+            a.add_row("HARQ delay p50 / p95 / p99 / max (ms)",
+                      " / ".join(f"{np.percentile(d, q):.1f}" for q in (50, 95, 99)) + f" / {d.max():.1f}")
+        att = np.bincount(outcome.attempts)
+        a.add_row("transmissions used (1, 2, ...)", ", ".join(str(int(x)) for x in att[1:]))
+        console.print(a)
+        h = Table(title="MCS histogram (first transmission)")
+        for c in ("MCS", "count", "share %"):
+            h.add_column(c, justify="right")
+        mc = np.bincount(outcome.mcs)
+        for k in np.flatnonzero(mc):
+            h.add_row(str(k), str(int(mc[k])), f"{100 * mc[k] / packets:.2f}")
+        console.print(h)
     if st is None:
         console.print(f"{m.name} has no closed form: every statistic above is empirical, over {packets} packets")
         for title, hist in (("burst length (lost in a row)", s.bursts), ("gap length (received in a row)", s.gaps)):
@@ -78,10 +111,11 @@ def _stats_table(spec: str, packets: int, seed: int) -> None:
 @friendly_errors
 def stats(
     spec: Annotated[str, typer.Argument(help="loss model spec, e.g. 'markov3' or 'gilbert:loss_rate=0.1,mean_burst=3'")],
-    packets: Annotated[int, typer.Option(min=1)] = 1_000_000,
+    packets: Annotated[Optional[int], typer.Option(min=1, help="default: 1,000,000 (nr: 100,000)")] = None,
     seed: Annotated[int, typer.Option()] = 0,
 ) -> None:
-    """Closed-form statistics of a loss model next to a long sample's."""
+    """Closed-form statistics of a loss model next to a long sample's; for nr: also the first-attempt BLER, the
+    MCS histogram and the HARQ delays."""
     _stats_table(spec, packets, seed)
 
 

@@ -451,8 +451,13 @@ class _Simulation:
         self.reason = np.zeros(n, dtype=np.int8)
         self.drop_link = np.full(n, -1, dtype=np.int8)
         self.n_links = len(ch.links)
+        # a link model that decides per packet from its size and send time (nr:) runs once, vectorised, here:
+        # its losses and its extra (HARQ) delays, like the jitter's, are fixed before the events run
+        self.outcomes = [lk.loss.outcomes(send, sizes, rng) if hasattr(lk.loss, "outcomes") else None
+                         for lk in ch.links]
         self.loss: list[LossProcess | None] = [
-            (lk.loss.process(rng) if lk.loss is not None else None) for lk in ch.links
+            (lk.loss.process(rng) if lk.loss is not None and o is None else None)
+            for lk, o in zip(ch.links, self.outcomes)
         ]
         # each link's propagation + jitter, drawn up front (vectorised)
         self.extra: list[list[float]] = [
@@ -460,6 +465,11 @@ class _Simulation:
         ]
         self.replay_lost = [None if lk.timing is None else lk.timing.lost[np.arange(n) % len(lk.timing)].tolist()
                             for lk in ch.links]
+        for k, o in enumerate(self.outcomes):
+            if o is not None:
+                self.extra[k] = (np.asarray(self.extra[k]) + o.delay_s).tolist()
+                self.replay_lost[k] = (o.lost if self.replay_lost[k] is None
+                                       else o.lost | np.asarray(self.replay_lost[k])).tolist()
         self.queues = [Bottleneck(lk.bottleneck) if lk.bottleneck is not None else None for lk in ch.links]
         self.queue_delay = np.zeros(n)
         self.layout: FrameLayout | None = None
@@ -606,6 +616,9 @@ class _Simulation:
         meta["drop_reason"] = self.reason
         meta["drop_link"] = self.drop_link
         meta["queue_delay_s"] = self.queue_delay
+        for k, o in enumerate(self.outcomes):
+            if o is not None:  # what the radio link did, per packet
+                meta[f"link{k}_outcome"] = o
         meta["link_losses"] = int((self.reason == LINK_LOSS).sum())
         meta["queue_drops"] = int((self.reason == QUEUE_DROP).sum())
         qs = [q for q in self.queues if q is not None]

@@ -144,6 +144,27 @@ def make_trace(file: str, offset: int = 0, cycle: bool = True) -> LossModel:
     return TraceReplay(read_trace(Path(file)), offset=int(offset), cycle=bool(cycle))
 
 
+@LOSS_MODELS.register("nr", "5g-nr")
+def make_nr_link(**params: Any) -> LossModel:
+    """A 5G NR link on Sionna (fading, link adaptation, BLER, HARQ): snr_db, speed_kmh, profile, la, harq, ...;
+    preset=glaris."""
+    from lossbench.netsim.nr import make_nr
+
+    return make_nr(**params)
+
+
+def _nr_signature() -> None:
+    import inspect
+
+    from lossbench.netsim.nr import make_nr
+
+    make_nr_link.__signature__ = inspect.signature(make_nr)  # type: ignore[attr-defined]
+    make_nr_link.__annotations__ = dict(make_nr.__annotations__)
+
+
+_nr_signature()
+
+
 @LOSS_MODELS.register("schedule", "time-varying")
 def make_schedule(segments: str) -> LossModel:
     """Piecewise schedule: ``START_S=MODEL(k=v,...);START_S=...``."""
