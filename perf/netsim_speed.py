@@ -5,7 +5,8 @@ measured in the same run, so numbers from noisy machines stay comparable:
 
 - vectorised ``sample`` vs the per-packet ``process().step`` of the same model,
   and vs NumPy drawing the same number of uniforms (the floor);
-- the simulated path vs a bare simpy loop with one timeout per packet.
+- the simulated path vs a bare simpy loop with one timeout per packet;
+- the nr: link (Sionna) vs Bernoulli sampling of the same number of packets.
 
 Run: ``python perf/netsim_speed.py [--packets N]``.
 """
@@ -53,6 +54,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--packets", type=int, default=10_000_000)
     ap.add_argument("--sim-packets", type=int, default=100_000)
+    ap.add_argument("--nr-packets", type=int, default=100_000)
     args = ap.parse_args()
     n = args.packets
     rng = np.random.default_rng(0)
@@ -83,6 +85,21 @@ def main() -> None:
     t_bern = best_of(lambda: Bernoulli(0.1).sample(nl, rng), 2)
     print(f"\nlossgen(0.1), {nl:,} packets through the Python API (target >= 500 k packets/s):")
     print(f"  lossgen                          {nl / t / 1e3:8.1f} k/s   {t / t_bern:7.0f}x the time of bernoulli(0.1)")
+
+    # the nr: link on Sionna (fading, EESM, BLER look-up, HARQ), vectorised over packets; OLLA is a Python loop
+    from lossbench.netsim.nr import NrLink
+
+    nn = args.nr_packets
+    t_nr_send, nr_sizes = np.arange(nn) * 0.02, np.full(nn, 100)
+    NrLink().outcomes(t_nr_send[:10], nr_sizes[:10], rng)  # Sionna's import and the BLER tables: once
+    t_bern = best_of(lambda: Bernoulli(0.1).sample(nn, rng), 3)
+    print(f"\nnr: link, {nn:,} packets of 100 bytes through the Python API (target >= 20 k packets/s):")
+    for name, m in (("nr TDL-A, ILLA, one shot", NrLink()),
+                    ("nr preset=glaris", NrLink.from_preset("glaris")),
+                    ("nr TDL-A, OLLA, HARQ 4 (IR)", NrLink(la="olla", harq=4, combining="ir", snr_db=5.0)),
+                    ("nr rayleigh, ILLA", NrLink(profile="rayleigh"))):
+        t = best_of(lambda: m.outcomes(t_nr_send, nr_sizes, np.random.default_rng(2)), 2)
+        print(f"  {name:32s} {nn / t / 1e3:8.1f} k/s   {t / t_bern:7.0f}x the time of bernoulli(0.1)")
 
     k = args.sim_packets
     send = np.arange(k) * 0.02

@@ -21,7 +21,7 @@ def main(run: str) -> None:
     cols = ["mouth_to_ear_ms", "late_rate", "pesq_wb", "plcmos", "playout_expand_rate", "playout_accelerate_rate",
             "playout_preemptive_rate", "playout_hold_rate"]
     g = df.groupby(["system", "jitter", "playout"], sort=False)[cols].mean().reset_index()
-    order = ["fixed:20ms", "fixed:40ms", "fixed:60ms", "fixed:80ms", "fixed:120ms", "adaptive", "tsm", "speex"]
+    order = ["fixed:20ms", "fixed:40ms", "fixed:60ms", "fixed:80ms", "fixed:120ms", "fixed:160ms", "adaptive", "tsm", "speex"]
     g["o"] = g["playout"].map({p: i for i, p in enumerate(order)})
     g = g.sort_values(["system", "jitter", "o"])
     print("## every buffer\n")

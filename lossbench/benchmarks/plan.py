@@ -158,7 +158,7 @@ def expand_channels(entries: list[ChannelEntry]) -> list[ChannelInstance]:
             loss = float(v) if v is not None else (st.loss_rate if st else float("nan"))
             label = e.label or name.lower()
             out.append(ChannelInstance(spec + _net_suffix(e), label, loss, model.name, model_spec=spec,
-                                       time_varying=isinstance(model, Schedule), **net(e)))
+                                       time_varying=isinstance(model, Schedule) or model.name == "nr", **net(e)))
     keys = [c.key for c in out]
     dup = {k for k in keys if keys.count(k) > 1}
     if dup:
