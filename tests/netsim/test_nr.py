@@ -163,3 +163,33 @@ def test_time_varying_snr_moves_the_loss():
     o = NrLink(snr_db=14.0, snr_end_db=0.0, ramp_s=100.0, la="fixed", mcs=9).outcomes(
         np.arange(n) * 0.02, np.full(n, 100), np.random.default_rng(2))
     assert o.lost[:1000].mean() < 0.15 and o.lost[-1000:].mean() > 0.5  # fading at 14 dB, then 0 dB
+
+
+def test_nr_works_everywhere_a_loss_model_does(tmp_path):
+    """traces generate, netsim stats, and a sweep with --channel nr:... on the embedded corpus."""
+    import json
+
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from lossbench.cli import app
+    from lossbench.traces.formats import read_trace
+
+    r = CliRunner()
+    out = tmp_path / "nr.txt"
+    res = r.invoke(app, ["traces", "generate", "nr:preset=glaris", "-o", str(out), "--packets", "2000"])
+    assert res.exit_code == 0, res.output
+    tr = read_trace(out)
+    assert len(tr) == 2000 and 0.02 < tr.loss_rate < 0.25
+    assert json.loads((tmp_path / "nr.txt.json").read_text())["model"] == "nr"
+    res = r.invoke(app, ["netsim", "stats", "nr:snr_db=6,harq=2", "--packets", "4000"])
+    assert res.exit_code == 0, res.output
+    for what in ("first-attempt BLER", "residual loss", "HARQ delay", "MCS histogram", "packets/s"):
+        assert what in res.output
+    res = r.invoke(app, ["sweep", "--codec", "pcm", "--channel", "nr:snr_db=4,harq=3", "--clips", "1",
+                         "--metrics", "si_snr", "--concealment", "zeros", "--out", str(tmp_path / "run")])
+    assert res.exit_code == 0, res.output
+    df = pd.read_parquet(tmp_path / "run" / "results.parquet")
+    assert (df["status"] == "ok").all() and df["channel_kind"].eq("nr").all()
+    assert round(df["network_delay_max_ms"].iloc[0], 6) in (0.0, 8.0, 16.0)  # HARQ delays on the RTT lattice
+    assert df["timeseries"].notna().all()  # quality over time, as for a time-varying channel
