@@ -239,6 +239,18 @@ def packet_deadlines(frame_due_s: np.ndarray, spans: np.ndarray, primary: np.nda
     return out
 
 
+def concealed_plan(send_s: np.ndarray, n_frames: int, frame_s: float, spans: np.ndarray, primary: np.ndarray,
+                   policy: str) -> tuple[PlayoutPlan, np.ndarray]:
+    """The plan of a receiver that got nothing: every frame concealed on the sender's schedule."""
+    b = PlanBuilder(frame_s)
+    due = np.full(n_frames, -np.inf)
+    t0 = float(send_s[0]) if len(send_s) else 0.0
+    for k in range(n_frames):
+        b.add(EXPAND, 1.0, k, k + 1)
+        due[k] = t0 + k * frame_s
+    return b.build(t0, policy), packet_deadlines(due, spans, primary)
+
+
 def check_plan(plan: PlayoutPlan, n_frames: int) -> None:
     """Every frame consumed exactly once, in order (a planner's invariant; tests call it)."""
     m0, m1 = plan.media0, plan.media1

@@ -31,7 +31,7 @@ from functools import lru_cache
 import numpy as np
 
 from lossbench.errors import ConfigError
-from lossbench.playout.plan import DROP, EXPAND, HOLD, NORMAL, PlanBuilder, PlayoutPlan, packet_deadlines
+from lossbench.playout.plan import DROP, EXPAND, HOLD, NORMAL, PlanBuilder, PlayoutPlan, concealed_plan, packet_deadlines
 
 OK, MISSING, INSERTION = 0, 1, 2
 SET_MARGIN, SET_DELAY_STEP, SET_CONCEALMENT_SIZE, SET_MAX_LATE_RATE, SET_LATE_COST = 0, 6, 8, 10, 12
@@ -96,14 +96,8 @@ def plan_speex(pl: SpeexPlayout, send_s: np.ndarray, arrival_s: np.ndarray, span
     due = np.full(n_frames, -np.inf)
     b = PlanBuilder(frame_s)
     got = np.flatnonzero(~np.isnan(arrival_s) & primary)
-    if n_frames == 0:
-        return b.build(0.0, "speex"), packet_deadlines(due, spans, primary)
-    if got.size == 0:
-        t0 = float(send_s[0]) if send_s.size else 0.0
-        for k in range(n_frames):
-            b.add(EXPAND, 1.0, k, k + 1)
-            due[k] = t0 + k * frame_s
-        return b.build(t0, "speex"), packet_deadlines(due, spans, primary)
+    if n_frames == 0 or got.size == 0:  # nothing to play, or nothing arrived: every frame concealed
+        return concealed_plan(send_s, n_frames, frame_s, spans, primary, "speex")
     order = got[np.argsort(arrival_s[got], kind="stable")]
     jb = lib.jitter_buffer_init(step)
     if not jb:

@@ -57,7 +57,7 @@ import numpy as np
 
 from lossbench.errors import ConfigError
 from lossbench.playout.plan import (ACCELERATE, EXPAND, HOLD, MERGE, NORMAL, PREEMPTIVE, PlanBuilder, PlayoutPlan,
-                                    frame_arrivals, packet_deadlines)
+                                    concealed_plan, frame_arrivals, packet_deadlines)
 
 #: NetEq's low/high limits around the target level (DecisionLogic)
 LOW_MARGIN_S = 0.085
@@ -168,14 +168,8 @@ def plan_tsm(pl: TsmPlayout, send_s: np.ndarray, arrival_s: np.ndarray, spans: n
     due = np.full(n_frames, -np.inf)  # when each frame was played or given up
     b = PlanBuilder(frame_s)
     got = np.flatnonzero(~np.isnan(arrival_s))
-    if n_frames == 0:
-        return b.build(0.0, "tsm"), packet_deadlines(due, spans, primary)
-    if got.size == 0:  # nothing arrived: every frame concealed, on the sender's schedule
-        t0 = float(send_s[0]) if send_s.size else 0.0
-        for k in range(n_frames):
-            b.add(EXPAND, 1.0, k, k + 1)
-            due[k] = t0 + k * frame_s
-        return b.build(t0, "tsm"), packet_deadlines(due, spans, primary)
+    if n_frames == 0 or got.size == 0:  # nothing to play, or nothing arrived: every frame concealed
+        return concealed_plan(send_s, n_frames, frame_s, spans, primary, "tsm")
     order = got[np.argsort(arrival_s[got], kind="stable")]
     first = int(order[0])
     t = float(arrival_s[first])

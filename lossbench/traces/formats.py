@@ -188,7 +188,9 @@ def _parse_g191(data: bytes, p: Path) -> tuple[np.ndarray, None]:
     return b == G191_BAD, None
 
 
-def _parse_csv(data: bytes, p: Path) -> tuple[np.ndarray, float | None]:
+def csv_rows(data: bytes, p: Path | str) -> tuple[list[tuple[int, list[str]]], list[str]]:
+    """The (line number, cells) rows of a CSV trace without its comment lines, and its header's lower-cased
+    names; errors name the file and the position."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -196,8 +198,12 @@ def _parse_csv(data: bytes, p: Path) -> tuple[np.ndarray, float | None]:
     rows = [(no, r) for no, r in enumerate(csv.reader(io.StringIO(text)), start=1) if r and not r[0].startswith("#")]
     if not rows:
         raise TraceFormatError(f"{p}: the CSV file has no rows")
+    return rows, [h.strip().lower() for h in rows[0][1]]
+
+
+def _parse_csv(data: bytes, p: Path) -> tuple[np.ndarray, float | None]:
+    rows, cols = csv_rows(data, p)
     hno, header = rows[0]
-    cols = [h.strip().lower() for h in header]
     if "lost" not in cols or not ({"seq", "time_s"} & set(cols)):
         raise TraceFormatError(f"{p}: line {hno}: expected a header 'seq,lost' or 'time_s,lost', got {','.join(header)!r}")
     il = cols.index("lost")

@@ -28,7 +28,6 @@ delay percentiles and the RFC 3550 interarrival jitter.
 
 from __future__ import annotations
 
-import csv
 import io
 import math
 from dataclasses import dataclass, field
@@ -132,15 +131,10 @@ def _assemble(seq: np.ndarray, send: np.ndarray, arrival: np.ndarray, where: str
 
 def parse_timing_csv(data: bytes, p: Path | str) -> TimingTrace:
     """A ``seq,send_s,arrival_s`` CSV (see the module docstring); errors name the line."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise TraceFormatError(f"{p}: byte offset {exc.start}: not a text file (invalid UTF-8)") from None
-    rows = [(no, r) for no, r in enumerate(csv.reader(io.StringIO(text)), start=1) if r and not r[0].startswith("#")]
-    if not rows:
-        raise TraceFormatError(f"{p}: the CSV file has no rows")
+    from lossbench.traces.formats import csv_rows
+
+    rows, cols = csv_rows(data, p)
     hno, header = rows[0]
-    cols = [h.strip().lower() for h in header]
     need = ("seq", "send_s", "arrival_s")
     if not set(need) <= set(cols):
         raise TraceFormatError(f"{p}: line {hno}: expected a header 'seq,send_s,arrival_s', got {','.join(header)!r}")
