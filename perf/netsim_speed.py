@@ -96,6 +96,7 @@ def main() -> None:
     print(f"\nnr: link, {nn:,} packets of 100 bytes through the Python API (target >= 20 k packets/s):")
     for name, m in (("nr TDL-A, ILLA, one shot", NrLink()),
                     ("nr preset=glaris", NrLink.from_preset("glaris")),
+                    ("nr TDL-A, OLLA (a Python loop)", NrLink(la="olla")),
                     ("nr TDL-A, OLLA, HARQ 4 (IR)", NrLink(la="olla", harq=4, combining="ir", snr_db=5.0)),
                     ("nr rayleigh, ILLA", NrLink(profile="rayleigh"))):
         t = best_of(lambda: m.outcomes(t_nr_send, nr_sizes, np.random.default_rng(2)), 2)
