@@ -338,6 +338,8 @@ def run_job(job: Job, skip: frozenset[str] | set[str] = frozenset()) -> list[dic
                             if not arrived or late:
                                 marks["lost" if not arrived else "late"] += list(pk.frames)
                         row["packet_marks"] = json.dumps(marks)
+                        if plan is not None:  # a time-warping buffer's per-chunk action log, with the audio
+                            row["playout_log"] = json.dumps(plan.log())
                 except Exception as exc:
                     row.update(status="error", error=f"{type(exc).__name__}: {exc}",
                                traceback=traceback.format_exc(limit=3))

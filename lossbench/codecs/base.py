@@ -85,7 +85,7 @@ RESERVED_COLUMNS = frozenset({
     "frames_concealed", "frames_recovered", "corrupt_packets", "metrics_time_s", "metric_times", "timeseries", "audio_file",
     "packet_marks", "emodel_r", "emodel_mos", "emodel_note", "playout_expand_rate", "playout_hold_rate",
     "playout_accelerate_rate", "playout_preemptive_rate", "playout_merge_rate", "playout_drop_rate",
-    "playout_output_s", "playout_delay_quantiles_ms",
+    "playout_output_s", "playout_delay_quantiles_ms", "playout_log",
 })
 #: meta keys that are not facts for the result table (structure the decoder needs)
 STRUCTURAL_META = frozenset({"frames", "plan"})

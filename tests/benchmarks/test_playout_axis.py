@@ -30,8 +30,11 @@ def test_a_list_of_playout_buffers_is_one_more_axis(tmp_path):
     assert np.isfinite(warped["playout_expand_rate"]).all() and fixed["playout_expand_rate"].isna().all()
     assert (warped[warped["playout"] == "speex"]["playout_accelerate_rate"] == 0).all()
     assert np.isfinite(df["pesq_wb"]).all() and np.isfinite(df["plcmos"]).all()
-    # the saved audio of a time-warping buffer is what the listener heard: as long as the plan's output
+    # the saved audio of a time-warping buffer is what the listener heard: as long as the plan's output, and its
+    # row keeps the action log, whose chunks add up to it
     for _, r in warped.iterrows():
+        log = __import__("json").loads(r["playout_log"])
+        assert sum(c["out_ms"] for c in log) / 1e3 == pytest.approx(r["playout_output_s"], abs=1e-3)
         info = sf.info(tmp_path / "r" / r["audio_file"])
         assert info.duration == pytest.approx(r["playout_output_s"], abs=0.002)
         assert abs(info.duration - r["duration_s"]) > 0.005  # the plan moved time

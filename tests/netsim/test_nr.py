@@ -193,3 +193,14 @@ def test_nr_works_everywhere_a_loss_model_does(tmp_path):
     assert (df["status"] == "ok").all() and df["channel_kind"].eq("nr").all()
     assert round(df["network_delay_max_ms"].iloc[0], 6) in (0.0, 8.0, 16.0)  # HARQ delays on the RTT lattice
     assert df["timeseries"].notna().all()  # quality over time, as for a time-varying channel
+
+
+def test_sionna_is_imported_only_when_an_nr_channel_is_used():
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np; from lossbench.netsim import Channel, Link, make_loss_model; "
+            "Channel((Link(make_loss_model('markov3')),)).transmit_times(np.arange(50) * 0.02, np.full(50, 100), "
+            "np.random.default_rng(0)); make_loss_model('nr:snr_db=5'); print('sionna' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"  # building an nr: model does not import Sionna either; using it does
