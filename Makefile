@@ -7,7 +7,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-stamp
 JOBS    ?= 2
 
-.PHONY: setup opus run test perf clean corpus-deps corpus corpus-fullband data-deps data train train-soundspring train-glaris heldout
+.PHONY: setup opus run test perf clean corpus-deps corpus corpus-fullband corpus-stereo data-deps data train train-soundspring train-glaris heldout
 
 $(STAMP): pyproject.toml scripts/install-system-deps.sh Makefile
 	bash scripts/install-system-deps.sh
@@ -54,6 +54,11 @@ corpus-fullband: setup
 	bash scripts/install-system-deps.sh --fullband
 	$(PY) -m pip install -q -e '.[corpus]'
 	$(VENV)/bin/lossbench corpus build --fullband
+
+# stereo music (not embedded): 48 kHz stereo excerpts of the recorded Debian music, for stereo = true sweeps
+corpus-stereo: setup
+	bash scripts/install-system-deps.sh --fullband
+	$(VENV)/bin/lossbench corpus build --stereo-music --out data/stereo_music
 
 # training data and the neural codec (hours of CPU; resumes from checkpoints/codec)
 data-deps: setup

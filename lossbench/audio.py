@@ -13,7 +13,7 @@ AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif")
 
 
 def resample(x: np.ndarray, from_hz: int, to_hz: int) -> np.ndarray:
-    """Resample a mono float signal with soxr (very high quality)."""
+    """Resample a float signal, mono or (n, channels), with soxr (very high quality)."""
     if from_hz == to_hz:
         return np.asarray(x, dtype=np.float32)
     import soxr
@@ -26,8 +26,9 @@ def to_mono(x: np.ndarray) -> np.ndarray:
     return x.mean(axis=1) if x.ndim == 2 else x
 
 
-def load_audio(path: str | Path, sample_rate_hz: int | None = None, clip_id: str | None = None) -> Clip:
-    """Load an audio file as a mono :class:`Clip`.
+def load_audio(path: str | Path, sample_rate_hz: int | None = None, clip_id: str | None = None,
+               stereo: bool = False) -> Clip:
+    """Load an audio file as a mono :class:`Clip` (``stereo``: a two-channel file keeps its channels).
 
     Args:
         path: wav/flac/ogg/... file.
@@ -47,7 +48,9 @@ def load_audio(path: str | Path, sample_rate_hz: int | None = None, clip_id: str
     if data.size == 0:
         raise AudioError(f"{p}: the file holds no samples")
     meta: dict[str, object] = {"source": str(p), "original_rate_hz": int(sr)}
-    if data.ndim == 2:
+    if data.ndim == 2 and data.shape[1] == 1:
+        data = data[:, 0]
+    if data.ndim == 2 and not (stereo and data.shape[1] == 2):
         meta["mixed_down_from_channels"] = int(data.shape[1])
         data = to_mono(data)
     if sample_rate_hz is not None and sr != sample_rate_hz:

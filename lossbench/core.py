@@ -30,11 +30,12 @@ def _readonly(a: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class Clip:
-    """A mono audio clip.
+    """An audio clip, mono unless asked for stereo.
 
     Attributes:
         id: stable identifier (file stem or corpus key).
-        samples: float32[n] in [-1, 1].
+        samples: float32[n] in [-1, 1] (mono), or float32[n, 2] (stereo: only where a sweep asks for it,
+            ``stereo = true``; a codec that codes two channels gets them, every other gets the mean).
         sample_rate_hz: sampling rate of ``samples``.
         meta: free-form provenance (source path, original rate, ...).
     """
@@ -46,8 +47,10 @@ class Clip:
 
     def __post_init__(self) -> None:
         s = np.asarray(self.samples)
-        if s.ndim != 1:
-            raise AudioError(f"clip {self.id!r}: samples must be 1-D (mono), got shape {s.shape}")
+        if s.ndim == 2 and s.shape[1] == 1:
+            s = s[:, 0]
+        if not (s.ndim == 1 or (s.ndim == 2 and s.shape[1] == 2)):
+            raise AudioError(f"clip {self.id!r}: samples must be 1-D (mono) or n x 2 (stereo), got shape {s.shape}")
         if s.size == 0:
             raise AudioError(f"clip {self.id!r} is empty")
         if int(self.sample_rate_hz) <= 0:
@@ -58,6 +61,16 @@ class Clip:
     @property
     def num_samples(self) -> int:
         return int(self.samples.shape[0])
+
+    @property
+    def channels(self) -> int:
+        return 1 if self.samples.ndim == 1 else int(self.samples.shape[1])
+
+    def mono(self) -> Clip:
+        """This clip as one channel (the mean of a stereo pair; itself when mono)."""
+        if self.channels == 1:
+            return self
+        return Clip(self.id, self.samples.mean(axis=1), self.sample_rate_hz, meta={**self.meta, "mixed_down": True})
 
     @property
     def duration_s(self) -> float:

@@ -75,6 +75,7 @@ class Job:
     run_dir: str
     keep_ref: bool = True  # write the clip's reference audio (the first job of a clip and codec does)
     metric_resampling: bool = True  # see SweepSpec.metric_resampling
+    stereo: bool = False  # see SweepSpec.stereo
 
     def task_key(self, concealment: str, ch: ChannelInstance, seed: int) -> str:
         return f"{self.clip.id}|{self.codec_spec}|{concealment}|{ch.key}|{seed}"
@@ -237,7 +238,7 @@ def plan_sweep(spec: SweepSpec, run_dir: str | Path) -> Plan:
         Job(clip=c, clip_index=i, codec_spec=cs, codec_label=cl, concealments=names, channels=channels[k : k + JOB_CHANNELS],
             seeds=list(range(spec.seeds)), base_seed=spec.seed, metrics=list(spec.metrics),
             keep_audio=i < spec.examples, run_dir=str(run_dir), keep_ref=k == 0,
-            metric_resampling=spec.metric_resampling)
+            metric_resampling=spec.metric_resampling, stereo=spec.stereo)
         for i, c in enumerate(clips)
         for cs, cl, names in codecs
         for k in range(0, len(channels), JOB_CHANNELS)

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from lossbench.benchmarks.plan import ChannelInstance, Job, channel_rng
-from lossbench.errors import LossbenchError
+from lossbench.errors import ConfigError, LossbenchError
 
 _CODEC_CACHE: dict[str, Any] = {}
 #: meta keys whose value the harness takes for one of its own columns (a codec's measured FEC rate)
@@ -164,6 +164,13 @@ def _at_rate(clip: Any, sample_rate_hz: int) -> Any:
                 meta={**clip.meta, "resampled": True})
 
 
+def _both_channels(clip: Any) -> Any:
+    """A mono clip as a stereo pair of identical channels."""
+    from lossbench.core import Clip
+
+    return Clip(clip.id, np.stack([clip.samples, clip.samples], axis=1), clip.sample_rate_hz, meta=clip.meta)
+
+
 def _back_to(audio: np.ndarray, from_hz: int, to_hz: int, n: int) -> np.ndarray:
     """Decoded audio at the reference's rate and length (unchanged when the rates agree)."""
     if from_hz == to_hz:
@@ -171,7 +178,7 @@ def _back_to(audio: np.ndarray, from_hz: int, to_hz: int, n: int) -> np.ndarray:
     from lossbench.audio import resample
 
     y = resample(audio, from_hz, to_hz)[:n]
-    return np.pad(y, (0, n - y.size)) if y.size < n else y
+    return np.pad(y, [(0, n - y.shape[0])] + [(0, 0)] * (y.ndim - 1)) if y.shape[0] < n else y
 
 
 def _decode_all(codec, stream, rec, concs: list[str]) -> dict[str, tuple[Any, float]]:
@@ -211,8 +218,11 @@ def run_job(job: Job, skip: frozenset[str] | set[str] = frozenset()) -> list[dic
         codec = _codec(job.codec_spec)
         # the reference is the clip at its own rate; a codec at another rate gets a resampled copy and its output
         # is resampled back, so that a band limit counts (an 8 kHz codec scored against 48 kHz music)
-        ref = job.clip.load()
-        clip = _at_rate(ref, codec.sample_rate_hz)
+        ref = job.clip.load(stereo=job.stereo)
+        # channels: a stereo clip reaches a codec of one channel as its mean; a mono clip reaches a stereo codec
+        # in both channels
+        src = ref.mono() if codec.channels == 1 else ref if ref.channels == 2 else _both_channels(ref)
+        clip = _at_rate(src, codec.sample_rate_hz)
         sr = ref.sample_rate_hz
         metrics = _metrics_for(job.metrics, codec, job.metric_resampling)
         if not job.metric_resampling:  # checked once here, so compute_metrics below never resamples
@@ -242,6 +252,8 @@ def run_job(job: Job, skip: frozenset[str] | set[str] = frozenset()) -> list[dic
         "clip_resampled": clip is not ref,
         "codec_rate_hz": codec.sample_rate_hz,
         "score_rate_hz": sr,
+        "clip_channels": ref.channels,
+        "codec_channels": codec.channels,
     }
     try:
         stream_cols.update(facts(codec.name, stream.meta, _FED_COLUMNS))  # e.g. what the packets really carry
@@ -297,6 +309,9 @@ def run_job(job: Job, skip: frozenset[str] | set[str] = frozenset()) -> list[dic
                                **facts(codec.name, res.info))
                     t0 = time.perf_counter()
                     heard = None  # a time-warping buffer: what the listener hears, apart from the aligned audio
+                    if plan is not None and res.audio.ndim > 1:
+                        raise ConfigError(f"playout {ch.playout!r} time-scales one channel; a stereo codec needs "
+                                          "a fixed, adaptive or no playout buffer")
                     if plan is not None:
                         from lossbench.playout.plan import align, render
 

@@ -9,6 +9,7 @@ configs x seeds. TOML form (every key optional but ``codec`` and ``channel``)::
     clips = 12                    # evenly spaced over the corpus; omit for all
     transcripts = "texts.tsv"     # optional: '<clip id><TAB><text>' lines, the WER metric's reference texts
     metric_resampling = true      # a metric at a fixed rate scores a resampled copy (false: an error row)
+    stereo = false                # true: two-channel clips stay stereo for codecs that code two channels
     seeds = 1
     seed = 0                      # base seed of every random choice
     metrics = ["pesq_wb", "stoi", "plcmos"]
@@ -46,7 +47,7 @@ from lossbench.errors import ConfigError, choices
 
 NET_KEYS = ("delay", "jitter", "playout")
 TOP_KEYS = ("name", "corpus", "clips", "seeds", "seed", "metrics", "concealments", "examples", "codec", "channel",
-            "workers", "scheduler", "out", "metric_resampling", "clip_where", "transcripts")
+            "workers", "scheduler", "out", "metric_resampling", "clip_where", "transcripts", "stereo")
 
 
 @dataclass
@@ -89,6 +90,9 @@ class SweepSpec:
     #: a metric at a fixed rate (PESQ-WB at 16 kHz) scores a resampled copy of audio at another rate (the row's
     #: ``metrics_resampled`` names it); false: such a pair is an error row instead
     metric_resampling: bool = True
+    #: load two-channel clips as stereo: a codec that codes two channels (opus:channels=2) gets them as they are,
+    #: every other codec their mean; metrics score the mean of both sides (ViSQOL itself mixes stereo to mono)
+    stereo: bool = False
     #: keep only the clips whose manifest facts equal these (``{kind = "music"}``), before ``clips`` picks
     clip_where: dict[str, Any] = field(default_factory=dict)
     #: a transcript file (``<clip id><TAB><text>`` per line) whose texts the WER metric scores against
@@ -128,7 +132,7 @@ class SweepSpec:
         for k, v in asdict(self).items():
             if k in ("codecs", "channels"):
                 continue
-            if (k == "clip_where" and not v) or (k == "metric_resampling" and v):
+            if (k == "clip_where" and not v) or (k == "metric_resampling" and v) or (k == "stereo" and not v):
                 continue  # the defaults: a spec that does not use them reads as before they existed
             if v is not None:
                 d[k] = v
@@ -214,6 +218,10 @@ def spec_from_dict(d: dict[str, Any], where: str = "spec") -> SweepSpec:
             raise ConfigError(f"{where}: clip_where must be a table of manifest facts, like {{kind = \"music\"}}, "
                               f"got {w!r}")
         kw["clip_where"] = dict(w)
+    if "stereo" in d:
+        if not isinstance(d["stereo"], bool):
+            raise ConfigError(f"{where}: stereo must be true or false, got {d['stereo']!r}")
+        kw["stereo"] = d["stereo"]
     if "metric_resampling" in d:
         if not isinstance(d["metric_resampling"], bool):
             raise ConfigError(f"{where}: metric_resampling must be true or false, got {d['metric_resampling']!r}")

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from lossbench.cli.common import console, friendly_errors
+from lossbench.errors import ConfigError
 
 app = typer.Typer(help="Speech corpora: list, info, build the embedded one.", no_args_is_help=True)
 
@@ -53,11 +54,20 @@ def build(
     seed: Annotated[int, typer.Option()] = 2026,
     fullband: Annotated[bool, typer.Option("--fullband", help="the 48 kHz music and speech corpus instead "
                                            "('fullband' in sweeps; needs 'make corpus-fullband')")] = False,
+    stereo_music: Annotated[bool, typer.Option("--stereo-music", help="stereo 48 kHz excerpts of the recorded "
+                                               "Debian music into --out (needs 'make corpus-stereo')")] = False,
 ) -> None:
     """Rebuild an embedded corpus from Debian-packaged audio (see its SOURCES.md)."""
     from lossbench.corpus import DEFAULT_CORPUS_DIR, FULLBAND_CORPUS_DIR
 
-    if fullband:
+    if stereo_music:
+        from lossbench.corpus.fullband import build_stereo_music
+
+        if out is None:
+            raise ConfigError("--stereo-music needs --out DIR (the set is not embedded in the package)")
+        dest = out
+        entries = build_stereo_music(dest, seed)
+    elif fullband:
         from lossbench.corpus.fullband import build_fullband_corpus
 
         dest = out or FULLBAND_CORPUS_DIR

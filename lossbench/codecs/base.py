@@ -78,7 +78,7 @@ RESERVED_COLUMNS = frozenset({
     "task", "clip", "codec", "codec_config", "system", "concealment", "channel", "channel_key", "channel_kind",
     "loss_param", "delay", "jitter", "playout", "seed", "status", "error", "traceback", "duration_s", "bitrate_kbps", "payload_kbps",
     "header_kbps", "fec_kbps", "packets", "encode_rtf", "decode_rtf", "clip_resampled", "codec_rate_hz",
-    "score_rate_hz", "metrics_resampled", "network_loss",
+    "score_rate_hz", "metrics_resampled", "metrics_downmixed", "clip_channels", "codec_channels", "network_loss",
     "late_rate", "effective_loss", "network_delay_mean_ms", "network_delay_p95_ms", "network_delay_max_ms",
     "playout_delay_mean_ms", "playout_delay_p95_ms", "playout_delay_max_ms", "algorithmic_delay_ms",
     "mouth_to_ear_ms", "mean_burst", "longest_burst", "p_loss_given_loss", "channel_time_s",
@@ -154,6 +154,8 @@ class CodecBase:
     facts: ClassVar[tuple[str, ...]] = ()
     sample_rate_hz: int
     frame_samples: int
+    #: channels the codec codes (2: it takes a stereo clip as it is; a codec of one channel gets the mean)
+    channels: int = 1
     delay_samples: int = 0
     header_bytes: int = DEFAULT_HEADER_BYTES
     #: where frame i's samples start in the decoder's raw output: i * frame_samples + this
@@ -176,8 +178,9 @@ class CodecBase:
 
     @property
     def concealments(self) -> list[str]:
-        """Names of every concealment this codec accepts."""
-        return list(self.native_concealments) + CONCEALMENTS.names()
+        """Names of every concealment this codec accepts (with two channels, only its own: the waveform
+        concealments work on one channel)."""
+        return list(self.native_concealments) + (CONCEALMENTS.names() if self.channels == 1 else [])
 
     def codec_params(self) -> dict[str, Any]:
         """The backend's own parameters (override)."""
@@ -202,6 +205,9 @@ class CodecBase:
     def check_concealment(self, concealment: str) -> str:
         if concealment in self.native_concealments:
             return concealment
+        if self.channels > 1 and concealment in CONCEALMENTS:
+            raise ConfigError(f"codec {self.name!r} with {self.channels} channels: the waveform concealment "
+                              f"{concealment!r} works on one channel; valid here: {choices(self.native_concealments)}")
         if concealment in CONCEALMENTS:
             return CONCEALMENTS.canonical(concealment)
         raise ConfigError(
@@ -234,7 +240,11 @@ class CodecBase:
                 f"clip {clip.id!r} is at {clip.sample_rate_hz} Hz but codec {self.name!r} runs at "
                 f"{self.sample_rate_hz} Hz; resample it first (corpus loaders do this)"
             )
-        x = np.zeros(self.n_frames(clip.num_samples) * self.frame_samples, dtype=np.float32)
+        if clip.channels != self.channels:
+            raise AudioError(f"clip {clip.id!r} has {clip.channels} channel(s) but codec {self.name!r} codes "
+                             f"{self.channels}; give it {'Clip.mono()' if self.channels == 1 else 'a stereo clip'}")
+        shape = (self.n_frames(clip.num_samples) * self.frame_samples,) + ((self.channels,) if self.channels > 1 else ())
+        x = np.zeros(shape, dtype=np.float32)
         x[: clip.num_samples] = clip.samples
         return x
 
@@ -246,7 +256,7 @@ class CodecBase:
             raw = np.concatenate([raw[:o], CONCEALMENTS.get(name).conceal(raw[o:], bad, self.frame_samples,
                                                                            self.sample_rate_hz)])
         d = self.delay_samples
-        audio = np.zeros(num_samples, dtype=np.float32)
+        audio = np.zeros((num_samples,) + raw.shape[1:], dtype=np.float32)
         seg = raw[d : d + num_samples]
         audio[: seg.size] = seg
         return np.clip(audio, -1.0, 1.0)

@@ -40,8 +40,8 @@ class ClipRef:
     path: Path
     meta: dict[str, Any] = field(default_factory=dict)
 
-    def load(self, sample_rate_hz: int | None = None) -> Clip:
-        clip = load_audio(self.path, sample_rate_hz, clip_id=self.id)
+    def load(self, sample_rate_hz: int | None = None, stereo: bool = False) -> Clip:
+        clip = load_audio(self.path, sample_rate_hz, clip_id=self.id, stereo=stereo)
         return Clip(clip.id, clip.samples, clip.sample_rate_hz, meta={**self.meta, **clip.meta})
 
 

@@ -92,11 +92,13 @@ def check_tools() -> None:
                           " (run 'make corpus-fullband' as root)")
 
 
-def decode(path: Path) -> np.ndarray:
-    """Any file ffmpeg reads, as mono float32 at 48 kHz (ffmpeg's own resampler, soxr where the rate differs)."""
-    out = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-f", "f32le", "-ac", "1", "-ar", str(SR), "-"],
-                         capture_output=True, check=True).stdout
-    return np.frombuffer(out, dtype="<f4").copy()
+def decode(path: Path, channels: int = 1) -> np.ndarray:
+    """Any file ffmpeg reads, as float32 at 48 kHz (ffmpeg's own resampler, soxr where the rate differs): mono,
+    or [n, 2] with ``channels=2``."""
+    out = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-f", "f32le", "-ac", str(channels), "-ar",
+                          str(SR), "-"], capture_output=True, check=True).stdout
+    x = np.frombuffer(out, dtype="<f4").copy()
+    return x if channels == 1 else x.reshape(-1, channels)
 
 
 def level(x: np.ndarray, target_dbfs: float) -> np.ndarray:
@@ -113,9 +115,9 @@ def excerpt(x: np.ndarray, rng: np.random.Generator, lo: float = 0.2, hi: float 
     s = int(rng.uniform(lo, hi) * start_max)
     s = max(min(s, start_max), min(int(2 * SR), start_max))
     y = x[s : s + n].copy()
-    ramp = np.linspace(0, 1, int(0.02 * SR), dtype=np.float32)
-    y[: ramp.size] *= ramp
-    y[-ramp.size :] *= ramp[::-1]
+    ramp = np.linspace(0, 1, int(0.02 * SR), dtype=np.float32).reshape((-1,) + (1,) * (y.ndim - 1))
+    y[: ramp.shape[0]] *= ramp
+    y[-ramp.shape[0] :] *= ramp[::-1]
     return y, s / SR
 
 
@@ -226,6 +228,44 @@ def build_fullband_corpus(out_dir: Path, seed: int = 2026) -> list[dict]:
     manifest = {"sample_rate_hz": SR, "seed": seed, "builder": "lossbench corpus build --fullband", "clips": entries}
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
     (out_dir / "SOURCES.md").write_text(SOURCES_MD)
+    return entries
+
+
+def build_stereo_music(out_dir: Path, seed: int = 2026, per_package: int = 3) -> list[dict]:
+    """Stereo 10 s excerpts of the recorded Debian music (``singularity-music``, ``warzone2100-music``):
+    ``per_package`` tracks of each, chosen by a seeded generator, levelled as the mono corpus is (the gain from
+    the mean of the channels). Not embedded in the package (it is built on demand: ``make corpus-stereo``)."""
+    if shutil.which("ffmpeg") is None:
+        raise ConfigError("building the stereo music set needs ffmpeg: run make corpus-stereo (as root)")
+    sources = [(sorted(SINGULARITY.glob("*.ogg")), "singularity-music", "CC-BY-SA-3.0", "Max McCracken"),
+               (sorted(WARZONE.rglob("*.opus")), "warzone2100-music", "GPL-2+", "Warzone 2100 Project")]
+    missing = [pkg for files, pkg, _, _ in sources if not files]
+    if missing:
+        raise ConfigError(f"no music from {', '.join(missing)} under /usr/share/games: run make corpus-stereo "
+                          "(it installs them as root)")
+    rng = np.random.default_rng(seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    entries: list[dict] = []
+    for files, pkg, lic, artist in sources:
+        for i in sorted(rng.choice(len(files), size=min(per_package, len(files)), replace=False).tolist()):
+            f = files[i]
+            y, t0 = excerpt(decode(f, channels=2), rng)
+            mono = y.mean(axis=1)
+            k = int(np.argmax(np.abs(mono)))
+            g = level(mono, -23.0)[k] / mono[k] if mono[k] else 1.0  # level() scales: its gain, read at one sample
+            y = y * g
+            peak = np.abs(y).max()
+            y = (y / peak * 0.99 if peak > 0.99 else y).astype(np.float32)
+            cid = "stereo_" + "".join(ch if ch.isalnum() else "_" for ch in f"{pkg.split('-')[0]}_{f.parent.name}_{f.stem}")
+            save_audio(out_dir / f"{cid}.flac", y, SR)
+            side = float(np.sqrt(np.mean((y[:, 0] - y[:, 1]) ** 2)) / max(np.sqrt(np.mean(y ** 2)), 1e-9))
+            entries.append({"id": cid, "file": f"{cid}.flac", "kind": "music", "channels": 2, "title": f.stem,
+                            "artist": artist, "license": lic, "package": pkg, "source": str(f),
+                            "excerpt_start_s": round(t0, 3), "duration_s": round(len(y) / SR, 3),
+                            "side_to_total_rms": round(side, 3)})
+    manifest = {"sample_rate_hz": SR, "seed": seed, "builder": "lossbench corpus build --stereo-music",
+                "clips": entries}
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
     return entries
 
 

@@ -82,7 +82,13 @@ def compute_metrics(
     names = check_metric_names(names)
     if not resample:
         check_metric_rates(names, sample_rate_hz)
-    out: dict[str, Any] = {"metrics_resampled": " ".join(
+    # stereo: every metric scores the mean of the channels (ViSQOL would mix a stereo file down itself, as
+    # Google's MiscAudio::LoadAsMono does; PESQ, STOI and the learned MOS models take one channel)
+    stereo = np.ndim(estimate) == 2 or np.ndim(reference) == 2 or (heard is not None and np.ndim(heard) == 2)
+    if stereo:
+        estimate, reference = _mean_channels(estimate), _mean_channels(reference)
+        heard = None if heard is None else _mean_channels(heard)
+    out: dict[str, Any] = {"metrics_downmixed": bool(stereo), "metrics_resampled": " ".join(
         f"{n}@{METRIC_TABLE[n].scores_at(sample_rate_hz)}" for n in names
         if METRIC_TABLE[n].scores_at(sample_rate_hz) != int(sample_rate_hz))}
     for n in names:
@@ -112,6 +118,11 @@ def compute_metrics(
     return out
 
 
+def _mean_channels(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x)
+    return x.mean(axis=1) if x.ndim == 2 else x
+
+
 def windowed(
     name: str,
     estimate: np.ndarray,
@@ -129,6 +140,7 @@ def windowed(
     check_metric_names([name])
     m = METRIC_TABLE[name]
     fn, cols = m.load(), m.column_names
+    estimate, reference = _mean_channels(estimate), _mean_channels(reference)
     w = int(window_s * sample_rate_hz)
     s = int(step_s * sample_rate_hz)
     n = min(len(estimate), len(reference))

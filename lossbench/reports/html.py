@@ -219,6 +219,7 @@ def _strip(run_dir: Path, ref_file: Path | None, r: pd.Series) -> str:
             y, _ = sf.read(audio, dtype="float32")
         except (OSError, RuntimeError):
             return ""
+        ref, y = (x.mean(axis=1) if x.ndim == 2 else x for x in (ref, y))  # a stereo pair is drawn as its mean
         plots.listening_strip(ref, y, sr, marks.get("frame_s", 0.02), marks.get("lost", []), marks.get("late", []), png)
     return str(png.relative_to(run_dir))
 

@@ -157,3 +157,49 @@ def test_lbrr_reader_agrees_with_libopus_on_padded_packets():
         ours = [packet_has_lbrr(p.payload) for p in st.packets]
         ref = [bool(lib.opus_packet_has_lbrr(p.payload, len(p.payload))) for p in st.packets]
         assert ours == ref and sum(ref) > len(ref) // 2
+
+
+STEREO_PEERS = [
+    ("opus-plc", "opus:bitrate=64000,sample_rate_hz=48000,application=audio,channels=2", []),
+    ("opus-fec", "opus:bitrate=32000,sample_rate_hz=48000,application=audio,channels=2,fec=1,loss_perc=20",
+     ["-inbandfec", "-loss", "20"]),
+    ("opus-deep-plc", "opus:bitrate=24000,sample_rate_hz=48000,channels=2", ["-dec_complexity", "5"]),
+]
+
+
+@pytest.mark.parametrize("concealment,spec,demo_opts", STEREO_PEERS, ids=[c for c, _, _ in STEREO_PEERS])
+def test_stereo_decoding_equals_opus_demo_sample_for_sample(tmp_path, concealment, spec, demo_opts):
+    """Two channels (two different full-band clips, left and right), coded as one stereo stream."""
+    refs = default_corpus("fullband")
+    left, right = refs[0].load().samples[: 4 * 48000], refs[1].load().samples[: 4 * 48000]
+    q = np.clip(np.round(np.stack([left, right], axis=1) * 32768), -32768, 32767).astype(np.int16)
+    clip = Clip("stereo-peer", q.astype(np.float32) / 32768.0, 48000)
+    assert clip.channels == 2
+    codec = make_codec(spec)
+    stream = codec.encode(clip)
+    lost = _loss_pattern(stream.num_packets)
+    (tmp_path / "in.raw").write_bytes(q.tobytes())  # interleaved L R, as opus_demo reads stereo
+    (tmp_path / "loss.txt").write_text("".join(f"{int(x)}\n" for x in lost))
+    app = "audio" if "application=audio" in spec else "voip"
+    cmd = [str(opus_demo_path()), app, "48000", "2", str(codec.bitrate), "-complexity", "10", *demo_opts,
+           "-lossfile", str(tmp_path / "loss.txt"), str(tmp_path / "in.raw"), str(tmp_path / "out.raw")]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+    ref = np.frombuffer((tmp_path / "out.raw").read_bytes(), dtype=np.int16).reshape(-1, 2)
+    res = codec.decode(stream, _reception(lost), concealment)
+    ours = np.clip(np.round(res.audio * 32768), -32768, 32767).astype(np.int16)
+    assert ours.shape == ref.shape == (clip.num_samples, 2)
+    if concealment == "opus-fec":
+        assert res.info["lbrr_recovered_frames"] > 0
+    np.testing.assert_array_equal(ours, ref)
+
+
+def test_stereo_opus_refuses_waveform_concealments_and_mono_clips():
+    c = make_codec("opus:bitrate=64000,sample_rate_hz=48000,channels=2")
+    with pytest.raises(ConfigError, match="waveform concealment 'repeat' works on one channel"):
+        c.check_concealment("repeat")
+    from lossbench.errors import AudioError
+
+    with pytest.raises(AudioError, match="has 1 channel.*codes 2"):
+        c.encode(Clip("m", np.zeros(48000, np.float32), 48000))
+    with pytest.raises(ConfigError, match="channels must be 1 or 2"):
+        make_codec("opus:channels=3")

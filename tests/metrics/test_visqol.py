@@ -69,3 +69,27 @@ def test_bad_input_is_a_clean_error_in_the_harness(speech):
     assert np.isnan(out["visqol"]) and "NaN" in out["visqol_error"]
     out = compute_metrics(speech[:4000], speech[:4000], 16000, ["visqol"])
     assert np.isnan(out["visqol"]) and "short" in out["visqol_error"]
+
+
+def test_visqol_scores_a_stereo_pair_as_its_mono_downmix(tmp_path):
+    """Why lossbench's 48 kHz pipeline is mono (#23): ViSQOL, like Google's C++ (MiscAudio::LoadAsMono), loads a
+    stereo file as the mean of its channels, so no metric here scores a stereo image. A stereo pair with very
+    different channels scores exactly as the pair of its downmixes."""
+    import soundfile as sf
+    from visqol import VisqolApi
+
+    sr = 48000
+    rng = np.random.default_rng(0)
+    t = np.arange(int(1.5 * sr)) / sr
+    left = 0.3 * np.sin(2 * np.pi * 440 * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t))
+    right = 0.2 * rng.standard_normal(t.size) * np.exp(-((t % 0.5) * 6))
+    ref = np.stack([left, right], axis=1)
+    deg = ref + 0.02 * rng.standard_normal(ref.shape)
+    deg[:, 1] *= 0.3  # the degraded pair also loses most of its right channel
+    for name, x in (("ref2", ref), ("deg2", deg), ("ref1", ref.mean(1)), ("deg1", deg.mean(1))):
+        sf.write(tmp_path / f"{name}.wav", x, sr, subtype="FLOAT")
+    api = VisqolApi()
+    api.create(mode="audio")
+    stereo = api.measure(str(tmp_path / "ref2.wav"), str(tmp_path / "deg2.wav")).moslqo
+    mono = api.measure(str(tmp_path / "ref1.wav"), str(tmp_path / "deg1.wav")).moslqo
+    assert stereo == pytest.approx(mono, abs=1e-5)  # the same score (float32 files: the mean rounds apart)

@@ -106,10 +106,11 @@ def opus_version(which: str = "build") -> str:
 
 
 class _Encoder:
-    def __init__(self, lib: ctypes.CDLL, sr: int, application: int) -> None:
+    def __init__(self, lib: ctypes.CDLL, sr: int, application: int, channels: int = 1) -> None:
         err = ctypes.c_int(0)
         self.lib = lib
-        self.st = lib.opus_encoder_create(sr, 1, application, ctypes.byref(err))
+        self.channels = channels
+        self.st = lib.opus_encoder_create(sr, channels, application, ctypes.byref(err))
         if err.value != OPUS_OK or not self.st:
             raise CodecError(f"opus_encoder_create failed: {lib.opus_strerror(err.value).decode()}")
 
@@ -124,9 +125,11 @@ class _Encoder:
         return v.value
 
     def encode(self, pcm: np.ndarray) -> bytes:
+        """One frame: float32[frame] (mono) or float32[frame, 2], interleaved as libopus wants it."""
         buf = ctypes.create_string_buffer(4000)
         x = np.ascontiguousarray(pcm, dtype=np.float32)
-        n = self.lib.opus_encode_float(self.st, x.ctypes.data_as(ctypes.POINTER(ctypes.c_float)), x.size, buf, 4000)
+        n = self.lib.opus_encode_float(self.st, x.ctypes.data_as(ctypes.POINTER(ctypes.c_float)), x.shape[0], buf,
+                                       4000)
         if n < 0:
             raise CodecError(f"opus_encode_float failed: {self.lib.opus_strerror(n).decode()}")
         return buf.raw[:n]
@@ -140,18 +143,19 @@ class _Encoder:
 class _Decoder:
     """An Opus decoder producing 16-bit samples, as ``opus_demo`` writes them (``opus_decode``)."""
 
-    def __init__(self, lib: ctypes.CDLL, sr: int, complexity: int = 0) -> None:
+    def __init__(self, lib: ctypes.CDLL, sr: int, complexity: int = 0, channels: int = 1) -> None:
         err = ctypes.c_int(0)
         self.lib = lib
         self.sr = sr
-        self.st = lib.opus_decoder_create(sr, 1, ctypes.byref(err))
+        self.channels = channels
+        self.st = lib.opus_decoder_create(sr, channels, ctypes.byref(err))
         if err.value != OPUS_OK or not self.st:
             raise CodecError(f"opus_decoder_create failed: {lib.opus_strerror(err.value).decode()}")
         if complexity:
             r = lib.opus_decoder_ctl(ctypes.c_void_p(self.st), ctypes.c_int(SET_COMPLEXITY), ctypes.c_int(complexity))
             if r != OPUS_OK:
                 raise CodecError(f"opus decoder complexity {complexity} refused: {lib.opus_strerror(r).decode()}")
-        self.buf = np.zeros(5760, dtype=np.int16)  # 120 ms at 48 kHz
+        self.buf = np.zeros(5760 * channels, dtype=np.int16)  # 120 ms at 48 kHz
 
     def last_duration(self) -> int:
         v = ctypes.c_int(0)
@@ -159,14 +163,19 @@ class _Decoder:
         return v.value
 
     def decode(self, data: bytes | None, max_samples: int, fec: bool = False) -> np.ndarray | None:
-        """int16 samples (as many as the packet or PLC gives), or None if libopus rejects the call."""
+        """int16 samples (as many as the packet or PLC gives; [n, channels] when stereo), or None if libopus
+        rejects the call."""
         n = self.lib.opus_decode(self.st, data if data else None, len(data) if data else 0, self.buf.ctypes.data,
                                  max_samples, 1 if fec else 0)
-        return None if n < 0 else self.buf[:n].copy()
+        return None if n < 0 else self._out(n)
+
+    def _out(self, n: int) -> np.ndarray:
+        c = self.channels
+        return self.buf[:n].copy() if c == 1 else self.buf[: n * c].reshape(n, c).copy()
 
     def dred_decode(self, dred: ctypes.c_void_p, offset: int, n: int) -> np.ndarray | None:
         r = self.lib.opus_decoder_dred_decode(self.st, dred, offset, self.buf.ctypes.data, n)
-        return None if r < 0 else self.buf[:r].copy()
+        return None if r < 0 else self._out(r)
 
     def __del__(self) -> None:
         if getattr(self, "st", None):

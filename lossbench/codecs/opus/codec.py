@@ -32,6 +32,9 @@ class Opus(FrameCodec):
         dred_ms: Deep REDundancy, 0 (off) or 10–1000 ms in 10 ms steps (1.5 build).
         osce: decoder enhancement, off, lace or nolace (1.5 build).
         lib: ``build`` (Opus 1.5.2 from ``make setup``) or ``system``.
+        channels: 1, or 2 to code a stereo clip as a stereo stream (a sweep with ``stereo = true``); with two
+            channels the concealment is Opus's own (``opus-plc``, ``opus-fec``; ``opus-deep-plc`` and
+            ``opus-dred`` where this libopus runs them on stereo, checked when the codec is made).
     """
 
     name = "opus"
@@ -55,9 +58,13 @@ class Opus(FrameCodec):
         dred_ms: int = 0,
         osce: str = "off",
         lib: str = "build",
+        channels: int = 1,
         **packet_kw: Any,
     ) -> None:
         super().__init__(**packet_kw)
+        if channels not in (1, 2):
+            raise ConfigError(f"opus: channels must be 1 or 2, got {channels!r}")
+        self.channels = int(channels)
         if bitrate is not None and kbps is not None:
             raise ConfigError("opus: give bitrate (bit/s) or kbps, not both")
         br = int(round(kbps * 1000)) if kbps is not None else int(bitrate if bitrate is not None else 16000)
@@ -137,10 +144,12 @@ class Opus(FrameCodec):
             p["osce"] = self.osce
         if self.lib_name != "build":
             p["lib"] = self.lib_name
+        if self.channels != 1:
+            p["channels"] = self.channels
         return p
 
     def _new_encoder(self) -> _Encoder:
-        enc = _Encoder(self.lib, self.sample_rate_hz, APPLICATIONS[self.application])
+        enc = _Encoder(self.lib, self.sample_rate_hz, APPLICATIONS[self.application], self.channels)
         enc.ctl(SET_BITRATE, self.bitrate)
         enc.ctl(SET_VBR, int(self.vbr))
         enc.ctl(SET_VBR_CONSTRAINT, int(self.cvbr))
@@ -157,7 +166,7 @@ class Opus(FrameCodec):
         enc = self._new_encoder()
         F = self.frame_samples
         out = []
-        for i in range(0, samples.size, F):
+        for i in range(0, samples.shape[0], F):
             pkt = enc.encode(samples[i : i + F])
             # with DTX, libopus marks frames not worth sending with payloads of <= 2 bytes
             out.append(b"" if self.dtx and len(pkt) <= 2 else pkt)
@@ -190,18 +199,18 @@ class Opus(FrameCodec):
         """Decode as ``opus_demo`` does: a lost frame waits for the next packet, which may carry
         DRED (``opus-dred``) for the gap and LBRR (``opus-fec``, ``opus-dred``) for its last frame."""
         sr, F = self.sample_rate_hz, self.frame_samples
-        dec = _Decoder(self.lib, sr, self._decoder_complexity(concealment))
+        dec = _Decoder(self.lib, sr, self._decoder_complexity(concealment), self.channels)
         use_lbrr = concealment in ("opus-fec", "opus-dred")
         dred = _DredParser(self.lib) if concealment == "opus-dred" else None
         n = len(frames)
-        out = np.zeros(n * F, dtype=np.float32)
+        out = np.zeros((n * F,) + ((self.channels,) if self.channels > 1 else ()), dtype=np.float32)
         bad = np.zeros(n, dtype=bool)
         info = {"lbrr_recovered_frames": 0, "dred_recovered_frames": 0, "dred_corrupt_packets": 0}
         pending: list[int] = []  # frames waiting for the next packet
 
         def put(i: int, y: np.ndarray | None) -> None:
             if y is not None and y.size:
-                m = min(y.size, F)
+                m = min(y.shape[0], F)
                 out[i * F : i * F + m] = y[:m] / 32768.0
 
         def conceal() -> np.ndarray | None:
