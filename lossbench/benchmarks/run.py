@@ -221,7 +221,8 @@ def run_job(job: Job, skip: frozenset[str] | set[str] = frozenset()) -> list[dic
         ref = job.clip.load(stereo=job.stereo)
         # channels: a stereo clip reaches a codec of one channel as its mean; a mono clip reaches a stereo codec
         # in both channels
-        src = ref.mono() if codec.channels == 1 else ref if ref.channels == 2 else _both_channels(ref)
+        n_ch = getattr(codec, "channels", 1)  # a plug-in codec without the attribute codes one channel
+        src = ref.mono() if n_ch == 1 else ref if ref.channels == 2 else _both_channels(ref)
         clip = _at_rate(src, codec.sample_rate_hz)
         sr = ref.sample_rate_hz
         metrics = _metrics_for(job.metrics, codec, job.metric_resampling)
@@ -253,7 +254,7 @@ def run_job(job: Job, skip: frozenset[str] | set[str] = frozenset()) -> list[dic
         "codec_rate_hz": codec.sample_rate_hz,
         "score_rate_hz": sr,
         "clip_channels": ref.channels,
-        "codec_channels": codec.channels,
+        "codec_channels": getattr(codec, "channels", 1),
     }
     try:
         stream_cols.update(facts(codec.name, stream.meta, _FED_COLUMNS))  # e.g. what the packets really carry
@@ -276,7 +277,7 @@ def run_job(job: Job, skip: frozenset[str] | set[str] = frozenset()) -> list[dic
             try:
                 t0 = time.perf_counter()
                 rec = ch.build().transmit(stream, channel_rng(job.base_seed, ch.key, clip.id, seed),
-                                          audio=clip.samples)
+                                          audio=clip.mono().samples)
                 t_ch = time.perf_counter() - t0
             except Exception as exc:
                 rows += [dict(_base_row(job, c, ch, seed), status="error", error=f"channel failed: {exc}")
