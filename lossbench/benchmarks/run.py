@@ -316,8 +316,8 @@ def run_job(job: Job, skip: frozenset[str] | set[str] = frozenset()) -> list[dic
                     if plan is not None:
                         from lossbench.playout.plan import align, render
 
-                        warped = render(res.audio, plan, codec.sample_rate_hz)
-                        aligned = align(warped, plan, codec.sample_rate_hz, res.audio.size)
+                        warped, rmap = render(res.audio, plan, codec.sample_rate_hz, return_map=True)
+                        aligned = align(warped, plan, codec.sample_rate_hz, res.audio.size, rmap)
                         heard = _back_to(warped, codec.sample_rate_hz, sr, int(round(warped.size * sr
                                                                                       / codec.sample_rate_hz)))
                         audio = _back_to(aligned, codec.sample_rate_hz, sr, ref.num_samples)

@@ -173,16 +173,82 @@ def _segment_map(plan: PlayoutPlan, sr: int, n_media: int):
     return win, centers, tols, gain, max_end, total
 
 
-def render(audio: np.ndarray, plan: PlayoutPlan, sample_rate_hz: int) -> np.ndarray:
-    """What the listener hears: the decoded (media-timeline) ``audio`` played through ``plan``."""
+def _hybrid(x: np.ndarray, n: int, off: np.ndarray, centers: np.ndarray, tols, win: int, gain=None,
+            max_end=None) -> np.ndarray:
+    """``n`` samples: copied from ``x`` where a whole WSOLA segment lies in one rate-1 piece (``off`` constant),
+    WSOLA (the map ``centers``) elsewhere, with each WSOLA run cross-faded in and out over one hop against the
+    copies around it. So audio played at rate 1 stays sample-exact, and only what was stretched, compressed,
+    waited or skipped is resynthesised."""
+    hop = win // 2
+    k_n = centers.size
+    out = np.zeros(n + win, dtype=np.float64)
+    valid = ~np.isnan(off)
+    src = np.where(valid, np.arange(n) + np.nan_to_num(off), 0).astype(np.int64)
+    ok = valid & (src >= 0) & (src < x.size)
+    out[:n][ok] = x[src[ok]]
+    # a hop is exact when its whole segment maps by one constant offset
+    offp = np.concatenate([off, np.full(win, np.nan)])
+    seg = np.lib.stride_tricks.sliding_window_view(offp, win)[: k_n * hop: hop][:k_n]
+    exact = np.all(seg == seg[:, :1], axis=1) & ~np.isnan(seg[:, 0])
+    tols_a = np.broadcast_to(np.asarray(tols), (k_n,))
+    w = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(win) / win)
+    k = 0
+    while k < k_n:
+        if exact[k]:
+            k += 1
+            continue
+        j = k
+        while j < k_n and not exact[j]:
+            j += 1
+        a, b = max(k - 1, 0), min(j, k_n - 1)  # one exact hop each side, for the cross-fades
+        sl = slice(a, b + 1)
+        y = wsola(x, centers[sl], win, tols_a[sl], None if gain is None else gain[sl],
+                  None if max_end is None else max_end[sl], tail=True)
+        lo = a * hop
+        seg_out = out[lo: lo + y.size]
+        y = y[: seg_out.size]
+        mix = y.astype(np.float64).copy()
+        if a < k:  # the first segment sits on the exact copy: its rising half fades the copy out
+            mix[:hop] += seg_out[:hop] * w[hop:]
+        if b >= j and b * hop + win <= n:  # the last one too: its falling half fades the copy back in
+            mix[-hop:] += seg_out[-hop:] * w[:hop]
+        out[lo: lo + mix.size] = mix
+        k = j
+    return out[:n].astype(np.float32)
+
+
+@dataclass(frozen=True)
+class RenderMap:
+    """Where :func:`render` took each WSOLA segment from (``starts``, media samples) and at what ``gain``: the
+    time map it really followed, which :func:`align` inverts exactly where the output is a plain copy."""
+
+    starts: np.ndarray
+    gain: np.ndarray
+    hop: int
+
+
+def render(audio: np.ndarray, plan: PlayoutPlan, sample_rate_hz: int,
+           return_map: bool = False) -> np.ndarray | tuple[np.ndarray, RenderMap]:
+    """What the listener hears: the decoded (media-timeline) ``audio`` played through ``plan`` by WSOLA (with
+    ``return_map``, also the :class:`RenderMap` it followed). WSOLA keeps the waveform continuous, so after a
+    stretch the audio may run up to its 5 ms search behind or ahead of the plan's nominal map; the realised map
+    records by how much."""
     audio = np.asarray(audio, dtype=np.float32)
     win, centers, tols, gain, max_end, total = _segment_map(plan, sample_rate_hz, audio.size)
-    return wsola(audio, centers, win, tols, gain=gain, max_end=max_end)[:total]
+    starts = np.zeros(centers.size, np.int64)
+    y = wsola(audio, centers, win, tols, gain=gain, max_end=max_end, starts=starts)[:total]
+    return (y, RenderMap(starts, gain, win // 2)) if return_map else y
 
 
-def align(heard: np.ndarray, plan: PlayoutPlan, sample_rate_hz: int, n_media: int) -> np.ndarray:
+def align(heard: np.ndarray, plan: PlayoutPlan, sample_rate_hz: int, n_media: int,
+          rmap: RenderMap | None = None) -> np.ndarray:
     """``heard`` (the output of :func:`render`) brought back onto the media time axis, ``n_media`` samples
-    long, for intrusive metrics: each media position is read from where the plan played it."""
+    long, for intrusive metrics: each media position is read from where the plan played it.
+
+    With ``rmap`` (render's realised map), every stretch of media that the listener heard as a plain copy is
+    copied back sample for sample from where it was played; WSOLA re-times only the rest (what was compressed
+    away, stretched, or dropped), cross-faded into the copies. Without it, the plan's nominal map drives WSOLA
+    everywhere."""
     sr = sample_rate_hz
     win, hop, tol = default_sizes(sr)
     k_n = -(-n_media // hop) if n_media else 0
@@ -198,7 +264,29 @@ def align(heard: np.ndarray, plan: PlayoutPlan, sample_rate_hz: int, n_media: in
     span = m1[ci] - m0[ci]
     frac = np.where(span > 0, (mc - m0[ci]) / np.maximum(span, 1e-9), 0.0)
     centers = o0[ci] + np.clip(frac, 0.0, 1.0) * (o1[ci] - o0[ci])
-    return wsola(np.asarray(heard, dtype=np.float32), centers, win, tol)[:n_media]
+    heard = np.asarray(heard, dtype=np.float32)
+    if rmap is None:
+        return wsola(heard, centers, win, tol)[:n_media]
+    # the realised map: between the centres of segments k and k + 1 the output is the media itself (shifted by
+    # k * hop - starts[k]) when the second segment is the first's natural continuation at full gain
+    st, g, h = rmap.starts, rmap.gain, rmap.hop
+    off = np.full(n_media, np.nan)
+    cont = np.flatnonzero((st[1:] == st[:-1] + h) & (g[1:] == 1.0) & (g[:-1] == 1.0))
+    for k in cont:
+        m_lo = int(st[k]) + h
+        o_lo = k * h + h
+        if o_lo + h > heard.size or m_lo < 0:
+            continue
+        seg = off[m_lo: m_lo + h]
+        free = np.isnan(seg)  # media heard twice (an expansion): the first hearing
+        seg[free] = o_lo - m_lo
+    # and the WSOLA that fills the rest follows the realised map too (segment centres: media st + h at output
+    # k * h + h), so that it meets the copies where they are; waits (no media advance) are left out
+    mk = st.astype(float) + h
+    adv = np.flatnonzero(np.r_[True, mk[1:] > np.maximum.accumulate(mk)[:-1]])  # segments that reach new media
+    if adv.size >= 2:
+        centers = np.interp(mc, mk[adv], adv * h + h)
+    return _hybrid(heard, n_media, off, centers, tol, win)
 
 
 def frame_layout(packets, n_frames: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:

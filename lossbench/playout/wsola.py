@@ -28,7 +28,7 @@ def default_sizes(sample_rate_hz: int) -> tuple[int, int, int]:
 
 
 def wsola(x: np.ndarray, centers: np.ndarray, win: int, tolerance: int | np.ndarray, gain: np.ndarray | None = None,
-          max_end: np.ndarray | None = None) -> np.ndarray:
+          max_end: np.ndarray | None = None, tail: bool = False, starts: np.ndarray | None = None) -> np.ndarray:
     """Synthesise ``len(centers) * win // 2`` samples from ``x`` following the time map ``centers``.
 
     Args:
@@ -41,6 +41,10 @@ def wsola(x: np.ndarray, centers: np.ndarray, win: int, tolerance: int | np.ndar
         gain: optional float[K], a gain per segment (0 writes silence).
         max_end: optional int[K], the latest input sample (exclusive) segment k may read: a receiver that is
             waiting for a frame may only stretch what it has already played.
+        tail: also return the last segment's falling half (``K * hop + hop`` samples), for a caller that
+            cross-fades the result into other audio.
+        starts: optional int[K], filled with where in ``x`` each segment was taken from (the realised time
+            map: where ``starts[k + 1] == starts[k] + hop`` the output between the two centres is ``x`` itself).
     """
     x = np.asarray(x, dtype=np.float64)
     if win < 4 or win % 2:
@@ -48,8 +52,9 @@ def wsola(x: np.ndarray, centers: np.ndarray, win: int, tolerance: int | np.ndar
     hop = win // 2
     k_n = int(len(centers))
     out = np.zeros(k_n * hop + win)
+    n_out = k_n * hop + (hop if tail else 0)
     if x.size == 0 or k_n == 0:
-        return out[: k_n * hop].astype(np.float32)
+        return out[:n_out].astype(np.float32)
     # pad so every candidate segment exists; positions below are in padded coordinates
     tols = np.broadcast_to(np.asarray(tolerance, dtype=np.int64), (k_n,))
     if tols.min() < 0:
@@ -77,8 +82,10 @@ def wsola(x: np.ndarray, centers: np.ndarray, win: int, tolerance: int | np.ndar
         g = 1.0 if gain is None else float(gain[k])
         if g:
             out[k * hop: k * hop + win] += (g * w) * xp[s: s + win]
+        if starts is not None:
+            starts[k] = s - pad
         prev = s
-    return out[: k_n * hop].astype(np.float32)
+    return out[:n_out].astype(np.float32)
 
 
 def stretch(x: np.ndarray, rate: float, sample_rate_hz: int) -> np.ndarray:

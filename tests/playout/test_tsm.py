@@ -255,3 +255,22 @@ def test_bad_playout_specs_are_clear_errors(spec, match):
 
 def test_action_names_are_the_documented_ones():
     assert ACTIONS == ("normal", "accelerate", "preemptive", "expand", "hold", "merge", "drop")
+
+
+def test_alignment_with_the_realised_map_gives_back_what_was_heard_as_a_plain_copy():
+    """WSOLA may run a few ms off the plan's nominal map after a stretch; align() with render's realised map
+    copies every stretch heard at rate 1 back sample for sample, so sample-level metrics stay meaningful."""
+    n = 400
+    send, arr = _arrivals(n, "spikes", 0.12, seed=5)
+    spans, prim = _one_per_packet(n)
+    plan, _ = plan_tsm(TsmPlayout(), send, arr, spans, prim, n, F)
+    a = plan.action
+    assert (a == HOLD).any() and (a == ACCELERATE).any()
+    rng = np.random.default_rng(1)
+    x = (0.3 * rng.standard_normal(n * 320)).astype(np.float32)
+    y, rmap = render(x, plan, 16000, return_map=True)
+    z = align(y, plan, 16000, x.size, rmap)
+    exact = np.isclose(z, x, atol=1e-5)
+    assert exact.mean() > 0.7  # all but what was compressed away, waited over or cross-faded (noise: WSOLA jumps often)
+    nominal = align(y, plan, 16000, x.size)  # the nominal map: WSOLA everywhere, off by its drift
+    assert np.isclose(nominal, x, atol=1e-5).mean() < exact.mean()
