@@ -22,13 +22,13 @@ action                  output                                 media consumed
 The codec decodes once, with the mask of the packets that were in the buffer
 when their frame was due (``Reception.usable``: a packet's deadline is when its
 frame was played or given up). :func:`render` then follows the plan's time map
-with WSOLA (:mod:`lossbench.playout.wsola`) to give what the listener hears;
-:func:`align` follows the inverse map to bring that audio back onto the
-reference's time axis for the intrusive metrics: stretched and compressed
-chunks are re-timed, waits (``hold``) are cut out, and dropped media is bridged
-from the audio around the point where it was dropped. Time-scaled chunks are
-thus scored after two WSOLA passes; chunks played at rate 1 come back sample
-for sample.
+with WSOLA (:mod:`lossbench.playout.wsola`) to give what the listener hears,
+and records the map WSOLA really followed (:class:`RenderMap`);
+:func:`align` inverts it to bring that audio back onto the reference's time
+axis for the intrusive metrics: what was heard as a plain copy of the decoded
+audio comes back sample for sample, waits (``hold``) are cut out, and what
+was compressed, stretched or dropped is re-timed by WSOLA (so it is scored
+after two WSOLA passes), cross-faded into the copies.
 """
 
 from __future__ import annotations
@@ -173,12 +173,10 @@ def _segment_map(plan: PlayoutPlan, sr: int, n_media: int):
     return win, centers, tols, gain, max_end, total
 
 
-def _hybrid(x: np.ndarray, n: int, off: np.ndarray, centers: np.ndarray, tols, win: int, gain=None,
-            max_end=None) -> np.ndarray:
-    """``n`` samples: copied from ``x`` where a whole WSOLA segment lies in one rate-1 piece (``off`` constant),
-    WSOLA (the map ``centers``) elsewhere, with each WSOLA run cross-faded in and out over one hop against the
-    copies around it. So audio played at rate 1 stays sample-exact, and only what was stretched, compressed,
-    waited or skipped is resynthesised."""
+def _hybrid(x: np.ndarray, n: int, off: np.ndarray, centers: np.ndarray, tols, win: int) -> np.ndarray:
+    """``n`` samples: copied from ``x`` where a whole WSOLA segment lies in one piece of constant offset ``off``
+    (source - destination; NaN: no copy), WSOLA (the map ``centers``) elsewhere, each WSOLA run cross-faded in
+    and out over one hop against the copies around it."""
     hop = win // 2
     k_n = centers.size
     out = np.zeros(n + win, dtype=np.float64)
@@ -202,8 +200,7 @@ def _hybrid(x: np.ndarray, n: int, off: np.ndarray, centers: np.ndarray, tols, w
             j += 1
         a, b = max(k - 1, 0), min(j, k_n - 1)  # one exact hop each side, for the cross-fades
         sl = slice(a, b + 1)
-        y = wsola(x, centers[sl], win, tols_a[sl], None if gain is None else gain[sl],
-                  None if max_end is None else max_end[sl], tail=True)
+        y = wsola(x, centers[sl], win, tols_a[sl], tail=True)
         lo = a * hop
         seg_out = out[lo: lo + y.size]
         y = y[: seg_out.size]
