@@ -100,9 +100,11 @@ def decode_g722(path: Path) -> np.ndarray:
 
 
 def active_level_normalise(x: np.ndarray, target_dbfs: float = -26.0, sample_rate_hz: int = SR) -> np.ndarray:
-    """Scale so the RMS over active 20 ms frames (within 40 dB of the loudest) is ``target_dbfs``; peak <= 0.99."""
+    """Scale so the RMS over active 20 ms frames (within 40 dB of the loudest) is ``target_dbfs``; peak <= 0.99.
+    A stereo ``x`` ([n, 2]) is measured on the mean of its channels and both are scaled alike."""
     n = int(0.02 * sample_rate_hz)
-    f = x[: len(x) // n * n].reshape(-1, n)
+    m = x.mean(axis=1) if x.ndim == 2 else x
+    f = m[: len(m) // n * n].reshape(-1, n)
     e = (f.astype(np.float64) ** 2).mean(axis=1) + 1e-12
     active = e > e.max() * 1e-4
     rms = np.sqrt(e[active].mean())

@@ -250,12 +250,7 @@ def build_stereo_music(out_dir: Path, seed: int = 2026, per_package: int = 3) ->
         for i in sorted(rng.choice(len(files), size=min(per_package, len(files)), replace=False).tolist()):
             f = files[i]
             y, t0 = excerpt(decode(f, channels=2), rng)
-            mono = y.mean(axis=1)
-            k = int(np.argmax(np.abs(mono)))
-            g = level(mono, -23.0)[k] / mono[k] if mono[k] else 1.0  # level() scales: its gain, read at one sample
-            y = y * g
-            peak = np.abs(y).max()
-            y = (y / peak * 0.99 if peak > 0.99 else y).astype(np.float32)
+            y = level(y, -23.0)
             cid = "stereo_" + "".join(ch if ch.isalnum() else "_" for ch in f"{pkg.split('-')[0]}_{f.parent.name}_{f.stem}")
             save_audio(out_dir / f"{cid}.flac", y, SR)
             side = float(np.sqrt(np.mean((y[:, 0] - y[:, 1]) ** 2)) / max(np.sqrt(np.mean(y ** 2)), 1e-9))

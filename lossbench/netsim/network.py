@@ -459,17 +459,22 @@ class _Simulation:
             (lk.loss.process(rng) if lk.loss is not None and o is None else None)
             for lk, o in zip(ch.links, self.outcomes)
         ]
-        # each link's propagation + jitter, drawn up front (vectorised)
-        self.extra: list[list[float]] = [
-            (lk.delay_s + lk.jitter.draw(n, rng, send) + self._replayed_delay(lk, n)).tolist() for lk in ch.links
-        ]
-        self.replay_lost = [None if lk.timing is None else lk.timing.lost[np.arange(n) % len(lk.timing)].tolist()
-                            for lk in ch.links]
-        for k, o in enumerate(self.outcomes):
+        # each link's propagation + jitter, drawn up front (vectorised), plus what is fixed per packet before the
+        # events run: a replayed timing trace's delay and loss, a link model's (nr:) HARQ delay and loss
+        self.extra: list[list[float]] = []
+        self.fixed_lost: list[list[bool] | None] = []
+        for lk, o in zip(ch.links, self.outcomes):
+            extra = lk.delay_s + lk.jitter.draw(n, rng, send)
+            lost = None
+            if lk.timing is not None:
+                idx = np.arange(n) % len(lk.timing)
+                extra = extra + np.nan_to_num(lk.timing.delay_s[idx])  # a lost packet's NaN delay: unused
+                lost = lk.timing.lost[idx]
             if o is not None:
-                self.extra[k] = (np.asarray(self.extra[k]) + o.delay_s).tolist()
-                self.replay_lost[k] = (o.lost if self.replay_lost[k] is None
-                                       else o.lost | np.asarray(self.replay_lost[k])).tolist()
+                extra = extra + o.delay_s
+                lost = o.lost if lost is None else lost | o.lost
+            self.extra.append(extra.tolist())
+            self.fixed_lost.append(None if lost is None else lost.tolist())
         self.queues = [Bottleneck(lk.bottleneck) if lk.bottleneck is not None else None for lk in ch.links]
         self.queue_delay = np.zeros(n)
         self.layout: FrameLayout | None = None
@@ -477,20 +482,13 @@ class _Simulation:
         self.d_est: float | None = None
         self.v_est = 0.0
 
-    @staticmethod
-    def _replayed_delay(lk: Link, n: int) -> np.ndarray:
-        if lk.timing is None:
-            return np.zeros(n)
-        d = lk.timing.delay_s[np.arange(n) % len(lk.timing)]
-        return np.where(np.isnan(d), 0.0, d)
-
     # each hop: decide the packet's fate at link ``k`` at the current time
     def _enter(self, i: int, k: int) -> None:
         env = self.env
         now = env.now
         proc = self.loss[k]
-        rl = self.replay_lost[k]
-        if (proc is not None and proc.step(now)) or (rl is not None and rl[i]):
+        fl = self.fixed_lost[k]
+        if (proc is not None and proc.step(now)) or (fl is not None and fl[i]):
             self.reason[i] = LINK_LOSS
             self.drop_link[i] = k
             if self.log is not None:

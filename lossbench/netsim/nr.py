@@ -347,29 +347,17 @@ class _NrRun:
         self.fading = Fading(link, rng)
         self.offset = 0.0
 
-    def _eesm(self, gain: np.ndarray, snr_db: np.ndarray, n_prb: np.ndarray, beta: np.ndarray) -> np.ndarray:
-        """Effective SINR (dB) of each row over its first n_prb PRBs, with EESM's beta (both per row)."""
-        snr = 10 ** (snr_db / 10)
-        if gain.shape[-1] == 1:  # flat: every PRB alike
-            g = gain[:, 0] * snr
-            return 10 * np.log10(np.maximum(g, 1e-12))
-        sinr = gain * snr[:, None]
-        e = np.exp(-sinr / beta[:, None])
-        cs = np.cumsum(e, axis=1)
-        k = np.clip(n_prb, 1, gain.shape[1]) - 1
-        mean = cs[np.arange(cs.shape[0]), k] / (k + 1)
-        return 10 * np.log10(np.maximum(-beta * np.log(np.maximum(mean, 1e-300)), 1e-12))
-
     @staticmethod
     def _eesm_all(gain: np.ndarray, snr_db: np.ndarray, need: np.ndarray, beta: np.ndarray) -> np.ndarray:
-        """float32[T, m]: the effective SINR (dB) of every MCS, each over the PRBs it needs (``need`` [T, m])."""
+        """float32[T, m]: the effective SINR (dB) of m MCS choices, each over the PRBs it needs (``need`` [T, m])
+        with its EESM ``beta`` ([m], the same for every row, or [T, m])."""
         snr = (10 ** (snr_db / 10)).astype(np.float32)
         if gain.shape[-1] == 1:
             g = 10 * np.log10(np.maximum(gain[:, 0] * snr, 1e-12))
             return np.broadcast_to(g[:, None], need.shape).astype(np.float32)
         sinr = gain * snr[:, None]  # [T, prb]
-        b32 = beta.astype(np.float32)
-        e = np.exp(-sinr[:, None, :] / b32[None, :, None])  # [T, m, prb]
+        b32 = np.asarray(beta, dtype=np.float32)
+        e = np.exp(-sinr[:, None, :] / b32[..., None])  # [T, m, prb]
         cs = np.cumsum(e, axis=2)
         k = np.clip(need, 1, gain.shape[1]) - 1
         mean = np.take_along_axis(cs, k[..., None], axis=2)[..., 0] / (k + 1)
@@ -463,7 +451,8 @@ class _NrRun:
             tk = t[pending] + (k - 1) * rtt
             gk = self.fading.prb_gain(tk, max_prb)[0, 0]
             mk = m_idx[pending]
-            sk = 10 ** (self._eesm(gk, lk.snr_at(tk), need[u[pending], mk], beta[mk]) / 10)
+            sk = 10 ** (self._eesm_all(gk, lk.snr_at(tk), need[u[pending], mk][:, None], beta[mk][:, None])[:, 0]
+                        .astype(np.float64) / 10)
             acc[pending] += np.log2(1 + sk) if lk.combining == "ir" else sk
             comb = (2 ** acc[pending] - 1) if lk.combining == "ir" else acc[pending]
             ok = self.rng.random(pending.size) >= lookup(mk, 10 * np.log10(np.maximum(comb, 1e-12)), u[pending])

@@ -286,7 +286,7 @@ def align(heard: np.ndarray, plan: PlayoutPlan, sample_rate_hz: int, n_media: in
     return _hybrid(heard, n_media, off, centers, tol, win)
 
 
-def frame_layout(packets, n_frames: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+def frame_layout(packets) -> tuple[np.ndarray, np.ndarray, int]:
     """(first frame, last frame + 1) per packet, whether each packet is a primary one, and the frame count."""
     from lossbench.core import PacketKind
 
@@ -294,8 +294,6 @@ def frame_layout(packets, n_frames: int | None = None) -> tuple[np.ndarray, np.n
     stop = np.array([p.frames.stop if len(p.frames) else -1 for p in packets], dtype=np.int64)
     primary = np.array([p.kind == PacketKind.PRIMARY and len(p.frames) > 0 for p in packets], dtype=bool)
     n = int(stop.max()) if stop.size and stop.max() > 0 else 0
-    if n_frames is not None:
-        n = max(n, int(n_frames))
     return np.stack([first, stop], axis=1) if first.size else np.zeros((0, 2), np.int64), primary, n
 
 

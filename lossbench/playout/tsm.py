@@ -248,7 +248,5 @@ def plan_tsm(pl: TsmPlayout, send_s: np.ndarray, arrival_s: np.ndarray, spans: n
         coef = _filter_coef(tgt, frame_s) ** ((out * frame_s) / 0.01)
         filt = coef * filt + (1.0 - coef) * level
         t += out * frame_s
-    for c in pending:  # a wait still open at the end (cannot happen: kept for safety)
-        b.rows[c][2] = b.rows[c][3] = n_frames
     plan = b.build(start, "tsm", first_arrival_s=float(arrival_s[first]))
     return plan, packet_deadlines(due, spans, primary)

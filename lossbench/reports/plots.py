@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -487,8 +488,6 @@ def quality_vs_delay(df: pd.DataFrame, metric: str, out_stem: Path, opts: Figure
                 x, m, ci = (np.array(t) for t in zip(*sorted(pts)))
                 ax.errorbar(x, np.clip(m, lo, hi), yerr=ci, color=colors[pol], marker=MARKERS[pi % len(MARKERS)],
                             linestyle=LINESTYLES[ji % len(LINESTYLES)], ms=4, lw=1.1, capsize=2)
-        import textwrap
-
         title = f"{sysname} / {conc}" if d["concealment"].nunique() > 1 else str(sysname)
         ax.set_title("\n".join(textwrap.wrap(title, 28 if len(panels) > 2 else 60)), fontsize=fs["title"])
         ax.grid(alpha=0.3)

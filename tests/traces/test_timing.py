@@ -102,6 +102,22 @@ def test_a_hand_written_pcap_with_one_rtp_stream_replays_with_its_loss_and_delay
     assert len(other) == 10 and not other.lost.any()
 
 
+def test_a_pcapng_capture_reads_as_the_same_pcap(tmp_path):
+    from scapy.utils import PcapNgWriter, PcapReader
+
+    p, _ = _capture(tmp_path)
+    ng = tmp_path / "call.pcapng"
+    with PcapReader(str(p)) as reader:
+        w = PcapNgWriter(str(ng))
+        for pkt in reader:
+            w.write(pkt)
+        w.close()
+    assert detect_format(ng.read_bytes()) == "pcap"
+    a, b = read_pcap(p), read_pcap(ng)
+    assert len(a) == len(b) and np.array_equal(a.lost, b.lost) and b.meta["duplicates"] == 1
+    assert np.allclose(a.delay_s, b.delay_s, atol=1e-6, equal_nan=True)
+
+
 def test_pcap_errors_name_what_is_wrong(tmp_path):
     p, _ = _capture(tmp_path)
     with pytest.raises(TraceFormatError, match=r"no RTP packets with SSRC 0x00000001; the capture has 0x1234ABCD \(60"):
