@@ -8,6 +8,7 @@ can add theirs through an entry-point group (for example
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from importlib import metadata
 from typing import Generic, TypeVar
@@ -32,6 +33,7 @@ class Registry(Generic[T]):
         self._items: dict[str, T] = {}
         self._aliases: dict[str, str] = {}
         self._plugins_loaded = entry_point_group is None
+        self._plugins_lock = threading.Lock()
 
     def register(self, name: str, *aliases: str) -> Callable[[T], T]:
         """Decorator registering ``obj`` under ``name`` (and aliases)."""
@@ -51,12 +53,17 @@ class Registry(Generic[T]):
             self._aliases[alias.lower()] = key
 
     def _load_plugins(self) -> None:
+        """Load the entry-point group's plug-ins once. The flag is set only after every plug-in is in the table,
+        under a lock: a second thread asking meanwhile waits, and never looks a name up in a half-filled table."""
         if self._plugins_loaded:
             return
-        self._plugins_loaded = True
-        for ep in metadata.entry_points(group=self.entry_point_group or ""):
-            if ep.name.lower() not in self._items:
-                self._items[ep.name.lower()] = ep.load()
+        with self._plugins_lock:
+            if self._plugins_loaded:
+                return
+            for ep in metadata.entry_points(group=self.entry_point_group or ""):
+                if ep.name.lower() not in self._items:
+                    self._items[ep.name.lower()] = ep.load()
+            self._plugins_loaded = True
 
     def canonical(self, name: str) -> str:
         """The registered name for ``name`` (resolving aliases)."""

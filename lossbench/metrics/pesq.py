@@ -7,13 +7,15 @@ inputs); the helper runs with one OpenMP thread, like every worker.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import math
 import os
 import pickle
 import select
 import subprocess
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -30,52 +32,105 @@ def _pesq_worker(ref: np.ndarray, est: np.ndarray, sr: int, mode: str) -> float:
 
 
 class _Helper:
-    """The helper subprocess (see ``lossbench.metrics._isolated``)."""
+    """One helper subprocess (see ``lossbench.metrics._isolated``): a request pipe and a reply pipe, used by one
+    caller at a time (:class:`_HelperPool` hands it out)."""
 
-    proc: subprocess.Popen | None = None
+    def __init__(self) -> None:
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        self.proc = subprocess.Popen([sys.executable, "-m", "lossbench.metrics._isolated"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
 
-    @classmethod
-    def get(cls) -> subprocess.Popen:
-        if cls.proc is None or cls.proc.poll() is not None:
-            env = {**os.environ, "OMP_NUM_THREADS": "1"}
-            cls.proc = subprocess.Popen([sys.executable, "-m", "lossbench.metrics._isolated"],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
-        return cls.proc
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
 
-    @classmethod
-    def stop(cls) -> None:
-        p, cls.proc = cls.proc, None
-        if p is not None and p.poll() is None:
+    def call(self, fn: Callable[..., Any], args: tuple, timeout_s: float) -> tuple[str, Any]:
+        stdin, stdout = self.proc.stdin, self.proc.stdout
+        assert stdin is not None and stdout is not None  # both are pipes (Popen above)
+        pickle.dump((fn.__module__, fn.__name__, args), stdin)
+        stdin.flush()
+        ready, _, _ = select.select([stdout], [], [], timeout_s)
+        if not ready:
+            raise TimeoutError
+        reply: tuple[str, Any] = pickle.load(stdout)
+        return reply
+
+    def stop(self) -> None:
+        p = self.proc
+        if p.poll() is None:
             try:
-                p.stdin.close()
+                if p.stdin is not None:
+                    p.stdin.close()
                 p.wait(timeout=5)
             except Exception:
                 p.kill()
 
 
+class _HelperPool:
+    """Idle helpers, each lent to one caller at a time: threads calling PESQ at once each get a helper of their
+    own (started on demand, under the lock), so that no two requests ever share a pipe; at most as many helpers
+    run as calls were ever in flight at once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: list[_Helper] = []
+        self._all: list[_Helper] = []
+
+    @contextlib.contextmanager
+    def lend(self) -> Iterator[_Helper]:
+        with self._lock:
+            while self._idle and not self._idle[-1].alive:
+                self._all.remove(self._idle.pop())
+            if self._idle:
+                h = self._idle.pop()
+            else:
+                h = _Helper()
+                self._all.append(h)
+        ok = False
+        try:
+            yield h
+            ok = True
+        finally:
+            with self._lock:
+                if ok and h.alive:
+                    self._idle.append(h)
+                else:  # a crash, a timeout or a broken pipe: the helper's pipes may hold half a message
+                    if h in self._all:
+                        self._all.remove(h)
+                    h.stop()
+
+    def running(self) -> int:
+        with self._lock:
+            return sum(h.alive for h in self._all)
+
+    def stop(self) -> None:
+        with self._lock:
+            helpers, self._all, self._idle = self._all, [], []
+        for h in helpers:
+            h.stop()
+
+
+_POOL = _HelperPool()
+
+
 @atexit.register
 def shutdown_helper() -> None:
-    """Stop the helper process (also called at interpreter exit)."""
-    _Helper.stop()
+    """Stop the helper processes (also called at interpreter exit)."""
+    _POOL.stop()
 
 
 def call_isolated(fn: Callable[..., Any], *args: Any, timeout_s: float = 300.0) -> Any:
-    """Run ``fn(*args)`` in the helper process; a crash there becomes MetricUnavailable.
+    """Run ``fn(*args)`` in a helper process; a crash there becomes MetricUnavailable.
 
     ``fn`` must be importable by module and name. Exceptions it raises are
-    re-raised here.
+    re-raised here. Safe to call from several threads at once: each call has a helper to itself.
     """
-    p = _Helper.get()
     try:
-        pickle.dump((fn.__module__, fn.__name__, args), p.stdin)
-        p.stdin.flush()
-        ready, _, _ = select.select([p.stdout], [], [], timeout_s)
-        if not ready:
-            _Helper.stop()
-            raise MetricUnavailable("the metric timed out")
-        status, value = pickle.load(p.stdout)
+        with _POOL.lend() as h:
+            status, value = h.call(fn, args, timeout_s)
+    except TimeoutError:
+        raise MetricUnavailable("the metric timed out") from None
     except (EOFError, BrokenPipeError, pickle.UnpicklingError, OSError):
-        _Helper.stop()
         raise MetricUnavailable("the metric's native code crashed on this input") from None
     if status == "err":
         raise value

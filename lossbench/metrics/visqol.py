@@ -10,21 +10,26 @@ both against ``../shared/reference/visqol/``). Its inner loops are compiled by n
   gave PESQ-WB 4.64 / 1.62 / 1.14 / 1.06 and ViSQOL 4.61 / 4.26 / 3.36 / 2.27 (issue #23's measurement).
 - ``visqol_audio``: audio mode at 48 kHz with the default SVR model (music and full-band audio); a 16 kHz
   clip is upsampled first, so it judges the band both signals have.
+
+Calls are serialised by a process-wide lock: numba's default ``workqueue`` threading layer aborts the process
+when two threads run its parallel kernels at once (seen with 4 threads scoring ViSQOL on a Dask-like worker),
+and the API objects are shared. Other metrics of other threads run meanwhile.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
+import threading
 
 import numpy as np
 
+from lossbench.concurrency import locked_cache
 from lossbench.metrics.common import MetricUnavailable, _check_pair, _resample
 
 SPEECH_RATE, AUDIO_RATE = 16000, 48000
 
 
-@functools.lru_cache(maxsize=4)
+@locked_cache(4)
 def _api(mode: str):
     import warnings
 
@@ -39,6 +44,10 @@ def _api(mode: str):
         else:
             api.create(mode="audio")
     return api
+
+
+#: one ViSQOL measurement at a time per process (see the module docstring)
+_SERIAL = threading.Lock()
 
 
 def numba_accelerated() -> bool:
@@ -59,7 +68,8 @@ def visqol_score(est: np.ndarray, ref: np.ndarray, sr: int, mode: str) -> float:
     if min(ref.size, est.size) < sr // 2:
         raise MetricUnavailable("too short for ViSQOL (needs >= 0.5 s)")
     try:
-        return float(_api(mode).measure_from_arrays(ref.astype(np.float64), est.astype(np.float64), int(sr)).moslqo)
+        with _SERIAL:
+            return float(_api(mode).measure_from_arrays(ref.astype(np.float64), est.astype(np.float64), int(sr)).moslqo)
     except (ValueError, RuntimeError, IndexError) as e:
         raise MetricUnavailable(f"ViSQOL could not score this pair: {e}") from None
 

@@ -44,11 +44,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
+from lossbench.concurrency import locked_cache
 from lossbench.core import LossTrace
 from lossbench.errors import ConfigError, choices
 from lossbench.netsim.models import LossModel, _check_n
@@ -70,7 +70,7 @@ PRESETS = {
 }
 
 
-@lru_cache(maxsize=1)
+@locked_cache(1)
 def _sionna() -> dict[str, Any]:
     """Sionna's pieces, imported (about 8 s) only when an ``nr:`` channel is used."""
     try:
@@ -293,7 +293,7 @@ class Fading:
         return (np.abs(h @ steer) ** 2).astype(np.float32)
 
 
-@lru_cache(maxsize=64)
+@locked_cache(64)
 def _tables(mcs_table: int, channel: str, prbs: int, bits: tuple[int, ...], bler_target: float):
     """For each packet size (bits) and MCS: PRBs needed (0: does not fit), the BLER curve on SNR_GRID, and the
     lowest SINR (dB) meeting ``bler_target`` (inf: never)."""

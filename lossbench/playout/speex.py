@@ -26,10 +26,10 @@ from __future__ import annotations
 
 import ctypes
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
+from lossbench.concurrency import locked_cache
 from lossbench.errors import ConfigError
 from lossbench.playout.plan import DROP, EXPAND, HOLD, NORMAL, PlanBuilder, PlayoutPlan, concealed_plan, packet_deadlines
 
@@ -43,7 +43,7 @@ class _Packet(ctypes.Structure):
                 ("span", ctypes.c_uint32), ("sequence", ctypes.c_uint16), ("user_data", ctypes.c_uint32)]
 
 
-@lru_cache(maxsize=1)
+@locked_cache(1)
 def _lib() -> ctypes.CDLL:
     from lossbench.codecs.clib import load_clib
 

@@ -31,12 +31,12 @@ The redundant bitrate (0.5 Q |offsets| kbit/s in theory) is measured from the pa
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from lossbench.concurrency import locked_cache
 from lossbench.codecs.neural import DEFAULT_BACKBONE
 from lossbench.codecs.base import CODECS, FrameCodec
 from lossbench.codecs.entropy import CategoricalStream, crc_frame, crc_unframe
@@ -51,7 +51,7 @@ def glaris_path(path: str | None, backbone: str = DEFAULT_BACKBONE) -> Path:
     return backbone_class(backbone).shipped_path("glaris", path)
 
 
-@functools.lru_cache(maxsize=4)
+@locked_cache(4)
 def load_glaris(path: str | None = None, backbone: str = DEFAULT_BACKBONE):
     """The Glaris modules with shipped (or given) safetensors weights, eval mode, CPU; no pickle.
 

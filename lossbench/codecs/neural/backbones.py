@@ -22,13 +22,13 @@ it found it.
 
 from __future__ import annotations
 
-import functools
 import json
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
+from lossbench.concurrency import locked_cache
 from lossbench.errors import CodecError, ConfigError
 from lossbench.registry import Registry
 
@@ -434,7 +434,7 @@ def backbone_names() -> list[str]:
     return BACKBONES.names()
 
 
-@functools.lru_cache(maxsize=8)
+@locked_cache(8)
 def _load(name: str, path: str | None) -> Backbone:
     cls = backbone_class(name)
     p = cls.shipped_path("codec", path)

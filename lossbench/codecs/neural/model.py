@@ -101,20 +101,23 @@ class CausalConv1d(nn.Module):
         k, d, s = c.kernel_size[0], c.dilation[0], c.stride[0]
         w = c.weight
         key = (w.data_ptr(), w._version)
-        if getattr(self, "_w_key", None) != key:
+        # one tuple, read once and replaced whole: a thread never sees a key with another thread's half-built value
+        cache = getattr(self, "_w_cache", None)
+        if cache is None or cache[0] != key:
             w2 = w.detach().reshape(w.shape[0], -1)  # (cout, cin * k); depthwise: (C, k)
-            self._w_rows, self._w_cols, self._w_key = w2.contiguous(), w2.t().contiguous(), key
-            self._bias = c.bias.detach() if c.bias is not None else w.new_zeros(w.shape[0])
+            bias = c.bias.detach() if c.bias is not None else w.new_zeros(w.shape[0])
+            cache = self._w_cache = (key, w2.contiguous(), w2.t().contiguous(), bias)
+        _, w_rows, w_cols, bias = cache
         cols = full.unfold(2, (k - 1) * d + 1, s)[..., ::d]  # (B, cin, T_out, k)
         B, C, T, _ = cols.shape
         if c.groups == 1 and B == 1 and T >= 64:  # many output steps: (cout, cin k) @ (cin k, T)
-            return torch.addmm(self._bias[:, None], self._w_rows, cols[0].transpose(1, 2).reshape(C * k, T))[None]
+            return torch.addmm(bias[:, None], w_rows, cols[0].transpose(1, 2).reshape(C * k, T))[None]
         if c.groups == 1:  # few output steps: (B T, cin k) @ (cin k, cout)
-            y = torch.addmm(self._bias, cols.permute(0, 2, 1, 3).reshape(B * T, C * k), self._w_cols)
+            y = torch.addmm(bias, cols.permute(0, 2, 1, 3).reshape(B * T, C * k), w_cols)
             return y.view(B, T, -1).transpose(1, 2)
         if c.groups != C or w.shape[0] != C:  # grouped but not depthwise: not used by these models
             return c(full)
-        return (cols * self._w_rows[None, :, None, :]).sum(-1) + self._bias[None, :, None]
+        return (cols * w_rows[None, :, None, :]).sum(-1) + bias[None, :, None]
 
 
 class ResUnit(nn.Module):

@@ -27,8 +27,7 @@ class EMACodebook(nn.Module):
         self.register_buffer("cluster_size", torch.ones(size))
         self.register_buffer("embed_sum", self.embed.clone())
         self.register_buffer("initted", torch.zeros((), dtype=torch.bool))
-        self._norms: torch.Tensor | None = None
-        self._norms_key: tuple[int, int] | None = None
+        self._norms: tuple[tuple[int, int], torch.Tensor] | None = None  # ((data_ptr, version), |e_k|^2)
 
     def nearest(self, x: torch.Tensor) -> torch.Tensor:
         """Indices of the nearest codes, x: (N, D) -> (N,).
@@ -39,10 +38,13 @@ class EMACodebook(nn.Module):
         1024 codes cost more than the search itself).
         """
         e = self.embed
-        if self.training or self._norms is None or self._norms_key != (e.data_ptr(), e._version):
-            self._norms = (e * e).sum(1)
-            self._norms_key = (e.data_ptr(), e._version)
-        return torch.addmm(self._norms[None], x, e.t(), alpha=-2).argmin(1)
+        key = (e.data_ptr(), e._version)
+        cache = self._norms
+        if self.training or cache is None or cache[0] != key:
+            cache = (key, (e * e).sum(1))
+            if not self.training:
+                self._norms = cache  # replaced whole: threads sharing the module never see a mismatched pair
+        return torch.addmm(cache[1][None], x, e.t(), alpha=-2).argmin(1)
 
     @torch.no_grad()
     def update(self, x: torch.Tensor, codes: torch.Tensor, generator: torch.Generator | None = None) -> None:

@@ -1,35 +1,43 @@
-"""torch's intra-op thread count, held at one while any thread of the process needs it.
+"""The numeric settings every scored row runs under: torch and the BLAS/OpenMP pools on one thread.
 
-The neural transceivers entropy-code under PMFs that the sender and the
-receiver must compute to the same bits, so both run the model on one thread
-(a different thread count can change the order of floating-point sums).
-``torch.set_num_threads`` is process-wide: a plain save/set/restore would let
-one Python thread restore the old count while another is still coding (two
-tasks of a Dask worker with two threads). :func:`single_thread` is therefore
-counted: the first to enter sets one thread, the last to leave restores the
-count it found.
+The neural transceivers entropy-code under PMFs that the sender and the receiver must compute to the same bits,
+and a different thread count can change the order of floating-point sums (FARGAN's autoregressive synthesis turns
+such last-bit differences into audible ones). So every path that scores a row (the local process pool, the
+in-process executor, a Dask worker's threads, ``lossbench rerun``) runs inside :func:`single_thread`.
+
+``torch.set_num_threads`` and the BLAS pools are process-wide: a plain save/set/restore would let one Python
+thread restore the old count while another is still coding (two tasks of a Dask worker with two threads).
+:func:`single_thread` is therefore counted: the first to enter sets one thread, the last to leave restores what
+it found.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 import threading
+from typing import Any
 
 _lock = threading.Lock()
 _depth = 0
-_saved = 1
+_saved_torch = 1
+_blas: Any = None  # threadpoolctl's limiter while the count is above zero
 
 
 @contextlib.contextmanager
-def single_thread():
-    """Run the block with torch on one intra-op thread (re-entrant and safe across threads)."""
+def single_thread() -> Iterator[None]:
+    """Run the block with torch on one intra-op thread and the BLAS/OpenMP pools that threadpoolctl sees on one
+    thread (re-entrant and safe across threads)."""
     import torch
 
-    global _depth, _saved
+    global _depth, _saved_torch, _blas
     with _lock:
         if _depth == 0:
-            _saved = torch.get_num_threads()
+            _saved_torch = torch.get_num_threads()
             torch.set_num_threads(1)
+            from threadpoolctl import threadpool_limits
+
+            _blas = threadpool_limits(limits=1)
         _depth += 1
     try:
         yield
@@ -37,4 +45,13 @@ def single_thread():
         with _lock:
             _depth -= 1
             if _depth == 0:
-                torch.set_num_threads(_saved)
+                torch.set_num_threads(_saved_torch)
+                if _blas is not None:
+                    _blas.restore_original_limits()
+                    _blas = None
+
+
+def depth() -> int:
+    """How many blocks are inside :func:`single_thread` now (tests read it)."""
+    with _lock:
+        return _depth

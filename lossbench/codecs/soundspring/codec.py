@@ -55,6 +55,7 @@ from typing import Any
 
 import numpy as np
 
+from lossbench.concurrency import locked_cache
 from lossbench.codecs.neural import DEFAULT_BACKBONE
 from lossbench.codecs.base import CODECS, CodecBase, DecodeResult
 from lossbench.codecs.soundspring.coding import (Layout, Schedule, SlicePacket, Slicing, decode_tokens, encode_tokens,
@@ -73,7 +74,7 @@ STREAM_CONTEXT = 5
 DEFAULT_CONCEAL_LAYERS = 3
 
 
-@functools.lru_cache(maxsize=4)
+@locked_cache(4)
 def load_mlm(path: str | None = None, backbone: str = DEFAULT_BACKBONE):
     """The masked LM of ``backbone``'s tokens with shipped (or given) safetensors weights, eval mode, CPU,
     frozen for inference; no pickle. A masked LM of another backbone's tokens is refused, naming both."""

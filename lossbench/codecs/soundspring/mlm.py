@@ -138,12 +138,13 @@ class MaskedTokenLM(nn.Module):
         """
         w = self.embed.weight
         key = (w.data_ptr(), w._version)
-        if self.training or getattr(self, "_table_key", None) != key:
+        cache = getattr(self, "_table_cache", None)
+        if self.training or cache is None or cache[0] != key:
             t = w.view(self.cfg.num_quantizers, self.cfg.vocab + 1, -1)[:, : self.cfg.vocab]
             if self.training:
                 return t
-            self._table, self._table_key = t.detach().contiguous(), key
-        return self._table
+            cache = self._table_cache = (key, t.detach().contiguous())  # replaced whole (threads share it)
+        return cache[1]
 
     def forward(self, tokens: torch.Tensor, frames: torch.Tensor | None = None,
                 layers: torch.Tensor | None = None) -> torch.Tensor:
