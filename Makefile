@@ -7,7 +7,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-stamp
 JOBS    ?= 2
 
-.PHONY: setup opus run test perf clean corpus-deps corpus corpus-fullband corpus-stereo data-deps data train train-soundspring train-glaris heldout
+.PHONY: setup opus run test lint perf clean corpus-deps corpus corpus-fullband corpus-stereo data-deps data train train-soundspring train-glaris heldout
 
 $(STAMP): pyproject.toml scripts/install-system-deps.sh Makefile
 	bash scripts/install-system-deps.sh
@@ -29,6 +29,12 @@ setup: $(STAMP) opus
 # the main job: the shipped default sweep on the embedded corpus; prints the path of report.html
 run: setup
 	$(VENV)/bin/lossbench sweep --out runs/default
+
+# ruff (the rules in pyproject.toml) and mypy on lossbench/, with the versions the lint extra pins
+lint: $(STAMP)
+	$(PY) -m pip install -q -e '.[lint]'
+	$(VENV)/bin/ruff check lossbench
+	$(VENV)/bin/mypy
 
 test: setup
 	bash scripts/install-system-deps.sh --test

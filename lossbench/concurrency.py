@@ -30,7 +30,7 @@ def locked_cache(maxsize: int = 1) -> Callable[[F], F]:
         lock = threading.RLock()
 
         @functools.wraps(fn)
-        def call(*args, **kwargs):  # type: ignore[no-untyped-def]  # the signature is fn's (functools.wraps)
+        def call(*args, **kwargs):  # the signature is fn's (functools.wraps)
             with lock:
                 return cached(*args, **kwargs)
 

@@ -77,12 +77,11 @@ class Clip:
         return self.num_samples / self.sample_rate_hz
 
 
-class PacketKind(str, enum.Enum):
+class PacketKind(enum.StrEnum):
     """What a packet carries."""
 
     PRIMARY = "primary"
     REDUNDANCY = "redundancy"  # FEC copies / parity
-    SIDE_INFO = "side_info"  # hyperprior or other side information only
 
 
 @dataclass(frozen=True, eq=False)

@@ -53,14 +53,13 @@ class writing:
     def __init__(self, path: object, what: str = "write") -> None:
         self.path, self.what = path, what
 
-    def __enter__(self) -> "writing":
+    def __enter__(self) -> writing:
         return self
 
-    def __exit__(self, typ, exc, tb) -> bool:
+    def __exit__(self, typ, exc, tb) -> None:
         if exc is not None and isinstance(exc, OSError) and not isinstance(exc, LossbenchError):
             reason = exc.strerror or str(exc)
             raise OutputError(f"cannot {self.what} {self.path}: {reason}") from exc
-        return False
 
 
 def choices(values: Iterable[object]) -> str:

@@ -78,7 +78,9 @@ def split_spec(spec: str) -> tuple[str, dict[str, Any]]:
 
 def _split_top(body: str) -> list[str]:
     """Split on commas not inside parentheses."""
-    out, depth, cur = [], 0, []
+    out: list[str] = []
+    cur: list[str] = []
+    depth = 0
     for ch in body:
         if ch == "(":
             depth += 1

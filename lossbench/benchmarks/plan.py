@@ -23,7 +23,6 @@ from lossbench.benchmarks.spec import ChannelEntry, SweepSpec
 from lossbench.corpus import ClipRef, scan_corpus
 from lossbench.errors import ConfigError, LossbenchError, choices
 
-
 #: channel instances per job at most: a (clip, codec) with more is split (each part encodes the clip again,
 #: which costs far less than the decodes and scores of its channels), so that two workers stay busy to the end
 JOB_CHANNELS = 8

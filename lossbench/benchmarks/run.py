@@ -216,10 +216,10 @@ def _run_job(job: Job, skip: frozenset[str] | set[str]) -> list[dict[str, Any]]:
     todo = set(job.task_keys()) - set(skip)
     if not todo:
         return []
-    from lossbench.metrics import compute_metrics, windowed
     from lossbench.core import PacketKind
-    from lossbench.traces.stats import trace_stats
+    from lossbench.metrics import compute_metrics, windowed
     from lossbench.playout.emodel import burst_ratio, emodel_row, g113_key
+    from lossbench.traces.stats import trace_stats
 
     try:
         codec = _codec(job.codec_spec)
@@ -352,7 +352,7 @@ def _run_job(job: Job, skip: frozenset[str] | set[str]) -> list[dict[str, Any]]:
                     if job.keep_audio and seed == 0:
                         from lossbench.audio import save_audio
 
-                        f = audio_dir / safe_name(f"{clip.id}__{job.codec_spec}__{conc}__{ch.key}") 
+                        f = audio_dir / safe_name(f"{clip.id}__{job.codec_spec}__{conc}__{ch.key}")
                         row["audio_file"] = str(save_audio(f.with_name(f.name + ".wav"), audio if heard is None else heard,
                                                            sr).relative_to(job.run_dir))
                         # which 20 ms frames the listener hears concealed: lost and late packets' frames

@@ -164,7 +164,8 @@ def spec_from_dict(d: dict[str, Any], where: str = "spec") -> SweepSpec:
         for k in c:
             if k not in ("spec", "label", "concealments"):
                 raise _bad_key(f"{where}: codec[{i}]", k, ("spec", "label", "concealments"))
-        codecs.append(CodecEntry(str(c["spec"]), c.get("label"), _opt_str_list(c.get("concealments"), f"codec[{i}].concealments")))
+        concs = _opt_str_list(c.get("concealments"), f"codec[{i}].concealments")
+        codecs.append(CodecEntry(str(c["spec"]), c.get("label"), concs))
     chans = []
     for i, c in enumerate(_as_list(d.get("channel", []), f"{where}: channel")):
         if isinstance(c, str):

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from lossbench.benchmarks.executors import DaskExecutor, LocalExecutor
-from lossbench.errors import OutputError
 from lossbench.benchmarks.plan import Plan, describe_plan, plan_sweep
 from lossbench.benchmarks.run import run_job
 from lossbench.benchmarks.spec import SweepSpec
 from lossbench.benchmarks.store import ResultStore
+from lossbench.errors import OutputError
 from lossbench.files import write_atomic
 
 VERSIONED = ("lossbench", "numpy", "scipy", "simpy", "pesq", "pystoi", "speechmos", "onnxruntime", "torch", "pandas")
@@ -89,7 +89,7 @@ def check_models(plan: Plan, run_dir: Path) -> None:
     """
     import tomllib
 
-    from lossbench.errors import ConfigError, OutputError
+    from lossbench.errors import ConfigError
 
     p = run_dir / "spec.toml"
     if not p.exists():
@@ -168,7 +168,7 @@ def recompute_task(run_dir: str | Path, task: str) -> dict[str, Any]:
     import tomllib
 
     from lossbench.benchmarks.spec import spec_from_dict
-    from lossbench.errors import ConfigError, OutputError
+    from lossbench.errors import ConfigError
 
     run_dir = Path(run_dir)
     p = run_dir / "spec.toml"

@@ -8,10 +8,10 @@ from lossbench import __version__
 from lossbench.cli.codecs import app as codecs_app
 from lossbench.cli.corpus import app as corpus_app
 from lossbench.cli.data import app as data_app
-from lossbench.cli.train import app as train_app
 from lossbench.cli.netsim import app as netsim_app
 from lossbench.cli.sweep import register as register_sweep
 from lossbench.cli.traces import app as traces_app
+from lossbench.cli.train import app as train_app
 
 app = typer.Typer(
     name="lossbench",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -17,7 +17,7 @@ app = typer.Typer(help="Speech corpora: list, info, build the embedded one.", no
 @app.command("list")
 @friendly_errors
 def list_clips(
-    path: Annotated[Optional[Path], typer.Argument(help="corpus directory (default: the embedded corpus)")] = None,
+    path: Annotated[Path | None, typer.Argument(help="corpus directory (default: the embedded corpus)")] = None,
 ) -> None:
     """List the clips of a corpus."""
     from lossbench.corpus import scan_corpus
@@ -34,7 +34,7 @@ def list_clips(
 
 @app.command()
 @friendly_errors
-def info(path: Annotated[Optional[Path], typer.Argument(help="corpus directory or file (default: embedded)")] = None) -> None:
+def info(path: Annotated[Path | None, typer.Argument(help="corpus directory or file (default: embedded)")] = None) -> None:
     """Clip count, total duration, sample rates and channels of a corpus."""
     from lossbench.corpus import corpus_info
 
@@ -50,7 +50,7 @@ def info(path: Annotated[Optional[Path], typer.Argument(help="corpus directory o
 @app.command()
 @friendly_errors
 def build(
-    out: Annotated[Optional[Path], typer.Option(help="output directory (default: the package's embedded corpus)")] = None,
+    out: Annotated[Path | None, typer.Option(help="output directory (default: the package's embedded corpus)")] = None,
     seed: Annotated[int, typer.Option()] = 2026,
     fullband: Annotated[bool, typer.Option("--fullband", help="the 48 kHz music and speech corpus instead "
                                            "('fullband' in sweeps; needs 'make corpus-fullband')")] = False,

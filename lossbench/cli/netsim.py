@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import numpy as np
 import typer
@@ -111,7 +111,7 @@ def _stats_table(spec: str, packets: int | None, seed: int) -> None:
 @friendly_errors
 def stats(
     spec: Annotated[str, typer.Argument(help="loss model spec, e.g. 'markov3' or 'gilbert:loss_rate=0.1,mean_burst=3'")],
-    packets: Annotated[Optional[int], typer.Option(min=1, help="default: 1,000,000 (nr: 100,000)")] = None,
+    packets: Annotated[int | None, typer.Option(min=1, help="default: 1,000,000 (nr: 100,000)")] = None,
     seed: Annotated[int, typer.Option()] = 0,
 ) -> None:
     """Closed-form statistics of a loss model next to a long sample's; for nr: also the first-attempt BLER, the
@@ -133,28 +133,29 @@ def netem(
 @app.command()
 @friendly_errors
 def simulate(
-    loss: Annotated[Optional[str], typer.Option(help="loss model spec of the link")] = None,
-    trace: Annotated[Optional[Path], typer.Option(help="replay this trace file on the link")] = None,
+    loss: Annotated[str | None, typer.Option(help="loss model spec of the link")] = None,
+    trace: Annotated[Path | None, typer.Option(help="replay this trace file on the link")] = None,
     delay: Annotated[str, typer.Option(help="propagation delay, e.g. 40ms")] = "0ms",
     jitter: Annotated[str, typer.Option(help="none | normal:10ms | uniform:20ms | exponential:5ms | pareto:8ms[:shape] | "
                                             "lognormal:10ms[:sigma] | ar1:10ms[:rho] | spikes:300ms[:per_s] | "
                                             "periodic:200ms[:period]")] = "none",
     playout: Annotated[str, typer.Option(help="none | fixed:60ms | adaptive[:safety=4,...] | tsm[:quantile=0.95,...] | "
                                              "speex[:max_late_rate=4,...]")] = "none",
-    bottleneck: Annotated[Optional[str], typer.Option(help="bottleneck rate, e.g. 1mbit")] = None,
+    bottleneck: Annotated[str | None, typer.Option(help="bottleneck rate, e.g. 1mbit")] = None,
     queue: Annotated[int, typer.Option(help="bottleneck queue size (packets)")] = 50,
-    cross: Annotated[Optional[list[str]], typer.Option(help="cross traffic: poisson:rate=PPS,size=B | onoff:on=S,off=S,rate=PPS,size=B")] = None,
+    cross: Annotated[list[str] | None, typer.Option(help="cross traffic: poisson:rate=PPS,size=B | "
+                                                         "onoff:on=S,off=S,rate=PPS,size=B")] = None,
     packets: Annotated[int, typer.Option(min=1, help="packets to send")] = 3000,
     frame_ms: Annotated[float, typer.Option(help="packet interval in ms")] = 20.0,
     payload_bytes: Annotated[int, typer.Option(help="payload size (40 header bytes are added)")] = 60,
     seed: Annotated[int, typer.Option()] = 0,
-    out: Annotated[Optional[Path], typer.Option("-o", "--out", help="write the effective loss pattern (lost or late) as a trace")] = None,
+    out: Annotated[Path | None, typer.Option("-o", "--out",
+                                             help="write the effective loss pattern (lost or late) as a trace")] = None,
 ) -> None:
     """Send a constant-rate packet stream through a simulated path and report what arrived."""
     from lossbench.core import LossTrace
     from lossbench.netsim.network import BottleneckConfig, Channel, Link
-    from lossbench.netsim.spec import parse_jitter, parse_seconds
-    from lossbench.netsim.spec import make_loss_model
+    from lossbench.netsim.spec import make_loss_model, parse_jitter, parse_seconds
 
     if loss and trace:
         raise ConfigError("give --loss or --trace, not both")
@@ -167,7 +168,8 @@ def simulate(
              else (make_loss_model(loss) if loss else None))
     bn = None
     if bottleneck:
-        bn = BottleneckConfig(parse_rate(bottleneck), queue_packets=queue, cross_traffic=tuple(parse_cross(c) for c in cross or []))
+        bn = BottleneckConfig(parse_rate(bottleneck), queue_packets=queue,
+                              cross_traffic=tuple(parse_cross(c) for c in cross or []))
     elif cross:
         raise ConfigError("--cross needs a --bottleneck to share")
     ch = Channel(links=(Link(model, parse_seconds(delay), parse_jitter(jitter), bn, timing=timing),),
@@ -187,7 +189,8 @@ def simulate(
     t.add_row("late (after playout deadline) %", f"{100 * rec.late_rate:.2f}")
     t.add_row("effective loss %", f"{100 * rec.effective_loss_rate:.2f}")
     if d.size:
-        t.add_row("one-way delay mean / p95 / max (ms)", f"{1e3 * d.mean():.1f} / {1e3 * np.percentile(d, 95):.1f} / {1e3 * d.max():.1f}")
+        t.add_row("one-way delay mean / p95 / max (ms)", f"{1e3 * d.mean():.1f} / {1e3 * np.percentile(d, 95):.1f} "
+                                                         f"/ {1e3 * d.max():.1f}")
     t.add_row("reordered arrivals", str(reordered))
     if "playout_delay_s" in rec.meta:
         pd = rec.meta["playout_delay_s"]
@@ -208,6 +211,7 @@ def simulate(
     if out:
         from lossbench.traces.formats import write_trace
 
-        eff = LossTrace(~rec.usable, frame_ms / 1000.0, meta={"simulated": True, "seed": seed, "loss": model.describe() if model else None})
+        eff = LossTrace(~rec.usable, frame_ms / 1000.0,
+                        meta={"simulated": True, "seed": seed, "loss": model.describe() if model else None})
         write_trace(eff, out, sidecar=True)
         console.print(f"wrote effective loss pattern to {out}")

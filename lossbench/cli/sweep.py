@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -21,27 +21,31 @@ def _floats(text: str) -> list[float]:
 
 
 def sweep(
-    spec_file: Annotated[Optional[Path], typer.Argument(help="TOML spec (flags below override or replace it)")] = None,
-    codec: Annotated[Optional[list[str]], typer.Option(help="codec NAME[:k=v,...] (repeatable)")] = None,
-    concealment: Annotated[Optional[list[str]], typer.Option(help="concealment name, or 'native' (repeatable)")] = None,
-    channel: Annotated[Optional[list[str]], typer.Option(help="loss model MODEL[:k=v,...] (repeatable)")] = None,
-    loss: Annotated[Optional[str], typer.Option(help="loss rates swept on every --channel given without parameters whose model takes a loss_rate alone (bernoulli, gilbert, gilbert-elliott, markov3, lossgen), e.g. 0,0.05,0.1")] = None,
-    trace: Annotated[Optional[list[str]], typer.Option(help="replay trace FILE or DIR (repeatable)")] = None,
-    delay: Annotated[Optional[str], typer.Option(help="network delay for every channel, e.g. 40ms")] = None,
-    jitter: Annotated[Optional[str], typer.Option(help="jitter for every channel: normal:10ms, uniform, exponential, pareto:8ms:2.2, lognormal:10ms:0.8, ar1:10ms:0.9 (correlated), spikes:300ms:0.2 (Poisson spikes per s), periodic:200ms:5s")] = None,
-    playout: Annotated[Optional[str], typer.Option(help="playout buffer: fixed:60ms | adaptive")] = None,
-    corpus: Annotated[Optional[str], typer.Option(help="corpus directory, or an embedded one: 'default' (16 kHz "
+    spec_file: Annotated[Path | None, typer.Argument(help="TOML spec (flags below override or replace it)")] = None,
+    codec: Annotated[list[str] | None, typer.Option(help="codec NAME[:k=v,...] (repeatable)")] = None,
+    concealment: Annotated[list[str] | None, typer.Option(help="concealment name, or 'native' (repeatable)")] = None,
+    channel: Annotated[list[str] | None, typer.Option(help="loss model MODEL[:k=v,...] (repeatable)")] = None,
+    loss: Annotated[str | None, typer.Option(help="loss rates swept on every --channel given without parameters "
+                                                  "whose model takes a loss_rate alone (bernoulli, gilbert, "
+                                                  "gilbert-elliott, markov3, lossgen), e.g. 0,0.05,0.1")] = None,
+    trace: Annotated[list[str] | None, typer.Option(help="replay trace FILE or DIR (repeatable)")] = None,
+    delay: Annotated[str | None, typer.Option(help="network delay for every channel, e.g. 40ms")] = None,
+    jitter: Annotated[str | None, typer.Option(help="jitter for every channel: normal:10ms, uniform, exponential, "
+                                                    "pareto:8ms:2.2, lognormal:10ms:0.8, ar1:10ms:0.9 (correlated), "
+                                                    "spikes:300ms:0.2 (Poisson spikes per s), periodic:200ms:5s")] = None,
+    playout: Annotated[str | None, typer.Option(help="playout buffer: fixed:60ms | adaptive")] = None,
+    corpus: Annotated[str | None, typer.Option(help="corpus directory, or an embedded one: 'default' (16 kHz "
                                                   "speech) or 'fullband' (48 kHz music and speech)")] = None,
-    transcripts: Annotated[Optional[Path], typer.Option(help="transcript file for WER: '<clip id><TAB><text>' "
+    transcripts: Annotated[Path | None, typer.Option(help="transcript file for WER: '<clip id><TAB><text>' "
                                                         "per line")] = None,
-    clips: Annotated[Optional[int], typer.Option(help="use N clips, evenly spaced over the corpus")] = None,
-    seeds: Annotated[Optional[int], typer.Option(help="seeds per condition")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="base seed")] = None,
-    metrics: Annotated[Optional[str], typer.Option(help="comma-separated metrics, e.g. pesq_wb,stoi,plcmos")] = None,
-    workers: Annotated[Optional[int], typer.Option(help="local worker processes (default: all cores)")] = None,
-    scheduler: Annotated[Optional[str], typer.Option(help="Dask scheduler address, e.g. tcp://host:8786")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="run directory (default: runs/<name>)")] = None,
-    name: Annotated[Optional[str], typer.Option(help="run name")] = None,
+    clips: Annotated[int | None, typer.Option(help="use N clips, evenly spaced over the corpus")] = None,
+    seeds: Annotated[int | None, typer.Option(help="seeds per condition")] = None,
+    seed: Annotated[int | None, typer.Option(help="base seed")] = None,
+    metrics: Annotated[str | None, typer.Option(help="comma-separated metrics, e.g. pesq_wb,stoi,plcmos")] = None,
+    workers: Annotated[int | None, typer.Option(help="local worker processes (default: all cores)")] = None,
+    scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address, e.g. tcp://host:8786")] = None,
+    out: Annotated[Path | None, typer.Option(help="run directory (default: runs/<name>)")] = None,
+    name: Annotated[str | None, typer.Option(help="run name")] = None,
     report: Annotated[bool, typer.Option(help="write plots, tables and report.html at the end")] = True,
     dry_run: Annotated[bool, typer.Option(help="validate and print the plan only")] = False,
 ) -> None:
@@ -109,7 +113,7 @@ def compare_cmd(
     run_dir: Annotated[Path, typer.Argument(help="a run directory with results.parquet")],
     codec: Annotated[str, typer.Option(help="codec config or system label to compare concealments for")],
     metric: Annotated[str, typer.Option(help="metric column")] = "pesq_wb",
-    baseline: Annotated[Optional[str], typer.Option(help="concealment the others are tested against")] = None,
+    baseline: Annotated[str | None, typer.Option(help="concealment the others are tested against")] = None,
 ) -> None:
     """Concealments side by side on the same clips and traces, with a paired test per loss rate."""
     from lossbench.reports.compare import compare_concealments
@@ -128,7 +132,6 @@ def rerun_cmd(
     import pandas as pd
 
     from lossbench.benchmarks.sweep import recompute_task
-
     from lossbench.errors import ConfigError
 
     if not (run_dir / "results.parquet").exists():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import numpy as np
 import typer
@@ -12,7 +12,7 @@ from rich.table import Table
 
 from lossbench.cli.common import console, friendly_errors, parse_params
 from lossbench.errors import ConfigError
-from lossbench.traces.formats import FORMATS, EXTENSIONS, read_trace, write_trace
+from lossbench.traces.formats import EXTENSIONS, FORMATS, read_trace, write_trace
 
 app = typer.Typer(help="Loss-trace files: generate, stats, convert, plot.", no_args_is_help=True)
 
@@ -22,11 +22,11 @@ app = typer.Typer(help="Loss-trace files: generate, stats, convert, plot.", no_a
 def generate(
     model: Annotated[str, typer.Argument(help="loss model name or spec, e.g. markov3 or 'gilbert:loss_rate=0.1'")],
     out: Annotated[Path, typer.Option("-o", "--out", help="output file; format from the extension")],
-    param: Annotated[Optional[list[str]], typer.Option("--param", "-p", help="model parameter k=v (repeatable)")] = None,
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="model parameter k=v (repeatable)")] = None,
     packets: Annotated[int, typer.Option(help="number of slots (packets)", min=1)] = 3000,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     slot_ms: Annotated[float, typer.Option(help="slot duration in ms")] = 20.0,
-    fmt: Annotated[Optional[str], typer.Option("--format", help=f"one of {', '.join(FORMATS)}")] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help=f"one of {', '.join(FORMATS)}")] = None,
     sidecar: Annotated[bool, typer.Option(help="write <out>.json with model, parameters and seed")] = True,
 ) -> None:
     """Generate a loss trace from a model and write it to a file."""
@@ -62,9 +62,9 @@ def stats(
     files: Annotated[list[Path], typer.Argument(help="trace files or directories")],
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
     histogram: Annotated[bool, typer.Option(help="also print burst-length histograms")] = False,
-    ssrc: Annotated[Optional[str], typer.Option(help="pcap: the RTP SSRC to take (hex 0x... or decimal); "
+    ssrc: Annotated[str | None, typer.Option(help="pcap: the RTP SSRC to take (hex 0x... or decimal); "
                                                      "default: the largest stream")] = None,
-    clock_rate: Annotated[Optional[int], typer.Option(help="pcap: the RTP clock rate (default: inferred)")] = None,
+    clock_rate: Annotated[int | None, typer.Option(help="pcap: the RTP clock rate (default: inferred)")] = None,
 ) -> None:
     """Statistics of trace files: loss rate, bursts, gaps, P(loss | loss); for traces with timing (a
     seq,send_s,arrival_s CSV, a pcap of RTP) also the delay percentiles and the RFC 3550 jitter."""
@@ -115,7 +115,7 @@ def stats(
 def convert(
     src: Annotated[Path, typer.Argument(help="input trace (format detected)")],
     dst: Annotated[Path, typer.Argument(help="output trace (format from the extension)")],
-    to: Annotated[Optional[str], typer.Option(help=f"output format: {', '.join(FORMATS)}")] = None,
+    to: Annotated[str | None, typer.Option(help=f"output format: {', '.join(FORMATS)}")] = None,
     time_column: Annotated[bool, typer.Option(help="CSV output with time_s instead of seq")] = False,
 ) -> None:
     """Convert a trace file to another format."""
@@ -129,7 +129,7 @@ def convert(
 @friendly_errors
 def plot(
     file: Annotated[Path, typer.Argument(help="trace file")],
-    out: Annotated[Optional[Path], typer.Option("-o", "--out", help="PNG path (default: <file>.png)")] = None,
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="PNG path (default: <file>.png)")] = None,
 ) -> None:
     """Plot a trace: loss pattern over time and burst-length histogram (PNG)."""
     from lossbench.traces.plot import plot_trace
@@ -157,7 +157,7 @@ def list_library() -> None:
 @app.command("build-library")
 @friendly_errors
 def build_library_cmd(
-    out: Annotated[Optional[Path], typer.Option(help="output directory (default: the package's library)")] = None,
+    out: Annotated[Path | None, typer.Option(help="output directory (default: the package's library)")] = None,
     seed: Annotated[int, typer.Option(help="base seed")] = 0,
 ) -> None:
     """Regenerate the bundled trace library from its recorded models and seeds."""

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
+from lossbench.cli.common import console, friendly_errors
 from lossbench.codecs.neural import DEFAULT_BACKBONE
 from lossbench.codecs.neural.backbones import backbone_class
-from lossbench.cli.common import console, friendly_errors
 
 app = typer.Typer(help="Train the neural codecs (resumable, seeded).", no_args_is_help=True)
 
@@ -18,25 +18,31 @@ app = typer.Typer(help="Train the neural codecs (resumable, seeded).", no_args_i
 @friendly_errors
 def train_codec_cmd(
     data: Annotated[Path, typer.Option(help="directory made by 'lossbench data prepare-speech'")] = Path("data/speech"),
-    out: Annotated[Optional[Path], typer.Option(help="checkpoint directory (resumes from it; default: checkpoints/codec_<backbone>, checkpoints/codec for waveform)")] = None,
-    steps: Annotated[Optional[int], typer.Option(help="total steps to reach (default: the backbone's recipe, 60000 fargan / 200000 waveform)")] = None,
-    batch: Annotated[Optional[int], typer.Option(help="default: 32 fargan / 16 waveform")] = None,
+    out: Annotated[Path | None, typer.Option(help="checkpoint directory (resumes from it; default: "
+                                                  "checkpoints/codec_<backbone>, checkpoints/codec for waveform)")] = None,
+    steps: Annotated[int | None, typer.Option(help="total steps to reach (default: the backbone's recipe, 60000 "
+                                                   "fargan / 200000 waveform)")] = None,
+    batch: Annotated[int | None, typer.Option(help="default: 32 fargan / 16 waveform")] = None,
     seconds: Annotated[float, typer.Option(help="waveform: crop length per example")] = 1.0,
-    lr: Annotated[Optional[float], typer.Option(help="default: 1e-3 fargan / 5e-4 waveform")] = None,
+    lr: Annotated[float | None, typer.Option(help="default: 1e-3 fargan / 5e-4 waveform")] = None,
     seed: Annotated[int, typer.Option()] = 0,
     adv_start: Annotated[int, typer.Option(help="step at which the adversarial losses start")] = 20_000,
     eval_every: Annotated[int, typer.Option()] = 2000,
     ckpt_every: Annotated[int, typer.Option()] = 500,
-    threads: Annotated[Optional[int], typer.Option(help="torch CPU threads")] = None,
-    init_weights: Annotated[Optional[Path], typer.Option(help="warm-start a new run from safetensors weights (e.g. the shipped ones)")] = None,
-    backbone: Annotated[str, typer.Option(help="fargan (a quantiser of LPCNet features, voiced by FARGAN) or waveform")] = DEFAULT_BACKBONE,
-    max_hours: Annotated[Optional[float], typer.Option(help="stop after this much wall time (resume later)")] = None,
+    threads: Annotated[int | None, typer.Option(help="torch CPU threads")] = None,
+    init_weights: Annotated[Path | None, typer.Option(help="warm-start a new run from safetensors weights (e.g. the "
+                                                           "shipped ones)")] = None,
+    backbone: Annotated[str, typer.Option(
+        help="fargan (a quantiser of LPCNet features, voiced by FARGAN) or waveform")] = DEFAULT_BACKBONE,
+    max_hours: Annotated[float | None, typer.Option(help="stop after this much wall time (resume later)")] = None,
     hidden: Annotated[int, typer.Option(help="fargan: width of the encoder and decoder (a new run only)")] = 256,
     latent_dim: Annotated[int, typer.Option(help="fargan: dimension the RVQ quantises (a new run only)")] = 64,
     skip: Annotated[bool, typer.Option(help="fargan: linear paths around the conv stacks (a new run only)")] = False,
     ae_warmup: Annotated[int, typer.Option(help="fargan: steps on the unquantised latent before the RVQ joins")] = 0,
-    dropout: Annotated[str, typer.Option(help="fargan: how quantiser dropout draws K: square (favours few layers) or mid (favours K 6-12)")] = "square",
-    until: Annotated[Optional[int], typer.Option(help="fargan: stop at this step, keeping the --steps schedule (training in phases)")] = None,
+    dropout: Annotated[str, typer.Option(help="fargan: how quantiser dropout draws K: square (favours few layers) "
+                                              "or mid (favours K 6-12)")] = "square",
+    until: Annotated[int | None, typer.Option(help="fargan: stop at this step, keeping the --steps schedule "
+                                                   "(training in phases)")] = None,
 ) -> None:
     """Train the RVQ speech codec: the fargan feature quantiser, or the waveform codec (GPU when present)."""
     bb = backbone_class(backbone)
@@ -51,7 +57,7 @@ def train_codec_cmd(
 @friendly_errors
 def export_codec_cmd(
     ckpt: Annotated[Path, typer.Option(help="training checkpoint")] = Path("checkpoints/codec/ckpt.pt"),
-    out: Annotated[Optional[Path], typer.Option(help="safetensors path (default: the shipped weights)")] = None,
+    out: Annotated[Path | None, typer.Option(help="safetensors path (default: the shipped weights)")] = None,
 ) -> None:
     """Export weights only (safetensors: float16 for the waveform backbone, float32 for fargan) for shipping."""
     import torch
@@ -67,7 +73,8 @@ def export_codec_cmd(
 @friendly_errors
 def codec_card_cmd(
     data: Annotated[Path, typer.Option(help="directory made by 'lossbench data prepare-speech'")] = Path("data/speech"),
-    ckpt_dir: Annotated[Optional[Path], typer.Option(help="the training run (for its eval history; default: the backbone's)")] = None,
+    ckpt_dir: Annotated[Path | None, typer.Option(
+        help="the training run (for its eval history; default: the backbone's)")] = None,
     clips: Annotated[int, typer.Option(help="held-out clips to score")] = 24,
     backbone: Annotated[str, typer.Option(help="fargan (writes MODEL_CARD_fargan.md) or waveform")] = DEFAULT_BACKBONE,
 ) -> None:
@@ -80,21 +87,23 @@ def codec_card_cmd(
 @friendly_errors
 def train_soundspring_cmd(
     data: Annotated[Path, typer.Option(help="directory made by 'lossbench data prepare-speech'")] = Path("data/speech"),
-    out: Annotated[Optional[Path], typer.Option(help="checkpoint directory (resumes from it; default: the backbone's)")] = None,
+    out: Annotated[Path | None, typer.Option(help="checkpoint directory (resumes from it; default: the backbone's)")] = None,
     steps: Annotated[int, typer.Option()] = 100_000,
     batch: Annotated[int, typer.Option()] = 16,
     frames: Annotated[int, typer.Option(help="frames per training window (20 ms each)")] = 100,
     seed: Annotated[int, typer.Option()] = 0,
     lr: Annotated[float, typer.Option()] = 3e-4,
-    max_hours: Annotated[Optional[float], typer.Option(help="tokenize at most this much training audio (a seeded subset)")] = None,
-    threads: Annotated[Optional[int], typer.Option(help="torch CPU threads")] = None,
+    max_hours: Annotated[float | None, typer.Option(help="tokenize at most this much training audio (a seeded subset)")] = None,
+    threads: Annotated[int | None, typer.Option(help="torch CPU threads")] = None,
     dim: Annotated[int, typer.Option(help="Transformer width (a new run only; a resumed run keeps its own)")] = 128,
     depth: Annotated[int, typer.Option(help="Transformer blocks (a new run only)")] = 3,
     heads: Annotated[int, typer.Option(help="attention heads (a new run only)")] = 4,
     ff: Annotated[int, typer.Option(help="feed-forward width (a new run only)")] = 512,
     backbone: Annotated[str, typer.Option(help="whose tokens: waveform or fargan")] = DEFAULT_BACKBONE,
-    conceal_fraction: Annotated[float, typer.Option(help="share of examples with concealment-time masks: a contiguous gap at a 20-frame window's end, at the deployed K")] = 0.0,
-    pitch_sigma: Annotated[float, typer.Option(help="> 0: ordinal soft targets on the pitch layers (a Gaussian of this many periods)")] = 0.0,
+    conceal_fraction: Annotated[float, typer.Option(help="share of examples with concealment-time masks: a "
+                                                         "contiguous gap at a 20-frame window's end, at the deployed K")] = 0.0,
+    pitch_sigma: Annotated[float, typer.Option(help="> 0: ordinal soft targets on the pitch layers (a Gaussian of "
+                                                    "this many periods)")] = 0.0,
     pitch_weight: Annotated[float, typer.Option(help="the soft part's share of the pitch layers' targets")] = 0.5,
 ) -> None:
     """Train SoundSpring's masked token LM on the shipped codec's tokens (paper's masking schedule).
@@ -118,7 +127,7 @@ def train_soundspring_cmd(
 @friendly_errors
 def export_soundspring_cmd(
     ckpt: Annotated[Path, typer.Option(help="training checkpoint")] = Path("checkpoints/soundspring/ckpt.pt"),
-    out: Annotated[Optional[Path], typer.Option(help="safetensors path (default: the shipped weights)")] = None,
+    out: Annotated[Path | None, typer.Option(help="safetensors path (default: the shipped weights)")] = None,
 ) -> None:
     """Export the masked LM (float16 safetensors) for shipping (to the shipped file of its backbone)."""
     import torch
@@ -135,12 +144,12 @@ def export_soundspring_cmd(
 @friendly_errors
 def train_soundspring_head_cmd(
     data: Annotated[Path, typer.Option(help="directory made by 'lossbench data prepare-speech'")] = Path("data/speech"),
-    out: Annotated[Optional[Path], typer.Option(help="safetensors path (default: the shipped head of the backbone)")] = None,
+    out: Annotated[Path | None, typer.Option(help="safetensors path (default: the shipped head of the backbone)")] = None,
     steps: Annotated[int, typer.Option()] = 3000,
     lr: Annotated[float, typer.Option()] = 1e-3,
     seed: Annotated[int, typer.Option()] = 0,
-    max_hours: Annotated[Optional[float], typer.Option(help="tokenize at most this much training audio")] = 3.0,
-    threads: Annotated[Optional[int], typer.Option(help="torch CPU threads")] = None,
+    max_hours: Annotated[float | None, typer.Option(help="tokenize at most this much training audio")] = 3.0,
+    threads: Annotated[int | None, typer.Option(help="torch CPU threads")] = None,
     backbone: Annotated[str, typer.Option(help="whose tokens (needs pitch tokens: fargan)")] = DEFAULT_BACKBONE,
 ) -> None:
     """Train the concealment head of the shipped MLM (lost coarse tokens as a change from the last known frame)."""
@@ -155,9 +164,10 @@ def train_soundspring_head_cmd(
 @friendly_errors
 def soundspring_card_cmd(
     data: Annotated[Path, typer.Option(help="directory made by 'lossbench data prepare-speech'")] = Path("data/speech"),
-    ckpt_dir: Annotated[Optional[Path], typer.Option(help="the training run (for its logs; default: the backbone's)")] = None,
+    ckpt_dir: Annotated[Path | None, typer.Option(help="the training run (for its logs; default: the backbone's)")] = None,
     clips: Annotated[int, typer.Option(help="held-out clips to score")] = 16,
-    backbone: Annotated[str, typer.Option(help="whose tokens: waveform (MODEL_CARD.md) or fargan (MODEL_CARD_fargan.md)")] = DEFAULT_BACKBONE,
+    backbone: Annotated[str, typer.Option(
+        help="whose tokens: waveform (MODEL_CARD.md) or fargan (MODEL_CARD_fargan.md)")] = DEFAULT_BACKBONE,
 ) -> None:
     """Measure the shipped masked LM's compression gain on held-out speech and write its model card."""
     from lossbench.codecs.soundspring.card import write_card
@@ -171,15 +181,15 @@ def soundspring_card_cmd(
 @friendly_errors
 def train_glaris_cmd(
     data: Annotated[Path, typer.Option(help="directory made by 'lossbench data prepare-speech'")] = Path("data/speech"),
-    out: Annotated[Optional[Path], typer.Option(help="checkpoint directory (resumes from it; default: the backbone's)")] = None,
+    out: Annotated[Path | None, typer.Option(help="checkpoint directory (resumes from it; default: the backbone's)")] = None,
     steps: Annotated[int, typer.Option()] = 30_000,
     batch: Annotated[int, typer.Option()] = 16,
     frames: Annotated[int, typer.Option(help="frames per training window (20 ms each)")] = 96,
     lr: Annotated[float, typer.Option()] = 1e-3,
     alpha: Annotated[float, typer.Option(help="weight of the concealed reconstruction (eq. 9)")] = 1.0,
     seed: Annotated[int, typer.Option()] = 0,
-    max_hours: Annotated[Optional[float], typer.Option(help="tokenize at most this much training audio")] = None,
-    threads: Annotated[Optional[int], typer.Option(help="torch CPU threads")] = None,
+    max_hours: Annotated[float | None, typer.Option(help="tokenize at most this much training audio")] = None,
+    threads: Annotated[int | None, typer.Option(help="torch CPU threads")] = None,
     y_dim: Annotated[int, typer.Option(help="channels of y per frame (a new run only)")] = 48,
     gain_max: Annotated[float, typer.Option(help="quantisation gain at q = 0 (a new run only)")] = 4.0,
     gain_min: Annotated[float, typer.Option(help="quantisation gain at q = 63 (a new run only)")] = 0.25,
@@ -201,13 +211,13 @@ def train_glaris_cmd(
 @friendly_errors
 def train_glaris_stage3_cmd(
     data: Annotated[Path, typer.Option(help="directory made by 'lossbench data prepare-speech'")] = Path("data/speech"),
-    out: Annotated[Optional[Path], typer.Option(help="safetensors path (default: the shipped stage-III decoder)")] = None,
+    out: Annotated[Path | None, typer.Option(help="safetensors path (default: the shipped stage-III decoder)")] = None,
     steps: Annotated[int, typer.Option()] = 3000,
     lr: Annotated[float, typer.Option()] = 2e-4,
     alpha: Annotated[float, typer.Option(help="weight of the concealed reconstruction (eq. 12)")] = 1.0,
     lambda_l: Annotated[float, typer.Option(help="weight of the re-encoded latent loss (eq. 13)")] = 0.05,
     seed: Annotated[int, typer.Option()] = 0,
-    threads: Annotated[Optional[int], typer.Option(help="torch CPU threads")] = None,
+    threads: Annotated[int | None, typer.Option(help="torch CPU threads")] = None,
 ) -> None:
     """Glaris stage III: fine-tune the fargan backbone's feature decoder to the shipped Glaris's reconstructions."""
     from lossbench.codecs.glaris.stage3 import train_stage3
@@ -223,7 +233,7 @@ def train_glaris_stage3_cmd(
 @friendly_errors
 def export_glaris_cmd(
     ckpt: Annotated[Path, typer.Option(help="training checkpoint")] = Path("checkpoints/glaris/ckpt.pt"),
-    out: Annotated[Optional[Path], typer.Option(help="safetensors path (default: the shipped weights)")] = None,
+    out: Annotated[Path | None, typer.Option(help="safetensors path (default: the shipped weights)")] = None,
 ) -> None:
     """Export the Glaris modules (float16 safetensors) for shipping (to the shipped file of its backbone)."""
     import torch
@@ -240,7 +250,7 @@ def export_glaris_cmd(
 @friendly_errors
 def glaris_card_cmd(
     data: Annotated[Path, typer.Option(help="directory made by 'lossbench data prepare-speech'")] = Path("data/speech"),
-    ckpt_dir: Annotated[Optional[Path], typer.Option(help="the training run (for its logs; default: the backbone's)")] = None,
+    ckpt_dir: Annotated[Path | None, typer.Option(help="the training run (for its logs; default: the backbone's)")] = None,
     clips: Annotated[int, typer.Option(help="held-out clips to score")] = 12,
     backbone: Annotated[str, typer.Option(help="waveform (MODEL_CARD.md) or fargan (MODEL_CARD_fargan.md)")] = DEFAULT_BACKBONE,
 ) -> None:

@@ -45,10 +45,10 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
+from lossbench.codecs.fec import Depacketized, Packetizer, depacketize
 from lossbench.concealment.waveform import CONCEALMENTS
 from lossbench.core import DEFAULT_HEADER_BYTES, Clip, EncodedStream, Reception
 from lossbench.errors import AudioError, ConfigError, choices
-from lossbench.codecs.fec import Depacketized, Packetizer, depacketize
 from lossbench.registry import Registry
 from lossbench.specs import build
 
@@ -76,7 +76,8 @@ class DecodeResult:
 #: columns the harness writes itself: a codec fact of one of these names would overwrite them
 RESERVED_COLUMNS = frozenset({
     "task", "clip", "codec", "codec_config", "system", "concealment", "channel", "channel_key", "channel_kind",
-    "loss_param", "delay", "jitter", "playout", "seed", "status", "error", "traceback", "duration_s", "bitrate_kbps", "payload_kbps",
+    "loss_param", "delay", "jitter", "playout", "seed", "status", "error", "traceback", "duration_s", "bitrate_kbps",
+    "payload_kbps",
     "header_kbps", "fec_kbps", "packets", "encode_rtf", "decode_rtf", "clip_resampled", "codec_rate_hz",
     "score_rate_hz", "metrics_resampled", "metrics_downmixed", "clip_channels", "codec_channels", "network_loss",
     "late_rate", "effective_loss", "network_delay_mean_ms", "network_delay_p95_ms", "network_delay_max_ms",

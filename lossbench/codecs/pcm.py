@@ -20,7 +20,8 @@ class PCM(FrameCodec):
     def __init__(self, sample_rate_hz: int = 16000, frame_ms: float = 20.0, **packet_kw: Any) -> None:
         super().__init__(**packet_kw)
         if int(sample_rate_hz) not in (8000, 16000, 24000, 32000, 44100, 48000):
-            raise ConfigError(f"pcm: sample_rate_hz must be one of 8000, 16000, 24000, 32000, 44100, 48000, got {sample_rate_hz!r}")
+            raise ConfigError(f"pcm: sample_rate_hz must be one of 8000, 16000, 24000, 32000, 44100, 48000, got "
+                              f"{sample_rate_hz!r}")
         fs = int(sample_rate_hz) * float(frame_ms) / 1000.0
         if fs != int(fs) or fs <= 0:
             raise ConfigError(f"pcm: frame_ms={frame_ms!r} is not a whole number of samples at {sample_rate_hz} Hz")

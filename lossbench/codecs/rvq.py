@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from lossbench.codecs.neural import DEFAULT_BACKBONE
 from lossbench.codecs.base import CODECS, FrameCodec
+from lossbench.codecs.neural import DEFAULT_BACKBONE
 from lossbench.errors import ConfigError
 
 

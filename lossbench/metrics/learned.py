@@ -131,7 +131,7 @@ class FastPLCMOS:
         self._features = PLCMOS.__new__(PLCMOS).stft_transform  # speechmos's own feature code (no session)
 
     def features(self, audio: np.ndarray) -> np.ndarray:
-        return np.float32(self._features(audio))[np.newaxis, np.newaxis, ...]
+        return np.asarray(self._features(audio), dtype=np.float32)[np.newaxis, np.newaxis, ...]
 
     def score(self, audio: np.ndarray, embeds: np.ndarray) -> float:
         """Mean PLCMOS over the rater embeddings ``embeds`` (n, 64) for 16 kHz audio in [-1, 1]."""

@@ -8,6 +8,7 @@ import numpy as np
 
 from lossbench.metrics.common import MetricUnavailable, _check_pair
 
+
 def si_snr(est: np.ndarray, ref: np.ndarray, sr: int) -> dict[str, float]:
     """Scale-invariant SNR in dB (zero-mean signals, optimal scaling of the reference)."""
     est, ref = _check_pair(est, ref)
@@ -98,12 +99,12 @@ def _mfcc(x: np.ndarray, sr: int, n: int, power: tuple[np.ndarray, int] | None =
     :func:`_power`, computed once for several scales)."""
     from scipy.fft import dct
 
-    power, n_fft = power if power is not None else _power(x, sr)
+    spec, n_fft = power if power is not None else _power(x, sr)
     key = (sr, n_fft, n)
     fb = _MEL_CACHE.get(key)
     if fb is None:
         fb = _MEL_CACHE[key] = _mel_filterbank(sr, n_fft, n)
-    mel = np.log(fb @ power + 1e-10)
+    mel = np.log(fb @ spec + 1e-10)
     return dct(mel, type=2, axis=0, norm="ortho").T
 
 

@@ -9,8 +9,8 @@ the reports read the table without torch or onnxruntime.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 #: None in ``sample_rates``: any rate (the metric resamples to what it needs)
 ANY_RATE = None

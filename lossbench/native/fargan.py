@@ -16,8 +16,6 @@ any chunk sizes gives the same numbers (tested).
 
 from __future__ import annotations
 
-import ctypes
-
 import numpy as np
 
 from lossbench.native import fargan_lib

@@ -363,7 +363,8 @@ def parse_cross(spec: str):
     if name.lower() in ("onoff", "on-off"):
         return OnOffTraffic(on_mean_s=num.get("on", 0.5), off_mean_s=num.get("off", 0.5),
                             rate_pps=num.get("rate", 200.0), size_bytes=size)
-    raise ConfigError(f"unknown cross-traffic source {name!r}; valid: 'poisson:rate=PPS,size=BYTES', 'onoff:on=S,off=S,rate=PPS,size=BYTES'")
+    raise ConfigError(f"unknown cross-traffic source {name!r}; valid: 'poisson:rate=PPS,size=BYTES', "
+                      f"'onoff:on=S,off=S,rate=PPS,size=BYTES'")
 
 
 def parse_playout(spec: str | None):
@@ -378,7 +379,8 @@ def parse_playout(spec: str | None):
         kw = {}
         for k, v in p.items():
             if k not in ("alpha", "safety", "adapt_every_s", "initial_delay_s", "min_delay_s"):
-                raise ConfigError(f"adaptive playout: unknown parameter {k!r}; valid: alpha, safety, adapt_every_s, initial_delay_s, min_delay_s")
+                raise ConfigError(f"adaptive playout: unknown parameter {k!r}; valid: alpha, safety, adapt_every_s, "
+                                  f"initial_delay_s, min_delay_s")
             kw[k] = convert_param(v, float, k, "adaptive playout")
         return AdaptivePlayout(**kw)
     if head.lower() in ("tsm", "speex"):

@@ -56,8 +56,19 @@ from dataclasses import dataclass
 import numpy as np
 
 from lossbench.errors import ConfigError
-from lossbench.playout.plan import (ACCELERATE, EXPAND, HOLD, MERGE, NORMAL, PREEMPTIVE, PlanBuilder, PlayoutPlan,
-                                    concealed_plan, frame_arrivals, packet_deadlines)
+from lossbench.playout.plan import (
+    ACCELERATE,
+    EXPAND,
+    HOLD,
+    MERGE,
+    NORMAL,
+    PREEMPTIVE,
+    PlanBuilder,
+    PlayoutPlan,
+    concealed_plan,
+    frame_arrivals,
+    packet_deadlines,
+)
 
 #: NetEq's low/high limits around the target level (DecisionLogic)
 LOW_MARGIN_S = 0.085

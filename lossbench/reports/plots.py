@@ -346,8 +346,8 @@ def rate_quality(df: pd.DataFrame, metric: str, out_stem: Path, opts: FigureOpti
     concs = list(dict.fromkeys(d["concealment"]))
     cst = conc_styles(concs)
     fs = _fontsize(opts)
-    pts = {}
-    for (cod, c, lv, s), g in d.groupby(["codec", "concealment", "loss_param", "system"], sort=False):
+    pts: dict[tuple, list[tuple[float, float, float]]] = {}
+    for (cod, c, lv, _s), g in d.groupby(["codec", "concealment", "loss_param", "system"], sort=False):
         m, h, n = mean_ci(g[metric])
         if n:
             pts.setdefault((cod, c, lv), []).append((float(g["bitrate_kbps"].mean()), m, h))
@@ -361,11 +361,11 @@ def rate_quality(df: pd.DataFrame, metric: str, out_stem: Path, opts: FigureOpti
                            [q for (a, b, _), v in pts.items() if a == cod and b == c for q in v])
                 if not p:
                     continue
-                x, m, h = (np.array(t) for t in zip(*p))
+                x, mv, h = (np.array(t) for t in zip(*p))
                 st = cst[c]
-                ax.errorbar(x, np.clip(m, lo, hi), yerr=h, color=st["color"], linestyle=styles_lv[i % 2],
+                ax.errorbar(x, np.clip(mv, lo, hi), yerr=h, color=st["color"], linestyle=styles_lv[i % 2],
                             marker=st["marker"], ms=3, lw=1.0, capsize=2, mfc="none" if i else st["color"])
-                _clip_marks(ax, x, m, lo, hi, st["color"])
+                _clip_marks(ax, x, mv, lo, hi, st["color"])
         ax.set_xscale("log")
         ax.set_title(cod, fontsize=fs["title"])
         ax.grid(alpha=0.3)
@@ -479,14 +479,14 @@ def quality_vs_delay(df: pd.DataFrame, metric: str, out_stem: Path, opts: Figure
             for ji, jit in enumerate(jitters):
                 h = g[(g["_policy"] == pol) & (g["_jit"] == jit)]
                 pts = []
-                for setting, s in h.groupby("playout", sort=False):
+                for _setting, s in h.groupby("playout", sort=False):
                     m, ci, n = mean_ci(s[metric])
                     if n:
                         pts.append((float(s["mouth_to_ear_ms"].mean()), m, ci))
                 if not pts:
                     continue
-                x, m, ci = (np.array(t) for t in zip(*sorted(pts)))
-                ax.errorbar(x, np.clip(m, lo, hi), yerr=ci, color=colors[pol], marker=MARKERS[pi % len(MARKERS)],
+                x, mv, civ = (np.array(t) for t in zip(*sorted(pts)))
+                ax.errorbar(x, np.clip(mv, lo, hi), yerr=civ, color=colors[pol], marker=MARKERS[pi % len(MARKERS)],
                             linestyle=LINESTYLES[ji % len(LINESTYLES)], ms=4, lw=1.1, capsize=2)
         title = f"{sysname} / {conc}" if d["concealment"].nunique() > 1 else str(sysname)
         ax.set_title("\n".join(textwrap.wrap(title, 28 if len(panels) > 2 else 60)), fontsize=fs["title"])

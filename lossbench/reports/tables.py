@@ -13,7 +13,7 @@ def summary_stats(df: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, pd.DataF
     of the conditions."""
     d = df[df["status"] == "ok"].copy()
     sw = set(swept_channels(d))
-    d["condition"] = [f"{c} {100 * l:.0f}%" if c in sw else c for c, l in zip(d["channel"], d["loss_param"])]
+    d["condition"] = [f"{c} {100 * loss:.0f}%" if c in sw else c for c, loss in zip(d["channel"], d["loss_param"])]
     order = list(dict.fromkeys(d.sort_values(["channel", "loss_param"])["condition"]))
     means: dict = {}
     halves: dict = {}

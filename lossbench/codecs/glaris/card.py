@@ -13,9 +13,8 @@ import json
 import time
 from pathlib import Path
 
-
-from lossbench.codecs.neural.backbones import backbone_class
 from lossbench.codecs.neural import DEFAULT_BACKBONE
+from lossbench.codecs.neural.backbones import backbone_class
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 METRICS = ("pesq_wb", "stoi", "si_snr")

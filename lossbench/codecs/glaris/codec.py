@@ -36,13 +36,14 @@ from typing import Any
 
 import numpy as np
 
-from lossbench.concurrency import locked_cache
-from lossbench.codecs.neural import DEFAULT_BACKBONE
 from lossbench.codecs.base import CODECS, FrameCodec
 from lossbench.codecs.entropy import CategoricalStream, crc_frame, crc_unframe
 from lossbench.codecs.fec import PayloadError
+from lossbench.codecs.neural import DEFAULT_BACKBONE
 from lossbench.codecs.rvq import pack_indices, unpack_indices
+from lossbench.concurrency import locked_cache
 from lossbench.errors import ConfigError
+
 
 def glaris_path(path: str | None, backbone: str = DEFAULT_BACKBONE) -> Path:
     """The Glaris weights a ``glaris_weights=`` option names, or the backbone's shipped ones."""
@@ -196,8 +197,8 @@ class GlarisCodec(FrameCodec):
         with torch.no_grad(), single_thread():
             x = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)).view(1, 1, -1)
             tokens = self.backbone.encode_torch(x)
-            l = self.backbone.quantizer.decode(tokens)[:, : m.cfg.latent_dim] / m.cfg.latent_scale
-            y = m.analysis(l, self._q())
+            lat = self.backbone.quantizer.decode(tokens)[:, : m.cfg.latent_dim] / m.cfg.latent_scale
+            y = m.analysis(lat, self._q())
             yq = m.quantize(y, self._q())
             codes = m.z_rvq.encode(m.h_a(y), self.side)  # (1, Q, T)
             zq = m.z_rvq.decode(codes)

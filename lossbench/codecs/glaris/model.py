@@ -109,6 +109,8 @@ class CondStack(nn.Module):
 
 
 class Glaris(nn.Module):
+    log_gain: torch.Tensor  # a buffer (register_buffer), typed for mypy
+
     def __init__(self, cfg: GlarisConfig = GlarisConfig()):
         super().__init__()
         self.cfg = cfg
@@ -132,9 +134,9 @@ class Glaris(nn.Module):
 
     # ----------------------------------------------------------------- pieces shared by training and coding
 
-    def analysis(self, l: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    def analysis(self, lat: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
         """l (B, D, T) -> y (B, y_dim, T)."""
-        return self.g_a(l, q)
+        return self.g_a(lat, q)
 
     def side(self, y: torch.Tensor, n_q: int | torch.Tensor, gen: torch.Generator | None = None
              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -225,13 +227,13 @@ def random_masks(B: int, T: int, gen: torch.Generator, y_ratio: tuple[float, flo
     return my, mz
 
 
-def glaris_losses(model: Glaris, l: torch.Tensor, codes: torch.Tensor, q: torch.Tensor, n_q: torch.Tensor,
+def glaris_losses(model: Glaris, lat: torch.Tensor, codes: torch.Tensor, q: torch.Tensor, n_q: torch.Tensor,
                   gen: torch.Generator, alpha: float = 1.0, beta: float = 0.5, gamma: float = 0.5
                   ) -> dict[str, torch.Tensor]:
     """One training pass. l (B, D, T) latents, codes (B, >=cp_layers, T) their RVQ indices."""
     cfg = model.cfg
-    B, _, T = l.shape
-    y = model.analysis(l, q)
+    B, _, T = lat.shape
+    y = model.analysis(lat, q)
     zq, _, commit = model.side(y, n_q, gen)
     none = torch.zeros(B, T, dtype=torch.bool)
     s = model.hyper(zq, none)
@@ -251,7 +253,7 @@ def glaris_losses(model: Glaris, l: torch.Tensor, codes: torch.Tensor, q: torch.
     cp_t = torch.randperm(T, generator=gen)[:n_cp]
 
     def d_prior(lh: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mse = ((lh - l) ** 2).mean((1, 2))
+        mse = ((lh - lat) ** 2).mean((1, 2))
         logits = model.code_pred(lh[..., cp_t]).view(B, cfg.cp_layers, cfg.codebook_size, n_cp)
         ce = F.cross_entropy(logits.permute(0, 2, 1, 3), codes[:, : cfg.cp_layers, cp_t], reduction="none").mean((1, 2))
         return mse, ce

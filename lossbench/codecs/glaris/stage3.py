@@ -83,9 +83,9 @@ def train_stage3(data: Path, out: Path | None = None, steps: int = 3000, batch: 
         codes = net.quantizer.encode(z, n_rvq)
         return pr, pv, net.quantizer.decode(codes), z
 
-    def reconstructions(l: torch.Tensor, q: torch.Tensor, gen: torch.Generator):
-        B, _, T = l.shape
-        y = gl.analysis(l / scale, q)
+    def reconstructions(lat: torch.Tensor, q: torch.Tensor, gen: torch.Generator):
+        B, _, T = lat.shape
+        y = gl.analysis(lat / scale, q)
         zq, _, _ = gl.side(y, 2)
         yq = gl.dequantize(gl.quantize(y, q), q)
         l_rec = gl.synthesis(yq, q) * scale
@@ -112,7 +112,8 @@ def train_stage3(data: Path, out: Path | None = None, steps: int = 3000, batch: 
                 e["rec"] += float(err(net.decode_latent(torch.cat([l_rec, pv], 1), module), pr)) / n
                 e["con"] += float(err(net.decode_latent(torch.cat([l_con, pv], 1), module), pr)) / n
                 codes = net.quantizer.encode(net.encode_latent(pr), 10)
-                e["rvq12"] += float(err(net.decode_latent(torch.cat([net.quantizer.decode(codes), pv], 1), net.decoder_net), pr)) / n
+                lat12 = torch.cat([net.quantizer.decode(codes), pv], 1)
+                e["rvq12"] += float(err(net.decode_latent(lat12, net.decoder_net), pr)) / n
         return e
 
     before = evaluate(net.decoder_net)

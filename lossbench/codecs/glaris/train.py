@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lossbench.codecs.neural import DEFAULT_BACKBONE
 from lossbench.codecs.glaris.model import Glaris, GlarisConfig, gaussian_bits, glaris_losses
+from lossbench.codecs.neural import DEFAULT_BACKBONE
 from lossbench.codecs.neural.tokens import codec_sha, token_layers, tokenize
 from lossbench.errors import ConfigError
 from lossbench.training import LoopConfig, load_resume, run_loop
@@ -77,9 +77,9 @@ def evaluate(model: Glaris, tokens: np.ndarray, cbs: torch.Tensor, frames: int =
         bits = mse = mse_con = 0.0
         for i in range(windows):
             s = (i * (tokens.shape[0] - frames)) // windows
-            l = latents_of(tokens[s : s + frames], cbs).T[None] / cfg.latent_scale
+            lat = latents_of(tokens[s : s + frames], cbs).T[None] / cfg.latent_scale
             q = torch.tensor([qv])
-            y = model.analysis(l, q)
+            y = model.analysis(lat, q)
             zq, _, _ = model.side(y, cfg.z_quantizers // 2)
             none = torch.zeros(1, frames, dtype=torch.bool)
             sh = model.hyper(zq, none)
@@ -87,10 +87,10 @@ def evaluate(model: Glaris, tokens: np.ndarray, cbs: torch.Tensor, frames: int =
             yi = model.quantize(y, q)
             bits += float(gaussian_bits(yi, mu, sigma).sum()) / frames
             yq = model.dequantize(yi, q)
-            mse += float(((model.synthesis(yq, q) - l) ** 2).mean())
+            mse += float(((model.synthesis(yq, q) - lat) ** 2).mean())
             lost = torch.rand(1, frames, generator=gen) < 0.2
             yp = model.plc(model.hyper(zq, none), yq, lost, none, q)
-            mse_con += float(((model.synthesis(torch.where(lost[:, None], yp, yq), q) - l) ** 2).mean())
+            mse_con += float(((model.synthesis(torch.where(lost[:, None], yp, yq), q) - lat) ** 2).mean())
         out[f"kbps@{qv}"] = round(bits / windows * 50 / 1000, 3)
         out[f"mse@{qv}"] = round(mse / windows, 4)
         out[f"mse_loss20@{qv}"] = round(mse_con / windows, 4)

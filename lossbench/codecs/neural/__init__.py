@@ -9,9 +9,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lossbench.codecs.neural.backbones import (BACKBONES, WEIGHTS_DIR, Backbone, backbone_class, backbone_names,
-                                               fold_weight_norm, get_backbone, load_state, read_weights,
-                                               weights_backbone)
+from lossbench.codecs.neural.backbones import (
+    BACKBONES,
+    WEIGHTS_DIR,
+    Backbone,
+    backbone_class,
+    backbone_names,
+    fold_weight_norm,
+    get_backbone,
+    load_state,
+    read_weights,
+    weights_backbone,
+)
 
 #: the backbone the neural codecs (rvq, soundspring, glaris), their trainers and cards use unless told otherwise
 DEFAULT_BACKBONE = "fargan"

@@ -147,9 +147,12 @@ def write_card(data: Path, ckpt_dir: Path, weights: Path = WaveformBackbone.ship
         "`lossbench train codec-card --data data/speech --ckpt-dir checkpoints/codec`).",
         "",
         "## Model",
-        f"- 16 kHz mono, hop {cfg['hop']} samples (20 ms), causal strided-conv encoder {cfg['enc_channels']}, latent {cfg['latent_dim']}-d;",
-        f"- residual VQ, {cfg['num_quantizers']} x {cfg['codebook_size']} EMA codebooks (10 bits, 0.5 kbit/s per layer), quantizer dropout biased to few layers;",
-        f"- ConvNeXt decoder ({cfg['dec_blocks']} blocks, width {cfg['dec_dim']}) predicting an STFT frame (n_fft {cfg['n_fft']}) per latent, inverse FFT + overlap-add;",
+        f"- 16 kHz mono, hop {cfg['hop']} samples (20 ms), causal strided-conv encoder {cfg['enc_channels']}, "
+        f"latent {cfg['latent_dim']}-d;",
+        f"- residual VQ, {cfg['num_quantizers']} x {cfg['codebook_size']} EMA codebooks (10 bits, 0.5 kbit/s per "
+        f"layer), quantizer dropout biased to few layers;",
+        f"- ConvNeXt decoder ({cfg['dec_blocks']} blocks, width {cfg['dec_dim']}) predicting an STFT frame (n_fft "
+        f"{cfg['n_fft']}) per latent, inverse FFT + overlap-add;",
         "- latency: causal encoder, one frame (20 ms) of decoder look-ahead; weights shipped as float16 safetensors.",
         "",
         "## Training",
@@ -212,7 +215,7 @@ def fargan_speed(weights: Path, layers: int = 12, seconds: float = 10.0) -> floa
         best = float("inf")
         for _ in range(2):
             t = time.perf_counter()
-            cod.decode(cod.encode(clip)).audio
+            cod.decode(cod.encode(clip))
             best = min(best, time.perf_counter() - t)
     finally:
         torch.set_num_threads(threads)
@@ -294,8 +297,10 @@ def write_fargan_card(data: Path, ckpt_dir: Path, weights: Path | None = None, c
         "## Model",
         "- 16 kHz mono; Opus 1.5.2's LPCNet analysis gives 20 features per 10 ms (18 cepstral bands, pitch period,",
         "  pitch correlation); pairs of frames (40 values per 20 ms) are z-scored;",
-        f"- causal conv encoder (width {cfg['hidden']}, dilations {cfg['enc_dilations']}) to a {cfg['latent_dim']}-d latent at 50 Hz;",
-        f"- residual VQ, {cfg['num_quantizers']} x {cfg['codebook_size']} EMA codebooks: the token format of the waveform backbone;",
+        f"- causal conv encoder (width {cfg['hidden']}, dilations {cfg['enc_dilations']}) to a "
+        f"{cfg['latent_dim']}-d latent at 50 Hz;",
+        f"- residual VQ, {cfg['num_quantizers']} x {cfg['codebook_size']} EMA codebooks: the token format of the "
+        f"waveform backbone;",
         f"- causal conv decoder (dilations {cfg['dec_dilations']}) back to 40 features, voiced by FARGAN (pretrained,",
         "  from Opus 1.5.2's source, run in C); no look-ahead in the quantiser; output delay 244 samples (15.25 ms);",
         "- weights float32 safetensors; the vocoder's weights are Opus's, not ours.",

@@ -80,7 +80,7 @@ class FarganConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "FarganConfig":
+    def from_dict(cls, d: dict) -> FarganConfig:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 
@@ -135,6 +135,10 @@ def pitch_feature_of(period):
 
 class FeatureQuantizer(nn.Module):
     """Pitch tokens + encoder + residual VQ + decoder over z-scored feature pairs (B, 40, T) at 50 Hz."""
+
+    feat_mean: torch.Tensor  # a buffer (register_buffer), typed for mypy
+    feat_std: torch.Tensor  # a buffer (register_buffer), typed for mypy
+    corr_levels: torch.Tensor  # a buffer (register_buffer), typed for mypy
 
     def __init__(self, cfg: FarganConfig = FarganConfig()):
         super().__init__()
@@ -243,7 +247,7 @@ class FarganQuantizer:
 class FarganDecoder:
     """Latents (B, D, T) -> audio (B, 1, 320 T): feature decoder, then FARGAN from the silence prefix."""
 
-    def __init__(self, backbone: "FarganBackbone"):
+    def __init__(self, backbone: FarganBackbone):
         self.b = backbone
 
     def __call__(self, latent: torch.Tensor, decoder_net: nn.Module | None = None) -> torch.Tensor:
@@ -293,8 +297,8 @@ class FarganBackbone(nn.Module):
             t[:, D + 2 * layer + 1] = pv[2 * layer + 1]
             t[ids >= PERIOD_LEVELS * CORR_LEVELS] = 0.0
             tabs.append(t)
-        for layer in self.net.quantizer.layers:
-            tabs.append(torch.cat([layer.embed, torch.zeros(V, 4)], 1))
+        for cb in self.net.quantizer.codebooks:
+            tabs.append(torch.cat([cb.embed, torch.zeros(V, 4)], 1))
         return tabs
 
     @property

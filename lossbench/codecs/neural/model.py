@@ -54,7 +54,7 @@ class CodecConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "CodecConfig":
+    def from_dict(cls, d: dict) -> CodecConfig:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 
@@ -185,6 +185,8 @@ class ConvNeXtBlock(nn.Module):
 
 
 class Decoder(nn.Module):
+    window: torch.Tensor  # a buffer (register_buffer), typed for mypy
+
     def __init__(self, cfg: CodecConfig):
         super().__init__()
         self.cfg = cfg

@@ -15,11 +15,18 @@ first K layers, K drawn per example.
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
 
 class EMACodebook(nn.Module):
+    embed: torch.Tensor  # buffers (register_buffer), typed for mypy
+    cluster_size: torch.Tensor
+    embed_sum: torch.Tensor
+    initted: torch.Tensor
+
     def __init__(self, size: int, dim: int, decay: float = 0.99, eps: float = 1e-5, dead_threshold: float = 1.0):
         super().__init__()
         self.decay, self.eps, self.dead_threshold = decay, eps, dead_threshold
@@ -83,13 +90,18 @@ class ResidualVQ(nn.Module):
         self.num_layers, self.size, self.dim = num_layers, size, dim
         self.layers = nn.ModuleList(EMACodebook(size, dim, decay) for _ in range(num_layers))
 
+    @property
+    def codebooks(self) -> list[EMACodebook]:
+        """The layers' codebooks, in order (``self.layers`` typed)."""
+        return [cast(EMACodebook, m) for m in self.layers]
+
     def encode(self, x: torch.Tensor, k: int | None = None) -> torch.Tensor:
         """Codes of the first k layers: x (B, D, T) -> (B, k, T) int64."""
         k = self.num_layers if k is None else k
         B, D, T = x.shape
         r = x.permute(0, 2, 1).reshape(-1, D).contiguous()
         out = []
-        for layer in self.layers[:k]:
+        for layer in self.codebooks[:k]:
             c = layer.nearest(r)
             r = r - layer.embed[c]
             out.append(c.view(B, T))
@@ -99,8 +111,8 @@ class ResidualVQ(nn.Module):
         """Sum of the code vectors: codes (B, k, T) -> (B, D, T)."""
         B, k, T = codes.shape
         acc = torch.zeros(B, T, self.dim, device=codes.device)
-        for l in range(k):
-            acc = acc + self.layers[l].embed[codes[:, l]]
+        for q in range(k):
+            acc = acc + self.codebooks[q].embed[codes[:, q]]
         return acc.permute(0, 2, 1)
 
     def forward(
@@ -119,8 +131,8 @@ class ResidualVQ(nn.Module):
         active_rows = n_layers.repeat_interleave(T)  # (B*T,)
         q_sum = torch.zeros_like(r)
         commit = x.new_zeros(())
-        for l, layer in enumerate(self.layers):
-            idx = torch.nonzero(active_rows > l).squeeze(1)  # only the rows that use this layer
+        for i, layer in enumerate(self.codebooks):
+            idx = torch.nonzero(active_rows > i).squeeze(1)  # only the rows that use this layer
             if idx.numel() == 0:
                 break
             ra = r[idx]

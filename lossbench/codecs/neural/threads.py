@@ -14,8 +14,8 @@ it found.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 _lock = threading.Lock()

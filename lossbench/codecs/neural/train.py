@@ -126,7 +126,7 @@ def init_from_weights(model: NeuralCodec, weights: Path) -> int:
         state = model.state_dict()
         for k in f.keys():
             state[k] = f.get_tensor(k).to(state[k].dtype)
-    for name, layer in model.quantizer.layers.named_children():
+    for name, _layer in model.quantizer.layers.named_children():
         p = f"quantizer.layers.{name}."
         state[p + "embed_sum"] = state[p + "embed"].clone()
         state[p + "cluster_size"] = torch.ones_like(state[p + "cluster_size"])

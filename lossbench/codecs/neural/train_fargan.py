@@ -216,7 +216,8 @@ def train_fargan(data: Path, out: Path, cfg: FarganTrainConfig, model_cfg: Farga
         m = evaluate_fargan(model, evals, ceiling=not (out / "eval.jsonl").exists())
         return {k: round(v, 4) for k, v in m.items()}
 
-    loop = LoopConfig(steps=min(cfg.steps, until or cfg.steps), ckpt_every=cfg.ckpt_every, eval_every=cfg.eval_every, max_hours=max_hours,
+    loop = LoopConfig(steps=min(cfg.steps, until or cfg.steps), ckpt_every=cfg.ckpt_every, eval_every=cfg.eval_every,
+                      max_hours=max_hours,
                       desc="train fargan codec", progress=progress, postfix=("loss", "ceps_mse", "ceps_mse_k12plus"))
     return run_loop(out, loop, step, train_step, state, evaluate)
 

@@ -7,12 +7,32 @@ from typing import Any
 import numpy as np
 
 from lossbench.codecs.base import CODECS, FrameCodec
-from lossbench.codecs.opus.bindings import (APPLICATIONS, FRAME_MS, GET_LOOKAHEAD, LIBS, NEURAL_CONCEALMENTS, OSCE,
-                                            SAMPLE_RATES, SET_BITRATE, SET_COMPLEXITY, SET_DRED_DURATION, SET_DTX,
-                                            SET_INBAND_FEC, SET_LSB_DEPTH, SET_PACKET_LOSS_PERC, SET_VBR,
-                                            SET_VBR_CONSTRAINT, _Decoder, _DredParser, _Encoder, libopus, opus_version)
+from lossbench.codecs.opus.bindings import (
+    APPLICATIONS,
+    FRAME_MS,
+    GET_LOOKAHEAD,
+    LIBS,
+    NEURAL_CONCEALMENTS,
+    OSCE,
+    SAMPLE_RATES,
+    SET_BITRATE,
+    SET_COMPLEXITY,
+    SET_DRED_DURATION,
+    SET_DTX,
+    SET_INBAND_FEC,
+    SET_LSB_DEPTH,
+    SET_PACKET_LOSS_PERC,
+    SET_VBR,
+    SET_VBR_CONSTRAINT,
+    _Decoder,
+    _DredParser,
+    _Encoder,
+    libopus,
+    opus_version,
+)
 from lossbench.codecs.opus.packets import packet_dred_bytes, packet_has_lbrr
 from lossbench.errors import ConfigError, choices
+
 
 @CODECS.register("opus")
 class Opus(FrameCodec):

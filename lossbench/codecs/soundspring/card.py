@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lossbench.codecs.neural.backbones import backbone_class
 from lossbench.codecs.neural import DEFAULT_BACKBONE
+from lossbench.codecs.neural.backbones import backbone_class
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
@@ -51,14 +51,15 @@ def write_card(data: Path, ckpt_dir: Path, count: int = 16, backbone: str = DEFA
             label = f"SoundSpring-S (T_S={cod.stride}, T_C={cod.context}, T_F={cod.lookahead})"
         bits = np.zeros(K - 3)
         frames = 0
-        for name, x in clips:
+        for _name, x in clips:
             n = cod.n_frames(len(x)) * cod.frame_samples
             toks = cod.tokens(np.pad(x, (0, n - len(x))))
             bits += fine_bits(mlm, toks, K, cod.layout) * toks.shape[0]
             frames += toks.shape[0]
         rows[label] = bits / frames
     rates = {}
-    for label, spec in (("SoundSpring, GoS 100 frames, S=10, a packet per slice", "soundspring:mode=gos,gos=100,slices=10,pack=slice,fec=none"),
+    for label, spec in (("SoundSpring, GoS 100 frames, S=10, a packet per slice",
+                         "soundspring:mode=gos,gos=100,slices=10,pack=slice,fec=none"),
                         ("SoundSpring-S, a packet per slice", "soundspring:pack=slice,fec=none"),
                         ("SoundSpring-S, a packet per frame", "soundspring:pack=frame,fec=none")):
         pay = {}
@@ -151,7 +152,8 @@ def predictor_table(codec, clips: list[np.ndarray], loss: float = 0.1, seeds: tu
              "receiver's windows (`lossbench/codecs/soundspring/predictors.py`). Latent error: squared distance of the",
              "coarse layers' summed code vectors from the true ones; pitch: integer period error in samples (both 10 ms",
              "halves).", "",
-             "| predictor | " + " | ".join(f"top-1 layer {k + 1}" for k in range(nc)) + " | latent error | pitch error | pitch exact |",
+             "| predictor | " + " | ".join(f"top-1 layer {k + 1}" for k in range(nc)) + " | latent error | pitch "
+                                                                                        "error | pitch exact |",
              "|---|" + "---|" * (nc + 3)]
     for name in ("mlm", "mlm-argmax", "mlm-soft", "zero", "copy", "interp", "fargan-plc"):
         if name not in r:

@@ -195,7 +195,7 @@ def train_head(data, out, backbone: str = "fargan", steps: int = 3000, lr: float
 
     from safetensors.torch import save_file
 
-    from lossbench.codecs.neural.backbones import get_backbone, backbone_class
+    from lossbench.codecs.neural.backbones import backbone_class, get_backbone
     from lossbench.codecs.neural.tokens import codec_sha, tokenize
     from lossbench.codecs.soundspring.codec import load_mlm, mlm_path
     from lossbench.errors import ConfigError
@@ -244,6 +244,8 @@ def train_head(data, out, backbone: str = "fargan", steps: int = 3000, lr: float
 
 def load_head(backbone: str, mlm, path=None) -> CoarsePredictor | None:
     """The shipped (or given) head of ``backbone``'s MLM, or None where the backbone has none."""
+    import json
+
     from safetensors import safe_open
     from safetensors.torch import load_file
 
@@ -251,8 +253,6 @@ def load_head(backbone: str, mlm, path=None) -> CoarsePredictor | None:
     from lossbench.codecs.soundspring.codec import mlm_path
     from lossbench.errors import ConfigError
     from lossbench.files import file_hash
-
-    import json
 
     bc = backbone_class(backbone)
     if "coarse_head" not in bc.shipped and path is None:

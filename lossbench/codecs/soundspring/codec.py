@@ -55,12 +55,20 @@ from typing import Any
 
 import numpy as np
 
-from lossbench.concurrency import locked_cache
-from lossbench.codecs.neural import DEFAULT_BACKBONE
 from lossbench.codecs.base import CODECS, CodecBase, DecodeResult
-from lossbench.codecs.soundspring.coding import (Layout, Schedule, SlicePacket, Slicing, decode_tokens, encode_tokens,
-                                                nominal_plan, stream_schedule)
+from lossbench.codecs.neural import DEFAULT_BACKBONE
+from lossbench.codecs.soundspring.coding import (
+    Layout,
+    Schedule,
+    SlicePacket,
+    Slicing,
+    decode_tokens,
+    encode_tokens,
+    nominal_plan,
+    stream_schedule,
+)
 from lossbench.codecs.soundspring.conceal import centred_windows, conceal_tokens, stream_windows
+from lossbench.concurrency import locked_cache
 from lossbench.core import DEFAULT_HEADER_BYTES, Clip, EncodedStream, Packet, PacketKind, Reception
 from lossbench.errors import ConfigError
 

@@ -46,10 +46,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lossbench.codecs.neural.threads import single_thread
-
 from lossbench.codecs.entropy import CategoricalStream, crc_frame, crc_unframe
 from lossbench.codecs.fec import PayloadError
+from lossbench.codecs.neural.threads import single_thread
 from lossbench.codecs.rvq import pack_indices, unpack_indices
 from lossbench.errors import ConfigError
 
@@ -81,9 +80,9 @@ class Slicing:
     def n_coarse(self) -> int:
         return self.bounds[0]
 
-    def frames_of(self, l: int, T: int | None = None) -> np.ndarray:
+    def frames_of(self, col: int, T: int | None = None) -> np.ndarray:
         """Block-relative frames of slice column ``l`` in a block of ``T`` frames."""
-        return np.arange(l, T or self.frames, self.slices)
+        return np.arange(col, T or self.frames, self.slices)
 
     def layers_of(self, j: int, K: int) -> np.ndarray:
         """Layers (0-based) of layer group j (0 = coarse) among the first K."""
@@ -95,7 +94,7 @@ class Slicing:
         return [j for j in range(len(self.bounds)) if self.layers_of(j, K).size]
 
     def columns(self, T: int) -> list[int]:
-        return [l for l in range(self.slices) if l < T]
+        return [col for col in range(self.slices) if col < T]
 
 
 @dataclass(frozen=True)
@@ -142,8 +141,8 @@ class Layout:
         gs = sl.groups(K)
         cols = sl.columns(T)
         if self.pack == "frame":
-            return [(l, tuple(gs)) for l in cols]
-        return [(l, (0,)) for l in cols] + [(l, (j,)) for j in gs[1:] for l in cols]
+            return [(col, tuple(gs)) for col in cols]
+        return [(col, (0,)) for col in cols] + [(col, (j,)) for j in gs[1:] for col in cols]
 
 
 # --------------------------------------------------------------------------- the model's PMFs
@@ -231,23 +230,23 @@ class _BlockModel:
             self._nonkey_p = dict(zip(fine, ps))
         return self._nonkey_p[j]
 
-    def probs(self, l: int, j: int) -> np.ndarray:
+    def probs(self, col: int, j: int) -> np.ndarray:
         """PMFs of slice (l, j), frame-major then layer: (frames x layers, V)."""
         lay = self.sl.layers_of(j, self.K)
-        if l == self.sl.key:
+        if col == self.sl.key:
             p = self.key_probs()[:, lay - self.sl.n_coarse]
         else:
-            p = self.nonkey_probs(j)[np.searchsorted(self.other_cols, self.sl.frames_of(l, self.T))]
+            p = self.nonkey_probs(j)[np.searchsorted(self.other_cols, self.sl.frames_of(col, self.T))]
         return p.reshape(-1, p.shape[-1])
 
 
-def _fec_target(layout: Layout, blocks: list[tuple[int, int]], b: int, l: int) -> tuple[int, int] | None:
+def _fec_target(layout: Layout, blocks: list[tuple[int, int]], b: int, col: int) -> tuple[int, int] | None:
     """(block, column) whose coarse tokens the packet of (b, l) carrying FEC protects."""
     if layout.fec == "same":
-        return (b, l)
+        return (b, col)
     if layout.fec == "next":
-        if l > 0:
-            return (b, l - 1)
+        if col > 0:
+            return (b, col - 1)
         if b > 0:
             return (b - 1, layout.slicing.columns(blocks[b - 1][1])[-1])
     return None
@@ -294,21 +293,21 @@ def encode_tokens(model: MaskedTokenLM, tokens: np.ndarray, Ks: list[int], layou
         if fine:
             for j in fine:  # key slices first: the non-key PMFs condition on them
                 bm.set_key(j, tokens[np.ix_(b0 + sl.frames_of(sl.key, T), sl.layers_of(j, K))])
-        for l, groups in layout.packet_groups(K, T):
-            f = b0 + sl.frames_of(l, T)
+        for col, groups in layout.packet_groups(K, T):
+            f = b0 + sl.frames_of(col, T)
             parts = [bytes([K])]
             fec_bytes = 0
             if 0 in groups:
                 parts.append(pack_indices(tokens[np.ix_(f, np.arange(nc))].ravel()))
-            if _carries_fec(layout, K, groups) and (tg := _fec_target(layout, blocks, b, l)) is not None:
+            if _carries_fec(layout, K, groups) and (tg := _fec_target(layout, blocks, b, col)) is not None:
                 tb0, tT = blocks[tg[0]]
                 ff = tb0 + sl.frames_of(tg[1], tT)
                 parts.append(pack_indices(tokens[np.ix_(ff, np.arange(nc))].ravel()))
                 fec_bytes = len(parts[-1])
-            runs = [(tokens[np.ix_(f, sl.layers_of(j, K))].ravel(), bm.probs(l, j)) for j in groups if j > 0]
+            runs = [(tokens[np.ix_(f, sl.layers_of(j, K))].ravel(), bm.probs(col, j)) for j in groups if j > 0]
             coded = CategoricalStream.encode(runs) if runs else b""
             parts.append(coded)
-            out.append(SlicePacket(b, l, groups, crc_frame(b"".join(parts)), range(b0, b0 + T),
+            out.append(SlicePacket(b, col, groups, crc_frame(b"".join(parts)), range(b0, b0 + T),
                                    min(N, b0 + T + layout.lookahead), fec_bytes, len(coded)))
     return out
 
@@ -373,8 +372,8 @@ def nominal_plan(layout: Layout, K: int, n_frames: int) -> tuple[list[SlicePacke
     """The packet plan and send frames ``encode_tokens`` gives a stream of ``n_frames`` frames (no payloads)."""
     plan, send = [], []
     for b, (b0, T) in enumerate(layout.blocks(n_frames)):
-        for l, groups in layout.packet_groups(K, T):
-            plan.append(SlicePacket(b, l, groups, b"", range(b0, b0 + T), min(n_frames, b0 + T + layout.lookahead)))
+        for col, groups in layout.packet_groups(K, T):
+            plan.append(SlicePacket(b, col, groups, b"", range(b0, b0 + T), min(n_frames, b0 + T + layout.lookahead)))
             send.append(plan[-1].send_frame)
     return plan, np.array(send, dtype=np.int64)
 
@@ -522,7 +521,8 @@ def decode_tokens(model: MaskedTokenLM, packets: list[SlicePacket | None], plan:
         if not fine:
             continue
         w0, w1 = layout.window(b0, T, N)
-        if not (np.isfinite(coarse_time[w0:w1]) & (coarse_time[w0:w1] <= cutoff[b])).all():  # a condition (coarse) token is missing: Phi cannot be followed
+        # a condition (coarse) token is missing: Phi cannot be followed
+        if not (np.isfinite(coarse_time[w0:w1]) & (coarse_time[w0:w1] <= cutoff[b])).all():
             state[b0 : b0 + T, nc:K][state[b0 : b0 + T, nc:K] == "L"] = "I"
             continue
         bm = _BlockModel(model, layout, toks[w0:w1, :nc], b0 - w0, T, K)
@@ -530,11 +530,14 @@ def decode_tokens(model: MaskedTokenLM, packets: list[SlicePacket | None], plan:
         key_ok: dict[int, bool] = {}
         got_groups: dict[tuple[int, int], np.ndarray] = {}
 
-        def read(l: int, j: int) -> np.ndarray | None:
-            """Decode slice (l, j) from its packet, in the packet's group order."""
+        def read(col: int, j: int, b: int = b, streams: dict[int, CategoricalStream] = streams,
+                 key_ok: dict[int, bool] = key_ok, got_groups: dict[tuple[int, int], np.ndarray] = got_groups,
+                 fine: list[int] = fine, bm: _BlockModel = bm) -> np.ndarray | None:
+            """Decode slice (l, j) from its packet, in the packet's group order (this block's state bound as
+            defaults: the function is made anew for each block)."""
             for i in by_block[b]:
                 pk = plan[i]
-                if pk.column == l and j in pk.groups:
+                if pk.column == col and j in pk.groups:
                     break
             else:
                 return None
@@ -547,14 +550,14 @@ def decode_tokens(model: MaskedTokenLM, packets: list[SlicePacket | None], plan:
                     return None
             # a packet's runs are coded in group order: decode earlier ones first
             for jj in pk.groups:
-                if jj == 0 or (l, jj) in got_groups:
+                if jj == 0 or (col, jj) in got_groups:
                     continue
-                if l != sl.key and not all(key_ok.get(g, False) for g in fine if g <= jj):
+                if col != sl.key and not all(key_ok.get(g, False) for g in fine if g <= jj):
                     return None
-                got_groups[(l, jj)] = streams[i].decode(bm.probs(l, jj))
+                got_groups[(col, jj)] = streams[i].decode(bm.probs(col, jj))
                 if jj == j:
                     break
-            return got_groups.get((l, j))
+            return got_groups.get((col, j))
 
         key_f = b0 + sl.frames_of(sl.key, T)
         for j in fine:
@@ -571,14 +574,14 @@ def decode_tokens(model: MaskedTokenLM, packets: list[SlicePacket | None], plan:
                 bm.set_key(j, v)
         for j in fine:
             lay = sl.layers_of(j, K)
-            for l in sl.columns(T):
-                if l == sl.key:
+            for col in sl.columns(T):
+                if col == sl.key:
                     continue
-                f = b0 + sl.frames_of(l, T)
+                f = b0 + sl.frames_of(col, T)
                 if not all(key_ok[g] for g in fine if g <= j):
                     state[np.ix_(f, lay)] = "I"  # Case 4: a key slice it is conditioned on is missing
                     continue
-                v = read(l, j)
+                v = read(col, j)
                 if v is not None:
                     toks[np.ix_(f, lay)] = v.reshape(f.size, lay.size)
                     state[np.ix_(f, lay)] = "R"
@@ -605,9 +608,9 @@ def fine_bits(model: MaskedTokenLM, tokens: np.ndarray, K: int, layout: Layout) 
             bm.set_key(j, tokens[np.ix_(b0 + sl.frames_of(sl.key, T), sl.layers_of(j, K))])
         for j in fine:
             lay = sl.layers_of(j, K)
-            for l in sl.columns(T):
-                f = b0 + sl.frames_of(l, T)
-                p = bm.probs(l, j).reshape(f.size, lay.size, -1)
+            for col in sl.columns(T):
+                f = b0 + sl.frames_of(col, T)
+                p = bm.probs(col, j).reshape(f.size, lay.size, -1)
                 t = tokens[np.ix_(f, lay)]
                 tot[lay - nc] += -np.log2(np.take_along_axis(p, t[..., None], -1)[..., 0]).sum(0)
         cnt += T

@@ -31,13 +31,14 @@ predictions.
 
 from __future__ import annotations
 
-import numpy as np
-
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from lossbench.codecs.soundspring.coding import mlm_logits
 
 if TYPE_CHECKING:
+    from lossbench.codecs.soundspring.coarse_head import CoarsePredictor
     from lossbench.codecs.soundspring.mlm import MaskedTokenLM
 
 MASKED, ABSENT = -1, -2
@@ -90,7 +91,7 @@ def _head_fill(head, tok, d, target, concealed, expected, w0, c0, c1, w1, nc, dw
 def conceal_tokens(model: MaskedTokenLM, tokens: np.ndarray, prefix: np.ndarray, K_frame: np.ndarray,
                    windows: list[tuple[int, int, int, int]], depth: int, codebooks: list[np.ndarray] | None = None,
                    coarse_time: np.ndarray | None = None, window_cutoff: np.ndarray | None = None,
-                   head: "CoarsePredictor | None" = None
+                   head: CoarsePredictor | None = None
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """Fill every frame's tokens from its prefix up to ``min(depth, K)`` with the MLM.
 

@@ -48,6 +48,8 @@ class MLMConfig:
 
 
 class MaskedTokenLM(nn.Module):
+    offsets: torch.Tensor  # a buffer (register_buffer), typed for mypy
+
     def __init__(self, cfg: MLMConfig = MLMConfig()):
         super().__init__()
         self.cfg = cfg
@@ -89,7 +91,7 @@ class MaskedTokenLM(nn.Module):
             e = layers[i](e)
         return self.norm(_LastBlockAt(layers[-1])(e, frames))
 
-    def freeze(self) -> "MaskedTokenLM":
+    def freeze(self) -> MaskedTokenLM:
         """Compile the inference path: a frozen TorchScript graph of the blocks (the last at the coded frames).
 
         Freezing pre-packs the linear layers' weights for the CPU's matrix
