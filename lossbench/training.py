@@ -1,4 +1,4 @@
-"""One training loop for every model lossbench trains (the codec backbones, the masked LM, Glaris).
+"""The training loop the trainers of lossbench's models run on (the codec backbones, the masked LM, Glaris).
 
 Each trainer supplies what is its own: set-up and resume, one optimisation
 step, a checkpoint dictionary, an evaluation. :func:`run_loop` does the rest

@@ -1,6 +1,7 @@
 """Speed and memory of the sweep harness.
 
-Prints, for one small sweep on the embedded corpus:
+Prints, for the two sweep shapes of issue #33 (many cheap tasks of one clip; a realistic small sweep), the
+wall time on 1 and 2 workers and the scaling ratio; then, for one small sweep on the embedded corpus:
 
 - tasks per second with 1 and 2 workers, and the scaling ratio;
 - the share of task time per stage (encode, channel, decode, metrics);
@@ -10,7 +11,7 @@ Prints, for one small sweep on the embedded corpus:
   (the 100-clip corpus repeats the embedded clips under new names), which
   must stay flat: clips are read when needed and audio is dropped once scored.
 
-Run: ``python perf/sweep_speed.py`` (``--no-memory`` skips the 10- and 100-clip memory sweeps).
+Run: ``python perf/sweep_speed.py`` (``--no-memory`` skips the 10- and 100-clip memory sweeps; ``--scaling-only``\nstops after the two scaling shapes of issue #33).
 """
 
 from __future__ import annotations
@@ -48,6 +49,28 @@ def timed_sweep(tmp: Path, workers: int, clips: int, corpus: str | None = None) 
     return wall, res.ran, pd.read_parquet(d / "results.parquet")
 
 
+#: the two shapes of issue #33: many cheap tasks of one clip, and a realistic small sweep
+CHEAP = {"clips": 1, "metrics": ["si_snr"], "concealments": ["zeros"], "codec": [{"spec": "pcm"}],
+         "channel": [{"model": "bernoulli", "loss": [0.02, 0.05, 0.1, 0.2, 0.3]}], "seeds": 600, "examples": 0}
+REALISTIC = {"clips": 6, "metrics": ["pesq_wb", "stoi", "plcmos"], "concealments": ["native"],
+             "codec": [{"spec": "opus:bitrate=16000", "concealments": ["opus-plc"]},
+                       {"spec": "amrwb", "concealments": ["amrwb-bfi"]}],
+             "channel": [{"model": "bernoulli", "loss": [0.05, 0.1, 0.2]}], "seeds": 2, "examples": 0}
+
+
+def scaling(tmp: Path, name: str, d: dict) -> None:
+    """Wall time of the sweep ``d`` on 1 and on 2 local workers, timed in this run, and the ratio."""
+    walls = {}
+    for w in (1, 2):
+        spec = spec_from_dict({**d, "workers": w})
+        t = time.perf_counter()
+        res = run_sweep(spec, tmp / f"{name}_{w}", progress=False)
+        walls[w] = time.perf_counter() - t
+        assert res.errors == 0
+    print(f"{name}: {res.tasks} tasks, 1 worker {walls[1]:.1f} s, 2 workers {walls[2]:.1f} s, "
+          f"scaling x{walls[1] / walls[2]:.2f}")
+
+
 def direct_time(tmp: Path) -> tuple[float, float]:
     """(run_job time, direct pieces time) for the same job, in-process."""
     from lossbench.metrics import compute_metrics
@@ -74,6 +97,10 @@ def direct_time(tmp: Path) -> tuple[float, float]:
 def main() -> None:
     tmp = Path(tempfile.mkdtemp())
     try:
+        scaling(tmp, "cheap (1 clip, pcm, 5 rates x 600 seeds, SI-SNR)", CHEAP)
+        scaling(tmp, "realistic (6 clips, Opus + AMR-WB, 3 rates x 2 seeds, PESQ-WB + STOI + PLCMOS)", REALISTIC)
+        if "--scaling-only" in sys.argv:
+            return
         w1, n1, df = timed_sweep(tmp, 1, 4)
         w2, n2, _ = timed_sweep(tmp, 2, 4)
         print(f"tasks/s: 1 worker {n1 / w1:.2f}, 2 workers {n2 / w2:.2f}, scaling x{(n2 / w2) / (n1 / w1):.2f}")

@@ -41,3 +41,17 @@ def make_tiny_fargan_weights(directory):
     fb.net.corr_levels.copy_(torch.from_numpy(lloyd_levels(f[:, 19], 4)))
     torch.save({"model": fb.net.state_dict(), "step": 0, "model_cfg": fb.cfg.to_dict()}, directory / "ckpt.pt")
     return export_fargan(directory / "ckpt.pt", directory / "fargan.safetensors")
+
+
+def need_tools(*tools: str, installed_by: str = "make test (scripts/install-system-deps.sh --test, as root)") -> None:
+    """Skip, naming the missing programs, when any of ``tools`` is not on PATH; under ``CI=true`` fail instead:
+    CI runs the set-up that installs them, so a missing one there is a broken set-up, not a smaller machine."""
+    import shutil
+
+    missing = [t for t in tools if shutil.which(t) is None]
+    if not missing:
+        return
+    msg = f"{', '.join(missing)} not installed ({installed_by} installs {'them' if len(missing) > 1 else 'it'})"
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"CI: {msg}")
+    pytest.skip(msg)

@@ -26,6 +26,9 @@ from lossbench.errors import ConfigError, LossbenchError, choices
 #: channel instances per job at most: a (clip, codec) with more is split (each part encodes the clip again,
 #: which costs far less than the decodes and scores of its channels), so that two workers stay busy to the end
 JOB_CHANNELS = 8
+#: tasks per job at most: a (clip, codec) with more is split over its seeds too (each part encodes the clip
+#: again), so that a sweep of one clip and many seeds still gives every worker jobs to run
+JOB_TASKS = 240
 #: how much more a task of a codec with trained weights costs than a classic codec's, for job ordering
 NEURAL_JOB_WEIGHT = 3
 
@@ -235,17 +238,27 @@ def plan_sweep(spec: SweepSpec, run_dir: str | Path) -> Plan:
             models[cod.describe()] = {role: file_hash(path) for role, path in files.items()}
     jobs = [
         Job(clip=c, clip_index=i, codec_spec=cs, codec_label=cl, concealments=names, channels=channels[k : k + JOB_CHANNELS],
-            seeds=list(range(spec.seeds)), base_seed=spec.seed, metrics=list(spec.metrics),
-            keep_audio=i < spec.examples, run_dir=str(run_dir), keep_ref=k == 0,
+            seeds=seeds, base_seed=spec.seed, metrics=list(spec.metrics),
+            keep_audio=i < spec.examples, run_dir=str(run_dir), keep_ref=k == 0 and seeds[0] == 0,
             metric_resampling=spec.metric_resampling, stereo=spec.stereo)
         for i, c in enumerate(clips)
         for cs, cl, names in codecs
         for k in range(0, len(channels), JOB_CHANNELS)
+        for seeds in seed_chunks(spec.seeds, len(names) * len(channels[k : k + JOB_CHANNELS]))
     ]
     # longest first (neural codecs cost several times a classic codec per task), so that no worker is left
     # with a long job while the others idle at the end of a sweep
     jobs.sort(key=lambda j: -len(j.task_keys()) * (NEURAL_JOB_WEIGHT if j.codec_spec in models else 1))
     return Plan(spec, jobs, clips, channels, skipped, models)
+
+
+def seed_chunks(seeds: int, tasks_per_seed: int, most: int = JOB_TASKS) -> list[list[int]]:
+    """Seeds 0..seeds-1 in consecutive runs of about equal length, each run at most ``most`` tasks (at least one
+    seed a run)."""
+    n = max(1, -(-seeds * tasks_per_seed // most))
+    n = min(n, seeds)
+    bounds = np.linspace(0, seeds, n + 1).round().astype(int)
+    return [list(range(a, b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
 
 
 def file_hash(path: Path) -> str:

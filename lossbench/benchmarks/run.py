@@ -355,7 +355,7 @@ def _run_job(job: Job, skip: frozenset[str] | set[str]) -> list[dict[str, Any]]:
                         f = audio_dir / safe_name(f"{clip.id}__{job.codec_spec}__{conc}__{ch.key}")
                         row["audio_file"] = str(save_audio(f.with_name(f.name + ".wav"), audio if heard is None else heard,
                                                            sr).relative_to(job.run_dir))
-                        # which 20 ms frames the listener hears concealed: lost and late packets' frames
+                        # which frames (of frame_s each) the listener hears concealed: lost and late packets' frames
                         marks = {"frame_s": stream.frame_duration_s, "lost": [], "late": []}
                         for pk, arrived, late in zip(stream.packets, rec.arrived, rec.late):
                             if not arrived or late:

@@ -12,6 +12,8 @@ from lossbench.benchmarks.spec import load_spec, spec_from_dict
 from lossbench.benchmarks.sweep import run_sweep
 from lossbench.errors import ConfigError, TraceFormatError
 
+pytestmark = pytest.mark.slow
+
 BASE = {
     "name": "t",
     "clips": 2,
@@ -345,3 +347,24 @@ def test_long_example_names_stay_distinct():
     b = safe_name("synth_espeakng_en_f3__opus:bitrate=9000,sample_rate_hz=16000,frame_ms=20.0__opus-deep-plc__"
                   "gilbert:mean_burst=3,loss_rate=0.2")
     assert a != b and len(a) == len(b) == 120 and safe_name("short:name") == "short_name"
+
+
+def test_rerun_reproduces_the_rows_of_the_neural_codecs(tmp_path):
+    """``lossbench rerun`` (in this process) gives a row of each neural codec as the sweep's worker processes did:
+    both run under the same numeric settings (run_job holds single_thread()); FARGAN's autoregressive synthesis
+    would turn a different torch thread count into audible differences."""
+    from lossbench.benchmarks.sweep import recompute_task
+
+    s = spec(clips=1, metrics=["pesq_wb", "plcmos", "si_snr"], concealments=["native"], examples=0, workers=2,
+             codec=[{"spec": "rvq", "concealments": ["zero-latent"]},
+                    {"spec": "soundspring:layers=6,slices=1,pack=frame,fec=next", "concealments": ["mlm"]},
+                    {"spec": "glaris", "concealments": ["side-info-plc"]}],
+             channel=[{"model": "bernoulli", "loss": [0.1]}])
+    res = run_sweep(s, tmp_path, progress=False)
+    assert res.errors == 0
+    df = pd.read_parquet(tmp_path / "results.parquet").set_index("task")
+    assert df["codec"].nunique() == 3
+    for key in df.index:
+        row = recompute_task(tmp_path, key)
+        for c in ("pesq_wb", "plcmos", "si_snr", "frames_concealed"):
+            assert row[c] == df.loc[key, c], (key, c, row[c], df.loc[key, c])

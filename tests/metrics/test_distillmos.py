@@ -26,6 +26,7 @@ def test_equals_the_package_model_called_as_its_readme_says():
     assert ours == pytest.approx(want, abs=1e-5)
 
 
+@pytest.mark.needs_shared
 def test_orders_the_plcmos_reference_clips_and_punishes_gaps():
     import soundfile as sf
 

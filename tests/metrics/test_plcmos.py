@@ -23,6 +23,7 @@ def test_equals_speechmos_on_every_corpus_clip_clean_and_damaged(ref):
         assert plcmos(sig, sig, 16000)["plcmos"] == pytest.approx(plcmos_speechmos(sig), abs=1e-5)
 
 
+@pytest.mark.needs_shared
 @pytest.mark.parametrize("name", ["clean.wav", "plc_good.wav", "plc_poor.wav"])
 def test_equals_speechmos_on_the_shared_reference_clips(name):
     import soundfile as sf

@@ -39,6 +39,7 @@ def test_the_compiled_path_runs():
     assert numba_accelerated()
 
 
+@pytest.mark.needs_shared
 @pytest.mark.parametrize("ref_name,deg_name,mode,want,tol", CONFORMANCE, ids=lambda v: str(v))
 def test_matches_the_cpp_conformance_values(ref_name, deg_name, mode, want, tol):
     ref, sr = _read_or_skip(ref_name)

@@ -16,6 +16,9 @@ from lossbench.benchmarks.spec import spec_from_dict
 from lossbench.benchmarks.sweep import run_sweep
 
 
+pytestmark = [pytest.mark.needs_tools, pytest.mark.slow]
+
+
 def _chromium() -> str:
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
     if exe is None:
