@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from lossbench.errors import AudioError, ConfigError
+
+if TYPE_CHECKING:
+    from lossbench.playout.plan import PlayoutPlan
 
 #: Bytes of RTP (12) + UDP (8) + IPv4 (20) headers carried by each packet.
 DEFAULT_HEADER_BYTES = 40
@@ -233,12 +236,15 @@ class Reception:
         playout_deadline_s: float64[n_packets], the time by which the packet
             had to arrive to be played out (inf when no playout buffer).
         meta: simulator facts (queue drops, playout delays...).
+        playout_plan: a time-warping buffer's (``tsm``, ``speex``) plan of what it played when: which frames,
+            stretched or compressed, where it waited or concealed; None for the other buffers.
     """
 
     arrived: np.ndarray
     arrival_time_s: np.ndarray
     playout_deadline_s: np.ndarray
     meta: dict[str, Any] = field(default_factory=dict)
+    playout_plan: PlayoutPlan | None = None
 
     def __post_init__(self) -> None:
         arrived = np.asarray(self.arrived, dtype=np.bool_)

@@ -1,4 +1,5 @@
-"""The training loop the trainers of lossbench's models run on (the codec backbones, the masked LM, Glaris).
+"""The one training loop every trainer of lossbench runs on (the codec backbones, the masked LM and its concealment
+head, Glaris and its stage-III decoder).
 
 Each trainer supplies what is its own: set-up and resume, one optimisation
 step, a checkpoint dictionary, an evaluation. :func:`run_loop` does the rest

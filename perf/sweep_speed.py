@@ -109,7 +109,7 @@ def main() -> None:
             "channel": df["channel_time_s"].sum() / df["concealment"].nunique(),
             "decode": (df["decode_rtf"] * df["duration_s"]).sum(),
         }
-        per_metric = pd.DataFrame([json.loads(m) for m in df["metric_times"]]).sum()
+        per_metric = pd.DataFrame([m for m in df["metric_times"] if m is not None]).sum()
         stage |= {f"metric {k}": float(v) for k, v in per_metric.items()}
         tot = sum(stage.values())
         print("time share per stage: " + ", ".join(f"{k} {100 * v / tot:.1f} %" for k, v in stage.items()))

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lossbench.codecs.glaris.codec import load_glaris
+from lossbench.codecs.glaris.weights import load_glaris
 from lossbench.codecs.glaris.train import codebooks, latents_of
 from lossbench.codecs.neural.tokens import codec_sha
 

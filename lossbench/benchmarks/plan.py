@@ -68,6 +68,7 @@ class Job:
     clip_index: int
     codec_spec: str
     codec_label: str
+    codec_name: str  # the codec's registered name (the ``codec`` column)
     concealments: list[str]
     channels: list[ChannelInstance]
     seeds: list[int]
@@ -196,7 +197,7 @@ def plan_sweep(spec: SweepSpec, run_dir: str | Path) -> Plan:
             parse_seconds(delay)
         parse_jitter(jitter)
         parse_playout(playout)
-    codecs: list[tuple[str, str, list[str]]] = []
+    codecs: list[tuple[str, str, str, list[str]]] = []
     skipped: list[tuple[str, str]] = []
     all_names: set[str] = set(CONCEALMENTS.names())
     built = []
@@ -233,16 +234,17 @@ def plan_sweep(spec: SweepSpec, run_dir: str | Path) -> Plan:
         if not names:
             raise ConfigError(f"codec {ce.spec!r} gets no concealment from {spec.concealments}; "
                               f"valid for it: {choices(cod.concealments)}")
-        codecs.append((cod.describe(), ce.label or cod.describe(), names))
+        codecs.append((cod.describe(), ce.label or cod.describe(), cod.name, names))
         if files := cod.model_files():
             models[cod.describe()] = {role: file_hash(path) for role, path in files.items()}
     jobs = [
-        Job(clip=c, clip_index=i, codec_spec=cs, codec_label=cl, concealments=names, channels=channels[k : k + JOB_CHANNELS],
+        Job(clip=c, clip_index=i, codec_spec=cs, codec_label=cl, codec_name=cn, concealments=names,
+            channels=channels[k : k + JOB_CHANNELS],
             seeds=seeds, base_seed=spec.seed, metrics=list(spec.metrics),
             keep_audio=i < spec.examples, run_dir=str(run_dir), keep_ref=k == 0 and seeds[0] == 0,
             metric_resampling=spec.metric_resampling, stereo=spec.stereo)
         for i, c in enumerate(clips)
-        for cs, cl, names in codecs
+        for cs, cl, cn, names in codecs
         for k in range(0, len(channels), JOB_CHANNELS)
         for seeds in seed_chunks(spec.seeds, len(names) * len(channels[k : k + JOB_CHANNELS]))
     ]

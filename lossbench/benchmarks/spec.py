@@ -199,7 +199,7 @@ def spec_from_dict(d: dict[str, Any], where: str = "spec") -> SweepSpec:
             v = getattr(e, k)
             if v is not None and not isinstance(v, (str, list)):
                 raise ConfigError(f"{where}: channel[{i}].{k} must be a string or a list of strings, got {v!r}")
-        combos: list[dict[str, str]] = [{}]
+        combos: list[dict[str, Any]] = [{}]
         for k, vals in axes:
             combos = [{**c, k: v} for c in combos for v in vals]
         for combo in combos:
@@ -266,7 +266,7 @@ def load_spec(path: str | Path) -> SweepSpec:
 
 
 def channel_entries_from_cli(channels: list[str], loss: list[float] | None, traces: list[str],
-                             net: dict[str, str | None]) -> list[ChannelEntry]:
+                             net: dict[str, Any]) -> list[ChannelEntry]:
     """``--channel`` / ``--loss`` / ``--trace`` flags to channel entries.
 
     ``--loss`` sweeps the loss_rate of every ``--channel`` given without

@@ -21,6 +21,20 @@ from lossbench.errors import writing
 from lossbench.files import atomic
 
 
+def structured(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with the structured columns (:data:`~lossbench.benchmarks.columns.STRUCTURED`) as lists and
+    structs: a run written before they were stored so holds them as JSON text, read back here, so that a resumed
+    run never mixes the two in one column ("" and missing become None)."""
+    import json
+
+    from lossbench.benchmarks.columns import STRUCTURED
+
+    for c in STRUCTURED:
+        if c in df.columns and df[c].map(lambda v: isinstance(v, str)).any():
+            df[c] = df[c].map(lambda v: (json.loads(v) if v else None) if isinstance(v, str) else v)
+    return df
+
+
 class ResultStore:
     def __init__(self, run_dir: str | Path):
         self.dir = Path(run_dir)
@@ -50,7 +64,7 @@ class ResultStore:
         files = sorted(self.parts.glob("part-*.parquet"))
         if not files:
             return pd.DataFrame()
-        df = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+        df = pd.concat([structured(pd.read_parquet(f)) for f in files], ignore_index=True)
         # a task rerun after an error replaces the error row
         return df.drop_duplicates("task", keep="last").reset_index(drop=True)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import typer
@@ -43,11 +43,13 @@ def _stats_table(spec: str, packets: int | None, seed: int) -> None:
     if packets is None:
         packets = 100_000 if hasattr(m, "outcomes") else 1_000_000
     outcome = None
+    link: Any = m  # a link model (nr:) has outcomes() and packet_bytes beyond the LossModel interface
     t0 = time.perf_counter()
     if hasattr(m, "outcomes"):  # a link model (nr:): loss, delay and what the link did, per packet
         from lossbench.core import LossTrace
 
-        outcome = m.outcomes(np.arange(packets) * 0.02, np.full(packets, m.packet_bytes), np.random.default_rng(seed))
+        outcome = link.outcomes(np.arange(packets) * 0.02, np.full(packets, link.packet_bytes),
+                                np.random.default_rng(seed))
         tr = LossTrace(outcome.lost, 0.02)
     else:
         tr = m.sample(packets, np.random.default_rng(seed))
@@ -69,25 +71,25 @@ def _stats_table(spec: str, packets: int | None, seed: int) -> None:
         t.add_row(name, "-" if a is None else f"{a:.4f}", f"{b:.4f}" if isinstance(b, float) else str(b))
     console.print(t)
     if outcome is not None:
-        a = Table(title=f"{m.name} link: {packets} packets of {m.packet_bytes} bytes every 20 ms, in {took:.2f} s "
-                        f"({packets / took:,.0f} packets/s)")
-        a.add_column("quantity")
-        a.add_column("value", justify="right")
-        a.add_row("first-attempt BLER %", f"{100 * outcome.first_attempt_bler:.3f}")
-        a.add_row("residual loss % (after HARQ)", f"{100 * outcome.lost.mean():.3f}")
+        link_table = Table(title=f"{m.name} link: {packets} packets of {link.packet_bytes} bytes every 20 ms, "
+                                 f"in {took:.2f} s ({packets / took:,.0f} packets/s)")
+        link_table.add_column("quantity")
+        link_table.add_column("value", justify="right")
+        link_table.add_row("first-attempt BLER %", f"{100 * outcome.first_attempt_bler:.3f}")
+        link_table.add_row("residual loss % (after HARQ)", f"{100 * outcome.lost.mean():.3f}")
         d = 1e3 * outcome.delay_s[~outcome.lost]
         if d.size:
-            a.add_row("HARQ delay p50 / p95 / p99 / max (ms)",
-                      " / ".join(f"{np.percentile(d, q):.1f}" for q in (50, 95, 99)) + f" / {d.max():.1f}")
+            link_table.add_row("HARQ delay p50 / p95 / p99 / max (ms)",
+                               " / ".join(f"{np.percentile(d, q):.1f}" for q in (50, 95, 99)) + f" / {d.max():.1f}")
         att = np.bincount(outcome.attempts)
-        a.add_row("transmissions used (1, 2, ...)", ", ".join(str(int(x)) for x in att[1:]))
-        console.print(a)
+        link_table.add_row("transmissions used (1, 2, ...)", ", ".join(str(int(x)) for x in att[1:]))
+        console.print(link_table)
         h = Table(title="MCS histogram (first transmission)")
         for c in ("MCS", "count", "share %"):
             h.add_column(c, justify="right")
         mc = np.bincount(outcome.mcs)
-        for k in np.flatnonzero(mc):
-            h.add_row(str(k), str(int(mc[k])), f"{100 * mc[k] / packets:.2f}")
+        for mcs in np.flatnonzero(mc):
+            h.add_row(str(mcs), str(int(mc[mcs])), f"{100 * mc[mcs] / packets:.2f}")
         console.print(h)
     if st is None:
         console.print(f"{m.name} has no closed form: every statistic above is empirical, over {packets} packets")
@@ -197,7 +199,7 @@ def simulate(
         pd = pd[~np.isnan(pd)]
         if pd.size:
             t.add_row("playout delay min / max (ms)", f"{1e3 * pd.min():.1f} / {1e3 * pd.max():.1f}")
-    plan = rec.meta.get("playout_plan")
+    plan = rec.playout_plan
     if plan is not None:
         fin = np.isfinite(rec.playout_deadline_s)
         pdl = 1e3 * (rec.playout_deadline_s[fin] - send[fin])

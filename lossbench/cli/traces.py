@@ -106,7 +106,7 @@ def stats(
         t.add_row(*cells)
     console.print(t)
     if histogram:
-        for f, _, st in rows:
+        for f, _, st, _ts in rows:
             console.print(f"{f}: bursts " + ", ".join(f"{k}:{v}" for k, v in sorted(st.bursts.items())))
 
 

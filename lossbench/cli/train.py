@@ -79,8 +79,10 @@ def codec_card_cmd(
     backbone: Annotated[str, typer.Option(help="fargan (writes MODEL_CARD_fargan.md) or waveform")] = DEFAULT_BACKBONE,
 ) -> None:
     """Measure the shipped weights on held-out real speech (and Opus alongside) and write the model card."""
+    from lossbench.codecs.neural.card import write_codec_card
+
     bb = backbone_class(backbone)
-    console.print(f"wrote {bb.write_codec_card(data, ckpt_dir or bb.checkpoint_dir('codec'), clips)}")
+    console.print(f"wrote {write_codec_card(backbone, data, ckpt_dir or bb.checkpoint_dir('codec'), clips)}")
 
 
 @app.command("soundspring")
@@ -132,8 +134,8 @@ def export_soundspring_cmd(
     """Export the masked LM (float16 safetensors) for shipping (to the shipped file of its backbone)."""
     import torch
 
-    from lossbench.codecs.soundspring.codec import mlm_path
     from lossbench.codecs.soundspring.train import export_mlm
+    from lossbench.codecs.soundspring.weights import mlm_path
 
     backbone = torch.load(ckpt, map_location="cpu", weights_only=False).get("backbone", "waveform")
     p = export_mlm(ckpt, out or mlm_path(None, backbone))
@@ -238,8 +240,8 @@ def export_glaris_cmd(
     """Export the Glaris modules (float16 safetensors) for shipping (to the shipped file of its backbone)."""
     import torch
 
-    from lossbench.codecs.glaris.codec import glaris_path
     from lossbench.codecs.glaris.train import export_glaris
+    from lossbench.codecs.glaris.weights import glaris_path
 
     backbone = torch.load(ckpt, map_location="cpu", weights_only=False).get("backbone", "waveform")
     p = export_glaris(ckpt, out or glaris_path(None, backbone))

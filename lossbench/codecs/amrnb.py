@@ -18,8 +18,9 @@ import numpy as np
 
 from lossbench.audio import from_int16, to_int16
 from lossbench.codecs.base import CODECS, FrameCodec
-from lossbench.codecs.clib import load_clib, pick_mode
+from lossbench.codecs.modes import pick_mode
 from lossbench.errors import CodecError
+from lossbench.native.clib import load_clib
 
 MODES_KBPS = (4.75, 5.15, 5.90, 6.70, 7.40, 7.95, 10.2, 12.2)
 #: speech bytes per mode without the header (RFC 4867 Table 1: class A+B+C bits, rounded up to bytes)
@@ -66,7 +67,7 @@ class AMRNB(FrameCodec):
     """
 
     name = "amrnb"
-    native_concealments = ("amrnb-bfi",)
+    native_concealments: tuple[str, ...] = ("amrnb-bfi",)
     facts = ("dtx_frames", "bfi_frames")
 
     def __init__(self, mode: int | None = None, kbps: float | None = None, dtx: bool = False, **packet_kw: Any) -> None:
@@ -82,6 +83,11 @@ class AMRNB(FrameCodec):
     @property
     def kbps(self) -> float:
         return MODES_KBPS[self.mode]
+
+    @property
+    def emodel_key(self) -> str:
+        """G.113 Appendix I tabulates AMR-NB per mode: ``amrnb@<kbit/s>``."""
+        return f"amrnb@{self.kbps:g}"
 
     def codec_params(self) -> dict[str, Any]:
         p: dict[str, Any] = {"mode": self.mode}

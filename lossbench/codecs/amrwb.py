@@ -17,7 +17,7 @@ import numpy as np
 
 from lossbench.audio import from_int16, to_int16
 from lossbench.codecs.base import CODECS, FrameCodec
-from lossbench.codecs.clib import pick_mode
+from lossbench.codecs.modes import pick_mode
 from lossbench.errors import CodecError
 
 MODES_KBPS = (6.60, 8.85, 12.65, 14.25, 15.85, 18.25, 19.85, 23.05, 23.85)
@@ -75,7 +75,7 @@ class AMRWB(FrameCodec):
     """
 
     name = "amrwb"
-    native_concealments = ("amrwb-bfi",)
+    native_concealments: tuple[str, ...] = ("amrwb-bfi",)
 
     def __init__(self, mode: int | None = None, kbps: float | None = None, dtx: bool = False, **packet_kw: Any) -> None:
         super().__init__(**packet_kw)

@@ -45,6 +45,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
+from lossbench.benchmarks.columns import RESERVED_COLUMNS
 from lossbench.codecs.fec import Depacketized, Packetizer, depacketize
 from lossbench.concealment.waveform import CONCEALMENTS
 from lossbench.core import DEFAULT_HEADER_BYTES, Clip, EncodedStream, Reception
@@ -58,7 +59,8 @@ class DecodeResult:
     """Decoded audio plus what happened to each frame.
 
     Attributes:
-        audio: float32[num_samples], aligned with the input clip.
+        audio: float32[num_samples] (mono) or float32[num_samples, channels] (a stereo codec), aligned with the
+            input clip.
         missing: bool[n_frames], frames that did not arrive (or did not decode)
             and had to be concealed.
         recovered: bool[n_frames], frames rebuilt from packet-level FEC.
@@ -73,21 +75,6 @@ class DecodeResult:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-#: columns the harness writes itself: a codec fact of one of these names would overwrite them
-RESERVED_COLUMNS = frozenset({
-    "task", "clip", "codec", "codec_config", "system", "concealment", "channel", "channel_key", "channel_kind",
-    "loss_param", "delay", "jitter", "playout", "seed", "status", "error", "traceback", "duration_s", "bitrate_kbps",
-    "payload_kbps",
-    "header_kbps", "fec_kbps", "packets", "encode_rtf", "decode_rtf", "clip_resampled", "codec_rate_hz",
-    "score_rate_hz", "metrics_resampled", "metrics_downmixed", "clip_channels", "codec_channels", "network_loss",
-    "late_rate", "effective_loss", "network_delay_mean_ms", "network_delay_p95_ms", "network_delay_max_ms",
-    "playout_delay_mean_ms", "playout_delay_p95_ms", "playout_delay_max_ms", "algorithmic_delay_ms",
-    "mouth_to_ear_ms", "mean_burst", "longest_burst", "p_loss_given_loss", "channel_time_s",
-    "frames_concealed", "frames_recovered", "corrupt_packets", "metrics_time_s", "metric_times", "timeseries", "audio_file",
-    "packet_marks", "emodel_r", "emodel_mos", "emodel_note", "playout_expand_rate", "playout_hold_rate",
-    "playout_accelerate_rate", "playout_preemptive_rate", "playout_merge_rate", "playout_drop_rate",
-    "playout_output_s", "playout_delay_quantiles_ms", "playout_log",
-})
 #: meta keys that are not facts for the result table (structure the decoder needs)
 STRUCTURAL_META = frozenset({"frames", "plan"})
 
@@ -109,8 +96,9 @@ class Codec(Protocol):
     its decoding (``info``).
     """
 
-    name: str
+    name: ClassVar[str]
     native_concealments: tuple[str, ...]
+    channels: int
     sample_rate_hz: int
     frame_samples: int
     delay_samples: int
@@ -121,6 +109,12 @@ class Codec(Protocol):
 
     @property
     def concealments(self) -> list[str]: ...
+
+    @property
+    def packet_duration_s(self) -> float: ...
+
+    @property
+    def emodel_key(self) -> str: ...
 
     def config(self) -> dict[str, Any]: ...
 
@@ -139,7 +133,7 @@ class Codec(Protocol):
                     concealments: list[str]) -> list[DecodeResult]: ...
 
 
-class CodecBase:
+class CodecBase(abc.ABC):
     """Description and checks every codec shares (name, rate, concealment names, config, stream checks).
 
     Subclasses set ``name``, ``native_concealments``, and in ``__init__``
@@ -150,7 +144,7 @@ class CodecBase:
     """
 
     name: ClassVar[str]
-    native_concealments: ClassVar[tuple[str, ...]] = ()
+    native_concealments: tuple[str, ...] = ()  # a class default; a codec may narrow it per instance
     #: names of the scalar facts this codec puts in ``meta`` / ``info`` (documentation and a clash check)
     facts: ClassVar[tuple[str, ...]] = ()
     sample_rate_hz: int
@@ -176,6 +170,22 @@ class CodecBase:
     @property
     def frame_duration_s(self) -> float:
         return self.frame_samples / self.sample_rate_hz
+
+    @property
+    def frames_per_packet(self) -> int:
+        """Frames each primary packet carries (one, unless the codec packs more)."""
+        return 1
+
+    @property
+    def packet_duration_s(self) -> float:
+        """The audio each primary packet carries, in s."""
+        return self.frames_per_packet * self.frame_duration_s
+
+    @property
+    def emodel_key(self) -> str:
+        """The codec's key in G.113 Appendix I's table of equipment impairments (``lossbench.playout.emodel``):
+        its name, unless the codec's mode decides it."""
+        return self.name
 
     @property
     def concealments(self) -> list[str]:
@@ -214,6 +224,16 @@ class CodecBase:
         raise ConfigError(
             f"codec {self.name!r} does not support concealment {concealment!r}; valid: {choices(self.concealments)}"
         )
+
+    @abc.abstractmethod
+    def encode(self, clip: Clip) -> EncodedStream:
+        """The clip as packets (``meta``: the facts of this encoding)."""
+
+    @abc.abstractmethod
+    def decode(self, stream: EncodedStream, reception: Reception | None = None,
+               concealment: str = "zeros") -> DecodeResult:
+        """What a receiver plays from ``stream`` given ``reception`` (None: every packet arrived), concealing
+        with ``concealment``."""
 
     def decode_many(self, stream: EncodedStream, reception: Reception | None,
                     concealments: list[str]) -> list[DecodeResult]:
@@ -282,6 +302,10 @@ class FrameCodec(CodecBase, abc.ABC):
     ) -> None:
         self.packetizer = Packetizer(int(frames_per_packet), int(red), int(red_offset), int(xor))
         self._set_header(header_bytes)
+
+    @property
+    def frames_per_packet(self) -> int:
+        return self.packetizer.frames_per_packet
 
     def config(self) -> dict[str, Any]:
         pk = {k: v for k, v in self.packetizer.params.items() if v != Packetizer().params[k]}

@@ -24,8 +24,8 @@ import numpy as np
 
 from lossbench.audio import from_int16, to_int16
 from lossbench.codecs.base import CODECS, FrameCodec
-from lossbench.codecs.clib import load_clib
 from lossbench.errors import CodecError, ConfigError
+from lossbench.native.clib import load_clib
 
 #: libcodec2's CODEC2_MODE_* numbers
 CODEC2_MODES = {"3200": 0, "2400": 1, "1600": 2, "1400": 3, "1300": 4, "1200": 5, "700C": 8, "450": 10}
@@ -50,6 +50,8 @@ def _rand_state(L: ctypes.CDLL) -> ctypes.c_ulong:
         import platform
 
         addr = ctypes.cast(L.codec2_rand, ctypes.c_void_p).value
+        if addr is None:
+            raise CodecError("codec2: codec2_rand has no address in the loaded library")
         code = ctypes.string_at(addr, 64)
         found = set()
         for i in range(len(code) - 7):
@@ -92,7 +94,7 @@ class Codec2(FrameCodec):
     """
 
     name = "codec2"
-    native_concealments = ("codec2-repeat",)
+    native_concealments: tuple[str, ...] = ("codec2-repeat",)
     facts = ("plc_frames",)
 
     def __init__(self, mode: str | int = "3200", **packet_kw: Any) -> None:

@@ -236,10 +236,10 @@ def depacketize(
                     acc = np.frombuffer(body, dtype=np.uint8).copy()
                     for s in group:
                         if s in got:
-                            pl = np.frombuffer(got[s], dtype=np.uint8)
-                            if pl.size > acc.size:
+                            other = np.frombuffer(got[s], dtype=np.uint8)
+                            if other.size > acc.size:
                                 raise PayloadError("payload longer than parity")
-                            acc[: pl.size] ^= pl
+                            acc[: other.size] ^= other
                     m = missing[0]
                     got[m] = acc[: lens[group.index(m)]].tobytes()
                     recovered_by_xor.add(unit_of[m])

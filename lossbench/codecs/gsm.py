@@ -19,8 +19,8 @@ import numpy as np
 
 from lossbench.audio import from_int16, to_int16
 from lossbench.codecs.base import CODECS, FrameCodec
-from lossbench.codecs.clib import load_clib
 from lossbench.errors import CodecError
+from lossbench.native.clib import load_clib
 
 GSM_FRAME_BYTES = 33
 #: xmaxc codes taken off per further lost frame (one code is 0.5-6 dB depending on the exponent; 4 is about 3 dB)
@@ -61,7 +61,7 @@ class GSM(FrameCodec):
     """GSM 06.10 full rate, 13 kbit/s at 8 kHz."""
 
     name = "gsm"
-    native_concealments = ("gsm-plc",)
+    native_concealments: tuple[str, ...] = ("gsm-plc",)
     facts = ("plc_frames",)
 
     def __init__(self, **packet_kw: Any) -> None:

@@ -17,8 +17,8 @@ import numpy as np
 
 from lossbench.audio import from_int16, to_int16
 from lossbench.codecs.base import CODECS, FrameCodec
-from lossbench.codecs.clib import load_clib
 from lossbench.errors import CodecError, ConfigError
+from lossbench.native.clib import load_clib
 
 LC3_RATES = (8000, 16000, 24000, 32000, 48000)
 LC3_FRAME_MS = (7.5, 10.0)
@@ -50,7 +50,7 @@ class LC3(FrameCodec):
     """
 
     name = "lc3"
-    native_concealments = ("lc3-plc",)
+    native_concealments: tuple[str, ...] = ("lc3-plc",)
     facts = ("plc_frames",)
 
     def __init__(self, bitrate: int | None = None, kbps: float | None = None, frame_ms: float = 10.0,

@@ -51,7 +51,7 @@ class RVQCodec(FrameCodec):
     """
 
     name = "rvq"
-    native_concealments = ("zero-latent", "repeat-latent", "fargan-plc")
+    native_concealments: tuple[str, ...] = ("zero-latent", "repeat-latent", "fargan-plc")
 
     def __init__(self, layers: int = 12, weights: str | None = None, decay: float = 0.8, backbone: str = DEFAULT_BACKBONE,
                  **packet_kw: Any) -> None:

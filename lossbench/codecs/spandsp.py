@@ -28,8 +28,8 @@ import numpy as np
 
 from lossbench.audio import from_int16, to_int16
 from lossbench.codecs.base import CODECS, FrameCodec
-from lossbench.codecs.clib import load_clib
 from lossbench.errors import CodecError, ConfigError
+from lossbench.native.clib import load_clib
 
 G711_LAWS = {"alaw": 0, "ulaw": 1}  # spandsp's G711_ALAW, G711_ULAW
 G722_MODES = {1: 64000, 2: 56000, 3: 48000}
@@ -69,7 +69,8 @@ class _Handle:
     def __init__(self, ptr: int | None, free: str) -> None:
         if not ptr:
             raise CodecError(f"spandsp: allocating a state for {free} failed")
-        self.ptr, self._free = ptr, free
+        self.ptr: int | None = ptr
+        self._free = free
 
     def close(self) -> None:
         if self.ptr:
@@ -95,7 +96,7 @@ class G711(FrameCodec):
     """
 
     name = "g711"
-    native_concealments = ("g711-plc",)
+    native_concealments: tuple[str, ...] = ("g711-plc",)
     facts = ("plc_frames",)
 
     def __init__(self, law: str = "alaw", frame_ms: float = 20.0, **packet_kw: Any) -> None:
@@ -170,7 +171,7 @@ class G722(FrameCodec):
     """
 
     name = "g722"
-    native_concealments = ("g722-plc",)
+    native_concealments: tuple[str, ...] = ("g722-plc",)
     facts = ("plc_frames", "resynced_gaps")
 
     def __init__(self, mode: int | None = None, kbps: float | None = None, frame_ms: float = 20.0,

@@ -19,8 +19,8 @@ import numpy as np
 
 from lossbench.audio import from_int16, to_int16
 from lossbench.codecs.base import CODECS, FrameCodec
-from lossbench.codecs.clib import load_clib
 from lossbench.errors import CodecError, ConfigError
+from lossbench.native.clib import load_clib
 
 SPEEX_MODES = {"nb": (0, 8000), "wb": (1, 16000), "uwb": (2, 32000)}
 SET_ENH, GET_FRAME_SIZE, SET_QUALITY, SET_VBR, SET_VBR_QUALITY = 0, 3, 4, 12, 14
@@ -66,7 +66,7 @@ class Speex(FrameCodec):
     """
 
     name = "speex"
-    native_concealments = ("speex-plc",)
+    native_concealments: tuple[str, ...] = ("speex-plc",)
     facts = ("plc_frames",)
 
     def __init__(self, mode: str = "wb", quality: int = 8, vbr: bool = False, complexity: int = 3,

@@ -169,8 +169,8 @@ def prepare_speech(out: Path, synthetic_hours: float = 2.0, seed: int = 0, inclu
         import sys
 
         print(f"prepare-speech: skipped {n_skipped} unreadable file(s):", file=sys.stderr)
-        for reason, files in skipped.items():
-            print(f"  {len(files)} x {reason} (e.g. {files[0]})", file=sys.stderr)
+        for reason, names in skipped.items():
+            print(f"  {len(names)} x {reason} (e.g. {names[0]})", file=sys.stderr)
     return summary
 
 

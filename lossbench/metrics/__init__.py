@@ -1,8 +1,8 @@
 """Quality metrics of decoded audio against the reference.
 
 Every metric function takes ``(estimate, reference, sample_rate_hz)`` in that
-order, float arrays in [-1, 1] of equal length, and returns a dict of named
-values (DNSMOS gives four). :func:`compute_metrics` runs a list of metrics
+order (the ASR metrics also the clip's facts), float arrays in [-1, 1] of equal
+length, and returns a dict of named values (DNSMOS gives four). :func:`compute_metrics` runs a list of metrics
 and never raises for a bad clip: a metric that cannot be computed (silence,
 too short, a library error, a crash of PESQ's C code) gives NaN and a reason
 in ``<name>_error``.
@@ -11,7 +11,10 @@ The files, by kind: :mod:`~lossbench.metrics.table` (the one table of names,
 columns, directions, ranges, units and rates), :mod:`~lossbench.metrics.signal`
 (SI-SNR, SNR, SDR, STOI, ESTOI, MFCC distance), :mod:`~lossbench.metrics.pesq`
 (PESQ in an isolated helper process), :mod:`~lossbench.metrics.learned`
-(PLCMOS, DNSMOS). Heavy dependencies are imported when a metric first runs.
+(PLCMOS, DNSMOS, DistillMOS), :mod:`~lossbench.metrics.visqol` (ViSQOL speech
+and audio), :mod:`~lossbench.metrics.asr` (WER and CER from Whisper tiny.en).
+Heavy dependencies are imported when a metric first runs; every metric may be
+called from several threads at once (``docs/architecture.md``).
 """
 
 from __future__ import annotations

@@ -130,15 +130,15 @@ def _run_maps(f: np.ndarray, x0: int) -> np.ndarray:
     for j in range(B):
         comp = np.take_along_axis(fb[:, j, :], comp, axis=1)
     starts = _run_maps(comp, x0)
-    rows = np.arange(nb)
+    blocks = np.arange(nb)
     cur = starts[:-1].astype(np.intp)
-    x = np.empty((nb, B), dtype=np.int8)
+    states = np.empty((nb, B), dtype=np.int8)
     for j in range(B):
-        cur = fb[rows, j, cur]
-        x[:, j] = cur
+        cur = fb[blocks, j, cur]
+        states[:, j] = cur
     out = np.empty(m + 1, dtype=np.int8)
     out[0] = x0
-    out[1:] = x.ravel()[:m]
+    out[1:] = states.ravel()[:m]
     return out
 
 

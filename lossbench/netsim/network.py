@@ -27,7 +27,7 @@ import math
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import simpy
@@ -37,6 +37,9 @@ from lossbench.errors import ConfigError
 from lossbench.netsim.models import LossModel, LossProcess
 from lossbench.playout.speex import SpeexPlayout
 from lossbench.playout.tsm import TsmPlayout
+
+if TYPE_CHECKING:
+    from lossbench.playout.plan import PlayoutPlan
 
 #: drop reasons recorded per packet in ``Reception.meta["drop_reason"]``
 ARRIVED, LINK_LOSS, QUEUE_DROP = 0, 1, 2
@@ -337,7 +340,7 @@ class AdaptivePlayout:
 
 #: ``TsmPlayout`` (a NetEq-style buffer that time-stretches, :mod:`lossbench.playout.tsm`) and ``SpeexPlayout``
 #: (speexdsp's, :mod:`lossbench.playout.speex`) decide after the simulation from the arrival times; their
-#: :class:`~lossbench.playout.plan.PlayoutPlan` is ``Reception.meta["playout_plan"]``
+#: :class:`~lossbench.playout.plan.PlayoutPlan` is ``Reception.playout_plan``
 Playout = FixedPlayout | AdaptivePlayout | TsmPlayout | SpeexPlayout
 
 
@@ -453,8 +456,8 @@ class _Simulation:
         self.n_links = len(ch.links)
         # a link model that decides per packet from its size and send time (nr:) runs once, vectorised, here:
         # its losses and its extra (HARQ) delays, like the jitter's, are fixed before the events run
-        self.outcomes = [lk.loss.outcomes(send, sizes, rng) if hasattr(lk.loss, "outcomes") else None
-                         for lk in ch.links]
+        self.outcomes = [lk.loss.outcomes(send, sizes, rng) if lk.loss is not None and hasattr(lk.loss, "outcomes")
+                         else None for lk in ch.links]
         self.loss: list[LossProcess | None] = [
             (lk.loss.process(rng) if lk.loss is not None and o is None else None)
             for lk, o in zip(ch.links, self.outcomes)
@@ -510,7 +513,7 @@ class _Simulation:
         ev.callbacks.append(self._hop)
 
     def _hop(self, ev: simpy.events.Event) -> None:
-        i, k = ev.value
+        i, k = cast(tuple[int, int], ev.value)
         if k < self.n_links:
             self._enter(i, k)
         else:
@@ -568,12 +571,14 @@ class _Simulation:
         self.first_arrival = env.event()
         env.process(self._sender())
         for k, lk in enumerate(ch.links):
-            if lk.bottleneck is not None:
+            queue = self.queues[k]
+            if lk.bottleneck is not None and queue is not None:
                 for src in lk.bottleneck.cross_traffic:
-                    env.process(src.run(env, self.queues[k], self.rng, until_s=float(self.send[-1]) + 1.0))
+                    env.process(src.run(env, queue, self.rng, until_s=float(self.send[-1]) + 1.0))
         pl = ch.playout
         deadline = np.full(n, np.inf)
         meta: dict[str, Any] = {}
+        plan: PlayoutPlan | None = None
         if isinstance(pl, AdaptivePlayout):
             t0 = float(self.send[0])
             window_of = np.floor((self.send - t0) / pl.adapt_every_s + 1e-9).astype(np.int64)
@@ -602,7 +607,6 @@ class _Simulation:
 
                     plan, deadline = plan_speex(pl, self.send, self.arrival, lay.spans, lay.primary, lay.n_frames,
                                                 lay.frame_s, lay.sample_rate_hz)
-                meta["playout_plan"] = plan
             elif isinstance(pl, FixedPlayout):
                 got = ~np.isnan(self.arrival)
                 if got.any():
@@ -623,4 +627,4 @@ class _Simulation:
         if qs:
             meta["cross_sent"] = sum(q.cross_sent for q in qs)
             meta["cross_drops"] = sum(q.cross_drops for q in qs)
-        return Reception(arrived, self.arrival, deadline, meta=meta)
+        return Reception(arrived, self.arrival, deadline, meta=meta, playout_plan=plan)

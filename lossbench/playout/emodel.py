@@ -122,11 +122,6 @@ G113_APPENDIX_I: dict[str, tuple[float, dict[str, float]]] = {
 }
 
 
-def g113_key(codec) -> str:
-    """The :data:`G113_APPENDIX_I` key of a codec object: its name, and for AMR-NB its mode in kbit/s."""
-    return f"amrnb@{codec.kbps:g}" if codec.name == "amrnb" else codec.name
-
-
 def burst_ratio(mean_burst: float, loss_rate: float) -> float:
     """G.107's BurstR: the mean burst length observed over the mean burst length of random loss at the same
     rate, 1 / (1 - loss_rate); 1 for random loss, > 1 for bursty loss. (For a two-state Markov chain this is

@@ -45,7 +45,7 @@ class _Packet(ctypes.Structure):
 
 @locked_cache(1)
 def _lib() -> ctypes.CDLL:
-    from lossbench.codecs.clib import load_clib
+    from lossbench.native.clib import load_clib
 
     vp, pk, i32 = ctypes.c_void_p, ctypes.POINTER(_Packet), ctypes.c_int32
     return load_clib("speexdsp", "libspeexdsp.so.1", "libspeexdsp1", {

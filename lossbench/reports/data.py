@@ -17,7 +17,9 @@ def load_results(run_dir: str | Path) -> pd.DataFrame:
     p = Path(run_dir) / "results.parquet"
     if not p.exists():
         raise ConfigError(f"{run_dir}: no results.parquet (run 'lossbench sweep' first)")
-    df = pd.read_parquet(p)
+    from lossbench.benchmarks.store import structured
+
+    df = structured(pd.read_parquet(p))
     if df.empty:
         raise ConfigError(f"{p} holds no rows")
     if "channel_kind" not in df.columns and "channel_key" in df.columns:  # written before rows had channel_kind

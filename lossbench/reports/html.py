@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import html
-import json
 from pathlib import Path
 
 import numpy as np
@@ -148,6 +147,7 @@ def _write_report(run_dir: Path, opts: FigureOptions, box: bool) -> Path:
     cmp_metric = "pesq_wb" if "pesq_wb" in metrics else (metrics[0] if metrics else None)
     comparisons = _compare_all(df, cmp_metric) if cmp_metric else []
     if comparisons:
+        assert cmp_metric is not None  # comparisons exist only with a metric
         (run_dir / "compare.tex").write_text("\n".join(latex_compare(t, c, cmp_metric, b) for c, b, t in comparisons))
     ok = int((df["status"] == "ok").sum())
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>lossbench: {html.escape(run_dir.name)}</title>",
@@ -173,7 +173,7 @@ def _write_report(run_dir: Path, opts: FigureOptions, box: bool) -> Path:
     for m in metrics:
         parts.append(f"<h2>{html.escape(plots.axis_label(m))}</h2>")
         parts.append(summary_table(df, m).to_html())
-    if comparisons:
+    if comparisons and cmp_metric is not None:
         parts.append(f"<h2>Concealments compared ({html.escape(cmp_metric)}, paired per clip, channel instance and "
                      "seed; 95 % t interval of the difference; Wilcoxon signed-rank p)</h2>")
         for config, base, t in comparisons:
@@ -213,7 +213,7 @@ def _strip(run_dir: Path, ref_file: Path | None, r: pd.Series) -> str:
     audio = run_dir / str(r["audio_file"])
     png = audio.with_suffix(".png")
     if not png.exists() or png.stat().st_mtime < audio.stat().st_mtime:
-        marks = json.loads(r["packet_marks"]) if isinstance(r.get("packet_marks"), str) else {}
+        marks = r.get("packet_marks") if isinstance(r.get("packet_marks"), dict) else {}
         try:
             ref, sr = _read_ref(str(ref_file), ref_file.stat().st_mtime_ns)
             y, _ = sf.read(audio, dtype="float32")

@@ -17,7 +17,6 @@ Layout rules every figure follows:
 
 from __future__ import annotations
 
-import json
 import math
 import textwrap
 from dataclasses import dataclass
@@ -357,13 +356,13 @@ def rate_quality(df: pd.DataFrame, metric: str, out_stem: Path, opts: FigureOpti
     for ax, cod in zip(axes, codecs):
         for c in concs:
             for i, lv in enumerate(levels):
-                p = sorted(pts.get((cod, c, lv), []) if lv is not None else
-                           [q for (a, b, _), v in pts.items() if a == cod and b == c for q in v])
-                if not p:
+                pp = sorted(pts.get((cod, c, lv), []) if lv is not None else
+                            [q for (a, b, _), v in pts.items() if a == cod and b == c for q in v])
+                if not pp:
                     continue
-                x, mv, h = (np.array(t) for t in zip(*p))
+                x, mv, hv = (np.array(t) for t in zip(*pp))
                 st = cst[c]
-                ax.errorbar(x, np.clip(mv, lo, hi), yerr=h, color=st["color"], linestyle=styles_lv[i % 2],
+                ax.errorbar(x, np.clip(mv, lo, hi), yerr=hv, color=st["color"], linestyle=styles_lv[i % 2],
                             marker=st["marker"], ms=3, lw=1.0, capsize=2, mfc="none" if i else st["color"])
                 _clip_marks(ax, x, mv, lo, hi, st["color"])
         ax.set_xscale("log")
@@ -394,7 +393,7 @@ def quality_over_time(df: pd.DataFrame, channel: str, out_stem: Path,
     metric = None
     lost_marked = False
     for (sys_, conc), g in d.groupby(["system", "concealment"], sort=False):
-        series = [json.loads(s) for s in g["timeseries"]]
+        series = list(g["timeseries"])
         metric = series[0]["metric"]
         t = np.asarray(series[0]["t"], float)
         vals = np.array([[np.nan if v is None else v for v in s["v"]][: t.size] for s in series if len(s["v"]) >= t.size])
@@ -509,8 +508,7 @@ def delay_cdf(df: pd.DataFrame, out_stem: Path, opts: FigureOptions = FigureOpti
     quantiles averaged quantile by quantile (over clips and seeds), one panel per jitter setting."""
     if "playout_delay_quantiles_ms" not in df.columns:
         raise ConfigError("the rows carry no playout-delay quantiles (written by an older lossbench)")
-    d = df[(df["status"] == "ok") & df["playout_delay_quantiles_ms"].notna()
-           & (df["playout_delay_quantiles_ms"].astype(str) != "")]
+    d = df[(df["status"] == "ok") & df["playout_delay_quantiles_ms"].map(lambda v: v is not None and len(v) > 0)]
     if d.empty:
         raise ConfigError("no row has a playout buffer: no delay distribution to draw")
     # one row per (clip, channel, seed): the quantiles do not depend on the concealment
@@ -524,7 +522,7 @@ def delay_cdf(df: pd.DataFrame, out_stem: Path, opts: FigureOptions = FigureOpti
     for ax, j in zip(axes, jitters):
         g = d[jit == j]
         for i, s in enumerate(settings):
-            qs = [json.loads(v) for v in g[g["playout"] == s]["playout_delay_quantiles_ms"]]
+            qs = [np.asarray(v, float) for v in g[g["playout"] == s]["playout_delay_quantiles_ms"]]
             if not qs:
                 continue
             q = np.mean(np.array(qs, dtype=float), axis=0)

@@ -25,7 +25,6 @@ generating parameters.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from pathlib import Path
@@ -36,6 +35,7 @@ import numpy as np
 from lossbench.core import LossTrace
 from lossbench.errors import ConfigError, TraceFormatError, choices, writing
 from lossbench.files import write_atomic
+from lossbench.traces.csvrows import csv_rows
 
 G192_GOOD, G192_BAD = 0x6B21, 0x6B20
 G191_GOOD, G191_BAD = 0x21, 0x20
@@ -186,19 +186,6 @@ def _parse_g191(data: bytes, p: Path) -> tuple[np.ndarray, None]:
             f"{p}: byte offset {i}: unknown G.191 byte 0x{int(b[i]):02X}; expected 0x21 (good) or 0x20 (erased)"
         )
     return b == G191_BAD, None
-
-
-def csv_rows(data: bytes, p: Path | str) -> tuple[list[tuple[int, list[str]]], list[str]]:
-    """The (line number, cells) rows of a CSV trace without its comment lines, and its header's lower-cased
-    names; errors name the file and the position."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise TraceFormatError(f"{p}: byte offset {exc.start}: not a text file (invalid UTF-8)") from None
-    rows = [(no, r) for no, r in enumerate(csv.reader(io.StringIO(text)), start=1) if r and not r[0].startswith("#")]
-    if not rows:
-        raise TraceFormatError(f"{p}: the CSV file has no rows")
-    return rows, [h.strip().lower() for h in rows[0][1]]
 
 
 def _parse_csv(data: bytes, p: Path) -> tuple[np.ndarray, float | None]:

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from lossbench.errors import TraceFormatError
+from lossbench.traces.csvrows import csv_rows
 
 STANDARD_CLOCKS = (8000, 16000, 32000, 44100, 48000, 90000)
 PCAP_MAGICS = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d",
@@ -131,8 +132,6 @@ def _assemble(seq: np.ndarray, send: np.ndarray, arrival: np.ndarray, where: str
 
 def parse_timing_csv(data: bytes, p: Path | str) -> TimingTrace:
     """A ``seq,send_s,arrival_s`` CSV (see the module docstring); errors name the line."""
-    from lossbench.traces.formats import csv_rows
-
     rows, cols = csv_rows(data, p)
     hno, header = rows[0]
     need = ("seq", "send_s", "arrival_s")
@@ -214,8 +213,8 @@ def read_pcap(path: str | Path, ssrc: int | None = None, clock_rate: int | None 
                 r = _rtp(bytes(pkt[UDP].payload))
                 if r is None:
                     continue
-                pt, seq, ts, s = r
-                streams.setdefault(s, []).append((seq, ts, float(pkt.time), pt))
+                pt, sq, stamp, s = r
+                streams.setdefault(s, []).append((sq, stamp, float(pkt.time), pt))
     except (Scapy_Exception, EOFError, OSError, ValueError, TypeError) as exc:
         raise TraceFormatError(f"{p}: not a readable pcap/pcapng capture: {exc}") from None
     if not streams:
@@ -228,12 +227,12 @@ def read_pcap(path: str | Path, ssrc: int | None = None, clock_rate: int | None 
         raise TraceFormatError(f"{p}: no RTP packets with SSRC 0x{ssrc:08X}; the capture has {found}")
     rows = streams[ssrc]
     seq = _unwrap16(np.array([r[0] for r in rows]))
-    ts = np.array([r[1] for r in rows], dtype=np.int64)
+    raw_ts = np.array([r[1] for r in rows], dtype=np.int64)
     arr = np.array([r[2] for r in rows])
     # timestamps unwrap at 2^32 as sequence numbers do at 2^16
-    d = np.diff(ts)
+    d = np.diff(raw_ts)
     d = (d + 2**31) % 2**32 - 2**31
-    ts = np.concatenate([[ts[0]], ts[0] + np.cumsum(d)]) if ts.size else ts
+    ts = np.concatenate([[raw_ts[0]], raw_ts[0] + np.cumsum(d)]) if raw_ts.size else raw_ts
     order = np.argsort(seq, kind="stable")
     if clock_rate is None:
         step = np.diff(ts[order]) / np.maximum(np.diff(seq[order]), 1)

@@ -368,3 +368,52 @@ def test_rerun_reproduces_the_rows_of_the_neural_codecs(tmp_path):
         row = recompute_task(tmp_path, key)
         for c in ("pesq_wb", "plcmos", "si_snr", "frames_concealed"):
             assert row[c] == df.loc[key, c], (key, c, row[c], df.loc[key, c])
+
+
+def test_the_harness_writes_exactly_its_declared_columns_and_structures_not_json(tmp_path):
+    """Every column of the rows is a metric column, a codec's declared fact, or a column the stages declare
+    (RESERVED_COLUMNS); the structured ones are Parquet lists and structs."""
+    from lossbench.benchmarks.columns import RESERVED_COLUMNS, STRUCTURED
+    from lossbench.codecs import CODECS
+    from lossbench.metrics import metric_columns
+
+    s = spec(clips=1, metrics=["si_snr", "stoi"], examples=1, concealments=["native"],
+             codec=[{"spec": "opus:bitrate=12000", "concealments": ["opus-plc"]}],
+             channel=[{"model": "bernoulli", "loss": [0.1], "jitter": "normal:10ms", "playout": "tsm"},
+                      {"model": "schedule", "segments": "0=bernoulli(p=0);2=bernoulli(p=0.5)", "label": "burst"}])
+    run_sweep(s, tmp_path, progress=False)
+    df = pd.read_parquet(tmp_path / "results.parquet")
+    assert (df["status"] == "ok").all()
+    declared_facts = set(CODECS.get("opus").facts) | {"lbrr_present"}
+    other = set(df.columns) - RESERVED_COLUMNS - set(metric_columns(["si_snr", "stoi"])) - declared_facts
+    assert other == set(), other
+    assert set(STRUCTURED) <= set(df.columns)
+    tsm = df[df["playout"] == "tsm"].iloc[0]
+    assert len(tsm["playout_delay_quantiles_ms"]) == 21 and isinstance(tsm["metric_times"], dict)
+    assert isinstance(tsm["packet_marks"], dict) and tsm["packet_marks"]["frame_s"] == pytest.approx(0.02)
+    assert {"t_s", "action", "out_ms"} <= set(tsm["playout_log"][0])
+    ts = df[df["channel"] == "burst"].iloc[0]["timeseries"]
+    assert ts["metric"] == "si_snr" and len(ts["t"]) == len(ts["v"]) > 0
+
+
+def test_a_run_stored_with_json_text_resumes_with_structures(tmp_path):
+    """A run written before the structured columns (JSON text in them) resumes: the store reads the text back as
+    lists and structs, so that one column never mixes the two."""
+    import json
+
+    s = spec(clips=1, metrics=["si_snr"], concealments=["zeros"], codec=[{"spec": "pcm"}], examples=0,
+             channel=[{"model": "bernoulli", "loss": [0.1, 0.2]}])
+    run_sweep(s, tmp_path, progress=False)
+    parts = sorted((tmp_path / "parts").glob("part-*.parquet"))
+    old = pd.concat([pd.read_parquet(p) for p in parts])
+    for p in parts:
+        p.unlink()
+    first = old[old["loss_param"] == 0.1].copy()
+    first["metric_times"] = [json.dumps(v) for v in first["metric_times"]]
+    first["playout_delay_quantiles_ms"] = ""
+    first.to_parquet(tmp_path / "parts" / "part-000000-1.parquet", index=False)
+    again = run_sweep(s, tmp_path, progress=False)
+    assert again.ran == len(old) - len(first)
+    df = pd.read_parquet(tmp_path / "results.parquet")
+    assert df["metric_times"].map(lambda v: isinstance(v, dict)).all()
+    assert df["playout_delay_quantiles_ms"].isna().all()

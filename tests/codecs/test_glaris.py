@@ -10,7 +10,8 @@ import safetensors.torch  # noqa: F401  (imported before the network is switched
 import torch
 
 from lossbench.codecs import make_codec
-from lossbench.codecs.glaris.codec import gaussian_pmfs, load_glaris
+from lossbench.codecs.glaris.codec import gaussian_pmfs
+from lossbench.codecs.glaris.weights import load_glaris
 from lossbench.codecs.glaris.model import Glaris, GlarisConfig, glaris_losses, random_masks
 from lossbench.codecs.glaris.train import GlarisTrainConfig, train_glaris
 from lossbench.codecs.neural.tokens import codec_sha

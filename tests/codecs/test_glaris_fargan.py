@@ -162,7 +162,7 @@ def test_training_on_fargan_latents_runs_and_records_the_backbone(models, tmp_pa
 
 
 def test_the_shipped_fargan_glaris_loads_offline_and_matches_the_shipped_codec(network_off):
-    from lossbench.codecs.glaris.codec import load_glaris
+    from lossbench.codecs.glaris.weights import load_glaris
     from lossbench.codecs.neural.tokens import codec_sha
 
     load_glaris.cache_clear()

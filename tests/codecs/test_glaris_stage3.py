@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lossbench.codecs import make_codec
-from lossbench.codecs.glaris.stage3 import load_stage3_decoder
+from lossbench.codecs.glaris.weights import load_stage3_decoder
 from lossbench.core import Clip, Reception
 from lossbench.corpus import default_corpus
 from lossbench.errors import ConfigError

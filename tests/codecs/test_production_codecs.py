@@ -266,6 +266,6 @@ def test_a_missing_library_is_an_error_naming_make_setup_and_the_package(monkeyp
     def no_lib(*a, **k):
         raise OSError("cannot open shared object file")
 
-    monkeypatch.setattr(ctypes, "CDLL", no_lib)  # lossbench.codecs.clib.load_clib calls ctypes.CDLL
+    monkeypatch.setattr(ctypes, "CDLL", no_lib)  # lossbench.native.clib.load_clib calls ctypes.CDLL
     with pytest.raises(CodecError, match=rf"apt-get install {package}.*make setup"):
         make_codec(spec)  # the library is loaded when the codec is made

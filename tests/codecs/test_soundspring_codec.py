@@ -8,7 +8,7 @@ import safetensors.torch  # noqa: F401  (imported before the network is switched
 import torch  # noqa: F401
 
 from lossbench.codecs import make_codec
-from lossbench.codecs.soundspring.codec import load_mlm
+from lossbench.codecs.soundspring.weights import load_mlm
 from lossbench.codecs.soundspring.conceal import conceal_tokens, stream_windows
 from lossbench.codecs.neural.tokens import codec_sha
 from lossbench.core import Clip, Reception

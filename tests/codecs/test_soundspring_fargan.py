@@ -68,9 +68,16 @@ def test_losses_are_concealed_by_the_mlm_without_crashing(models, clip):
     s = cod.encode(clip)
     lost = np.zeros(s.num_packets, bool)
     lost[10:14] = True
+    clean = cod.decode(s).audio
+    out = {}
     for conc in ("mlm", "mlm-soft", "zero-token", "waveform-substitution"):
         r = cod.decode(s, Reception.from_lost(lost), conc)
         assert np.isfinite(r.audio).all() and r.audio.shape == clip.samples.shape
+        assert r.missing.sum() > 0  # the lost packets' frames are reported
+        out[conc] = r.audio
+    # every concealment changes the audio, and no two of them give the same: each ran its own rule
+    assert all(not np.array_equal(a, clean) for a in out.values())
+    assert len({a.tobytes() for a in out.values()}) == len(out)
 
 
 def test_an_mlm_of_the_other_backbone_is_refused(models):
@@ -81,7 +88,7 @@ def test_an_mlm_of_the_other_backbone_is_refused(models):
 
 def test_the_shipped_fargan_mlm_loads_offline_and_matches_the_shipped_codec(network_off):
     from lossbench.codecs.neural.tokens import codec_sha
-    from lossbench.codecs.soundspring.codec import load_mlm
+    from lossbench.codecs.soundspring.weights import load_mlm
 
     load_mlm.cache_clear()
 

@@ -9,6 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import need_tools
+
+pytestmark = pytest.mark.needs_tools
+
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ("bash", "cat", "find", "head", "sed", "awk", "mkdir", "date", "id", "dirname", "touch", "cp", "rm")
 
@@ -19,9 +23,9 @@ def _sandbox(tmp_path: Path, extra: tuple[str, ...]) -> tuple[Path, dict]:
     bindir = tmp_path / "bin"
     bindir.mkdir()
     for t in TOOLS + extra:
+        need_tools(t, installed_by="the machine's base system")
         p = shutil.which(t)
-        if p is None:
-            pytest.skip(f"{t} not on this machine")
+        assert p is not None
         os.symlink(p, bindir / t)
     env = {"PATH": str(bindir), "LOSSBENCH_NO_APT": "1", "HOME": str(tmp_path)}
     return tmp_path / "scripts" / "build-opus.sh", env

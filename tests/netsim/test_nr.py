@@ -3,6 +3,8 @@ everywhere a loss model is used."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from scipy.special import j0
@@ -11,7 +13,12 @@ from lossbench.errors import ConfigError
 from lossbench.netsim.nr import Fading, NrLink, make_nr
 from lossbench.netsim.spec import make_loss_model
 
-pytest.importorskip("sionna.sys", reason="Sionna (sionna-no-rt) is installed by make setup")
+try:
+    import sionna.sys  # noqa: F401
+except ImportError as exc:  # make setup installs it (pyproject.toml): under CI a missing Sionna is a broken set-up
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        raise
+    pytest.skip(f"Sionna (sionna-no-rt) is not installed ({exc}); make setup installs it", allow_module_level=True)
 
 
 def test_fading_has_unit_power_and_the_clarke_autocorrelation():

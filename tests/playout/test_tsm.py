@@ -231,7 +231,7 @@ def test_the_channel_runs_tsm_and_speex_and_puts_the_plan_in_the_reception():
     for spec, policy in (("tsm", "tsm"), ("speex:max_late_rate=10", "speex")):
         ch = Channel((Link(None, 0.03, Jitter("exponential", 0.02)),), playout=parse_playout(spec))
         rec = ch.transmit_times(send, np.full(n, 100), np.random.default_rng(0))
-        plan = rec.meta["playout_plan"]
+        plan = rec.playout_plan
         assert plan.policy == policy
         check_plan(plan, n)
         assert np.all(np.isfinite(rec.playout_deadline_s))
@@ -239,7 +239,7 @@ def test_the_channel_runs_tsm_and_speex_and_puts_the_plan_in_the_reception():
     # a fixed buffer has no plan
     rec = Channel((Link(),), playout=FixedPlayout(0.04)).transmit_times(send, np.full(n, 100),
                                                                        np.random.default_rng(0))
-    assert "playout_plan" not in rec.meta
+    assert rec.playout_plan is None
 
 
 @pytest.mark.parametrize("spec,match", [

@@ -32,7 +32,7 @@ def write_card(data: Path, ckpt_dir: Path, count: int = 12, backbone: str = DEFA
     (``MODEL_CARD.md``, or ``MODEL_CARD_fargan.md`` on the fargan backbone, unless ``out``)."""
     from safetensors import safe_open
 
-    from lossbench.codecs.glaris.codec import glaris_path
+    from lossbench.codecs.glaris.weights import glaris_path
     from lossbench.data.heldout import heldout_clips
 
     gp = glaris_path(str(glaris_weights) if glaris_weights else None, backbone)
@@ -46,10 +46,10 @@ def write_card(data: Path, ckpt_dir: Path, count: int = 12, backbone: str = DEFA
     rows = {f"glaris q={q} (Q=2, no copies)": _score(f"glaris:q={q},side=2,offsets=none{gbb}", clips)
             for q in (0, 21, 42, 63)}
     stage3 = None
-    if backbone == "fargan" and not codec_weights:
-        from lossbench.codecs.glaris.stage3 import load_stage3_decoder
+    if not codec_weights:  # a stage-III decoder is fine-tuned to the shipped codec; only some backbones ship one
+        from lossbench.codecs.glaris.weights import load_stage3_decoder
 
-        if load_stage3_decoder(str(gp) if glaris_weights else None) is not None:
+        if load_stage3_decoder(str(gp) if glaris_weights else None, backbone) is not None:
             with safe_open(str(backbone_class(backbone).shipped_path("glaris_decoder")), framework="pt") as f:
                 stage3 = f.metadata() or {}
             for q in (21, 42):

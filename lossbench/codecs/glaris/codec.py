@@ -39,33 +39,10 @@ import numpy as np
 from lossbench.codecs.base import CODECS, FrameCodec
 from lossbench.codecs.entropy import CategoricalStream, crc_frame, crc_unframe
 from lossbench.codecs.fec import PayloadError
+from lossbench.codecs.glaris.weights import check_stage3_option, glaris_path, load_glaris, load_stage3_decoder
 from lossbench.codecs.neural import DEFAULT_BACKBONE
 from lossbench.codecs.rvq import pack_indices, unpack_indices
-from lossbench.concurrency import locked_cache
 from lossbench.errors import ConfigError
-
-
-def glaris_path(path: str | None, backbone: str = DEFAULT_BACKBONE) -> Path:
-    """The Glaris weights a ``glaris_weights=`` option names, or the backbone's shipped ones."""
-    from lossbench.codecs.neural.backbones import backbone_class
-
-    return backbone_class(backbone).shipped_path("glaris", path)
-
-
-@locked_cache(4)
-def load_glaris(path: str | None = None, backbone: str = DEFAULT_BACKBONE):
-    """The Glaris modules with shipped (or given) safetensors weights, eval mode, CPU; no pickle.
-
-    Weights trained on the other backbone's latents are refused, naming both.
-    """
-    from lossbench.codecs.glaris.model import Glaris, GlarisConfig
-    from lossbench.codecs.neural.backbones import load_module
-
-    model, _ = load_module(backbone, "glaris", path, "Glaris modules", "glaris", "glaris_weights",
-                           lambda cfg: Glaris(GlarisConfig(**cfg)), of="latents")
-    for layer in model.z_rvq.layers:
-        layer.initted.fill_(True)
-    return model
 
 
 def gaussian_pmfs(mu: np.ndarray, sigma: np.ndarray, R: int) -> np.ndarray:
@@ -118,7 +95,7 @@ class GlarisCodec(FrameCodec):
     """
 
     name = "glaris"
-    native_concealments = ("side-info-plc", "prior-mean", "zero-y")
+    native_concealments: tuple[str, ...] = ("side-info-plc", "prior-mean", "zero-y")
     facts = ("side_kbps", "y_lost_frames", "z_missing_frames", "z_from_copies", "corrupt_payloads")
 
     def __init__(self, q: int = 32, side: int = 2, offsets: Any = "1/13", weights: str | None = None,
@@ -142,12 +119,10 @@ class GlarisCodec(FrameCodec):
         self.delay_samples = self.backbone.delay_samples
         self.conceal_offset_samples = self.backbone.frame_offset_samples
         self.side_tokens = self.side + self.pitch_layers  # 10-bit indices per frame's side information
-        from lossbench.codecs.glaris.stage3 import check_stage3_option, load_stage3_decoder
-
         self.decoder = check_stage3_option(decoder)
         self._stage3 = None
-        if self.decoder == "stage3" and self.backbone.name == "fargan" and not weights:
-            self._stage3 = load_stage3_decoder(glaris_weights)
+        if self.decoder == "stage3" and not weights:  # fine-tuned to the shipped codec: none for other weights
+            self._stage3 = load_stage3_decoder(glaris_weights, self.backbone.name)
 
     def model_files(self) -> dict[str, Path]:
         files = {"codec": self.backbone.weights, "glaris": glaris_path(self.glaris_weights, self.backbone.name)}
@@ -209,6 +184,7 @@ class GlarisCodec(FrameCodec):
         """Decoded latent (1, D, T) (and the pitch tokens (T, P) with fargan) -> audio."""
         lat = l_hat[0].numpy().T
         if self.pitch_layers:
+            assert pitch is not None  # a backbone with pitch layers always decodes its pitch tokens
             lat = np.concatenate([lat, self.backbone.pitch_latent(pitch)], 1)
         return self.backbone.latent_to_audio(lat, self._stage3)
 

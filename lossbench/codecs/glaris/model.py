@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -96,7 +97,7 @@ class CondStack(nn.Module):
 
     @property
     def context(self) -> int:
-        return 1 + sum(b.pad for b in self.blocks)
+        return 1 + sum(cast(CConv, b).pad for b in self.blocks)
 
     def forward(self, x: torch.Tensor, q: torch.Tensor | None = None) -> torch.Tensor:
         h = self.inp(x)

@@ -28,27 +28,41 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lossbench.errors import ConfigError
-
 NB = 20
 
 
 def train_stage3(data: Path, out: Path | None = None, steps: int = 3000, batch: int = 16, pairs: int = 48,
                  lr: float = 2e-4, alpha: float = 1.0, lambda_l: float = 0.05, seed: int = 0,
                  q_range: tuple[int, int] = (0, 63), threads: int | None = None, progress: bool = True,
-                 glaris_weights: str | None = None) -> tuple[Path, dict]:
-    """Fine-tune the fargan backbone's feature decoder on the shipped Glaris's reconstructions; write it."""
+                 glaris_weights: str | None = None, ckpt_dir: Path | None = None, feats: np.ndarray | None = None,
+                 valid: np.ndarray | None = None) -> tuple[Path, dict]:
+    """Fine-tune the fargan backbone's feature decoder on the shipped Glaris's reconstructions, on
+    :func:`~lossbench.training.run_loop` (resumable from ``ckpt_dir``, default ``checkpoints/glaris_stage3_fargan``:
+    every step's draws come from generators seeded by (seed, step)); write it. ``feats``/``valid``: feature arrays
+    instead of the data directory's (tests)."""
+
+    from lossbench.codecs.neural.backbones import backbone_class
+    from lossbench.codecs.neural.threads import torch_threads
+
+    ck = Path(ckpt_dir) if ckpt_dir else backbone_class("fargan").checkpoint_dir("glaris_stage3")
+    ck.mkdir(parents=True, exist_ok=True)
+    with torch_threads(threads):
+        return _train(data, out, steps, batch, pairs, lr, alpha, lambda_l, seed, q_range, progress, glaris_weights,
+                      ck, feats, valid)
+
+
+def _train(data, out, steps, batch, pairs, lr, alpha, lambda_l, seed, q_range, progress, glaris_weights, ck,
+           feats, valid) -> tuple[Path, dict]:
     from safetensors.torch import save_file
 
-    from lossbench.codecs.glaris.codec import glaris_path, load_glaris
     from lossbench.codecs.glaris.model import random_masks
+    from lossbench.codecs.glaris.weights import glaris_path, load_glaris
     from lossbench.codecs.neural.backbones import backbone_class, get_backbone
     from lossbench.codecs.neural.tokens import codec_sha
     from lossbench.codecs.neural.train_fargan import feature_cache
     from lossbench.files import file_hash
+    from lossbench.training import LoopConfig, load_resume, run_loop
 
-    if threads:
-        torch.set_num_threads(threads)
     torch.manual_seed(seed)
     bb = get_backbone("fargan", None)
     net = bb.model.net
@@ -63,8 +77,8 @@ def train_stage3(data: Path, out: Path | None = None, steps: int = 3000, batch: 
         p.requires_grad_(True)
     dec.train()
     opt = torch.optim.AdamW(dec.parameters(), lr=lr, weight_decay=0.0)
-    feats = feature_cache(Path(data), "train")
-    valid = feature_cache(Path(data), "valid")
+    feats = feature_cache(Path(data), "train") if feats is None else feats
+    valid = feature_cache(Path(data), "valid") if valid is None else valid
     cfg = bb.model.cfg
     P = cfg.frames_per_hop
     learned = [f * NB + i for f in range(P) for i in list(range(18)) + [19]]
@@ -118,13 +132,14 @@ def train_stage3(data: Path, out: Path | None = None, steps: int = 3000, batch: 
 
     before = evaluate(net.decoder_net)
     t0 = time.time()
-    it = range(steps)
-    if progress:
-        from tqdm import tqdm
+    log: list[dict] = []
+    step = 0
+    if (st := load_resume(ck / "ckpt.pt")) is not None:
+        dec.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        log, step = st["log"], st["step"]
 
-        it = tqdm(it, desc="train glaris-stage3")
-    log = []
-    for step in it:
+    def train_step(step: int, want: bool) -> dict | None:
         rng = np.random.default_rng([seed, step, 3])
         gen = torch.Generator().manual_seed(seed * 1_000_003 + step)
         st = rng.integers(0, (feats.shape[0] - 2 * pairs) // 2, batch) * 2
@@ -145,8 +160,16 @@ def train_stage3(data: Path, out: Path | None = None, steps: int = 3000, batch: 
         loss.backward()
         torch.nn.utils.clip_grad_norm_(dec.parameters(), 5.0)
         opt.step()
-        if (step + 1) % 250 == 0:
-            log.append({"step": step + 1, "loss_x": float(loss_x), "loss_l": float(loss_l)})
+        if not want:
+            return None
+        log.append({"step": step + 1, "loss_x": float(loss_x), "loss_l": float(loss_l)})
+        return {"loss_x": float(loss_x), "loss_l": float(loss_l)}
+
+    def state(step: int) -> dict:
+        return {"model": dec.state_dict(), "opt": opt.state_dict(), "log": log, "step": step, "backbone": "fargan"}
+
+    run_loop(ck, LoopConfig(steps=steps, ckpt_every=500, eval_every=steps + 1, log_every=250,
+                            desc="train glaris-stage3", progress=progress), step, train_step, state)
     dec.eval()
     after = evaluate(dec)
     ev = {"before": before, "after": after, "seconds": time.time() - t0, "threads": torch.get_num_threads()}
@@ -157,36 +180,3 @@ def train_stage3(data: Path, out: Path | None = None, steps: int = 3000, batch: 
             "q_range": f"{q_range[0]}-{q_range[1]}"}
     save_file({k: v.detach().contiguous() for k, v in dec.state_dict().items()}, str(dest), metadata=meta)
     return dest, ev
-
-
-def load_stage3_decoder(glaris_weights: str | None = None):
-    """The shipped stage-III decoder module for the shipped Glaris (None where none is shipped, or where
-    ``glaris_weights`` names other Glaris modules: it is fine-tuned to one set)."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    from lossbench.codecs.glaris.codec import glaris_path
-    from lossbench.codecs.neural.backbones import backbone_class, get_backbone
-    from lossbench.files import file_hash
-
-    bc = backbone_class("fargan")
-    p = bc.shipped.get("glaris_decoder")
-    if p is None or not p.exists():
-        return None
-    with safe_open(str(p), framework="pt") as f:
-        meta = f.metadata() or {}
-    if meta.get("glaris_sha") != file_hash(glaris_path(glaris_weights, "fargan")):
-        return None
-    net = get_backbone("fargan", None).model.net
-    dec = copy.deepcopy(net.decoder_net)
-    dec.load_state_dict({k: v.float() for k, v in load_file(str(p)).items()})
-    for prm in dec.parameters():
-        prm.requires_grad_(False)
-    return dec.eval()
-
-
-def check_stage3_option(v: str) -> str:
-    if v not in ("stage3", "backbone"):
-        raise ConfigError(f"glaris: decoder must be 'stage3' (the fine-tuned decoder, where shipped) or "
-                          f"'backbone' (the backbone's own), got {v!r}")
-    return v

@@ -54,7 +54,7 @@ def codebooks(backbone: str = DEFAULT_BACKBONE) -> torch.Tensor:
 def latents_of(tokens: np.ndarray, cbs: torch.Tensor) -> torch.Tensor:
     """Tokens (T, 24) -> latents (T, D) = sum over layers of the code vectors."""
     t = torch.from_numpy(tokens.astype(np.int64))
-    return sum(cbs[k][t[:, k]] for k in range(t.shape[1]))
+    return torch.stack([cbs[k][t[:, k]] for k in range(t.shape[1])]).sum(0)
 
 
 def _batch(tokens: np.ndarray, cbs: torch.Tensor, step: int, seed: int, batch: int, frames: int):

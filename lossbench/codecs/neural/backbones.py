@@ -118,10 +118,6 @@ class Backbone:
         raise NotImplementedError
 
     @classmethod
-    def write_codec_card(cls, data: Path, ckpt_dir: Path, clips: int) -> Path:  # pragma: no cover
-        raise NotImplementedError
-
-    @classmethod
     def check_meta(cls, meta: dict, p: Path, what: str, option: str, of: str = "") -> None:
         """Refuse weights made for another backbone, naming both (``of``: "tokens", "latents", or "" for the
         codec itself)."""
@@ -279,12 +275,6 @@ class WaveformBackbone(Backbone):
         return export_weights(ckpt, dest or cls.shipped["codec"])
 
     @classmethod
-    def write_codec_card(cls, data: Path, ckpt_dir: Path, clips: int) -> Path:
-        from lossbench.codecs.neural.card import write_card
-
-        return write_card(data, ckpt_dir, count=clips)
-
-    @classmethod
     def load_model(cls, p: Path, meta: dict, tensors: dict):
         import torch
 
@@ -292,8 +282,8 @@ class WaveformBackbone(Backbone):
 
         model = NeuralCodec(CodecConfig.from_dict(json.loads(meta["model_cfg"])))
         load_state(model, tensors, p)
-        for layer in model.quantizer.layers:
-            layer.initted.fill_(True)
+        for cb in model.quantizer.codebooks:
+            cb.initted.fill_(True)
         model.eval()
         with torch.no_grad():
             fold_weight_norm(model)
@@ -339,19 +329,13 @@ class FarganFeatureBackbone(Backbone):
         return export_fargan(ckpt, dest or cls.shipped["codec"])
 
     @classmethod
-    def write_codec_card(cls, data: Path, ckpt_dir: Path, clips: int) -> Path:
-        from lossbench.codecs.neural.card import write_fargan_card
-
-        return write_fargan_card(data, ckpt_dir, count=clips)
-
-    @classmethod
     def load_model(cls, p: Path, meta: dict, tensors: dict):
         from lossbench.codecs.neural.fargan import FarganBackbone, FarganConfig
 
         fb = FarganBackbone(FarganConfig.from_dict(json.loads(meta["model_cfg"])))
         load_state(fb.net, tensors, p)
-        for layer in fb.net.quantizer.layers:
-            layer.initted.fill_(True)
+        for cb in fb.net.quantizer.codebooks:
+            cb.initted.fill_(True)
         fb.eval()
         return fb
 

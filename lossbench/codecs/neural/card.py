@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -75,7 +76,8 @@ def _weights_text(w) -> str:
     return "/".join(f"{x:g}" for x in w) + ", normalised to mean 1"
 
 
-def score_systems(systems: dict[str, object], clips: list[tuple[str, np.ndarray]], metrics=METRICS,
+def score_systems(systems: Mapping[str, str | Callable[[np.ndarray], np.ndarray]], clips: list[tuple[str, np.ndarray]],
+                  metrics=METRICS,
                   loss: float = 0.0, concealment: str | None = None) -> dict[str, dict[str, float]]:
     """The one scoring helper of every model card: mean ``metrics`` per system over ``clips`` and the payload
     rate (all clips' payload bits over their duration). A system is a codec spec, or a callable audio -> audio
@@ -89,11 +91,12 @@ def score_systems(systems: dict[str, object], clips: list[tuple[str, np.ndarray]
     for label, spec in systems.items():
         vals: dict[str, list[float]] = {m: [] for m in metrics}
         bits = secs = 0.0
+        fn = spec if callable(spec) else None
         cod = None if callable(spec) else make_codec(spec)
         for i, (name, x) in enumerate(clips):
-            if cod is None:
-                y = spec(x)
-            else:
+            if fn is not None:
+                y = fn(x)
+            elif cod is not None:
                 st = cod.encode(Clip(name, x, 16000))
                 bits += 8 * st.payload_bytes
                 secs += st.duration_s
@@ -260,7 +263,7 @@ def write_fargan_card(data: Path, ckpt_dir: Path, weights: Path | None = None, c
 
         return run
 
-    systems: dict[str, object] = {"unquantised features -> FARGAN (ceiling)": vocode,
+    systems: dict[str, str | Callable[[np.ndarray], np.ndarray]] = {"unquantised features -> FARGAN (ceiling)": vocode,
                                   "pitch tokens, other features exact": _through("pitch"),
                                   "encoder + decoder, latent not quantised": _through("transform")}
     systems.update({f"fargan K={k} ({0.5 * k:g} kbit/s)": f"rvq:backbone=fargan,layers={k},weights={weights}"
@@ -359,3 +362,17 @@ def _segments(logs: list[dict]) -> list[list[dict]]:
         segs[-1].append(r)
         last = r["time_s"]
     return segs
+
+
+def write_codec_card(backbone: str, data: Path, ckpt_dir: Path, clips: int) -> Path:
+    """The model card of ``backbone``'s shipped codec weights, by the writer of its backbone class (the card module
+    owns card writing; the backbone registry knows nothing of it)."""
+    from lossbench.codecs.neural.backbones import Backbone, FarganFeatureBackbone, backbone_class
+    from lossbench.errors import ConfigError
+
+    writers: dict[type[Backbone], Callable[..., Path]] = {WaveformBackbone: write_card, FarganFeatureBackbone: write_fargan_card}
+    bc = backbone_class(backbone)
+    if bc not in writers:
+        raise ConfigError(f"no model card is written for backbone {backbone!r}; cards exist for "
+                          f"{', '.join(sorted(b.name for b in writers))}")
+    return writers[bc](data, ckpt_dir, count=clips)

@@ -81,7 +81,7 @@ class FarganConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> FarganConfig:
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})  # type: ignore[arg-type]  # a saved config's values, checked by the dataclass
 
 
 class _CausalRes(nn.Module):
@@ -105,10 +105,6 @@ class _Stack(nn.Module):
         self.outp = nn.Conv1d(ch, cout, 1)
         self.skip = nn.Conv1d(cin, cout, 1) if skip else None
 
-    @property
-    def receptive_field(self) -> int:
-        return 1 + sum(b.pad for b in self.blocks)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = F.gelu(self.inp(x))
         for b in self.blocks:
@@ -122,8 +118,8 @@ def period_of(pitch_feature: np.ndarray | torch.Tensor):
     if isinstance(pitch_feature, torch.Tensor):
         p = torch.floor(0.5 + 256.0 / torch.pow(2.0, pitch_feature + 1.5))
         return p.clamp(PERIOD_MIN, PERIOD_MIN + PERIOD_LEVELS - 1)
-    p = np.floor(0.5 + 256.0 / np.power(2.0, np.asarray(pitch_feature, np.float64) + 1.5))
-    return np.clip(p, PERIOD_MIN, PERIOD_MIN + PERIOD_LEVELS - 1)
+    q = np.floor(0.5 + 256.0 / np.power(2.0, np.asarray(pitch_feature, np.float64) + 1.5))
+    return np.clip(q, PERIOD_MIN, PERIOD_MIN + PERIOD_LEVELS - 1)
 
 
 def pitch_feature_of(period):

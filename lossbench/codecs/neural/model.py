@@ -25,6 +25,7 @@ corresponds to input sample n - 320 (a fixed 20 ms delay).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -55,7 +56,7 @@ class CodecConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> CodecConfig:
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})  # type: ignore[arg-type]  # a saved config's values, checked by the dataclass
 
 
 class CausalConv1d(nn.Module):
@@ -209,7 +210,7 @@ class Decoder(nn.Module):
         caches = list(caches) if caches is not None else [None] * (1 + len(self.blocks))
         h, caches[0] = self.inp.stream(z, caches[0])
         for i, b in enumerate(self.blocks):
-            h, caches[i + 1] = b.stream(h, caches[i + 1])
+            h, caches[i + 1] = cast(ConvNeXtBlock, b).stream(h, caches[i + 1])
         return self._synth(h), caches
 
     def _synth(self, h: torch.Tensor) -> torch.Tensor:
@@ -262,7 +263,7 @@ class NeuralCodec(nn.Module):
     def layer_tables(self) -> list[torch.Tensor]:
         """Per layer, what each token adds to the latent: (V, latent_size); a frame's latent is the sum
         over its layers (here the RVQ code vectors themselves)."""
-        return [layer.embed for layer in self.quantizer.layers]
+        return [cb.embed for cb in self.quantizer.codebooks]
 
     def encode(self, x: torch.Tensor, k: int | None = None) -> torch.Tensor:
         """(B, 1, n) -> codes (B, k, n / hop)."""

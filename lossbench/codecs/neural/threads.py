@@ -55,3 +55,19 @@ def depth() -> int:
     """How many blocks are inside :func:`single_thread` now (tests read it)."""
     with _lock:
         return _depth
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """A trainer's block with torch on ``n`` intra-op threads (None: as it is), the count restored after."""
+    import torch
+
+    if not n:
+        yield
+        return
+    saved = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)

@@ -60,7 +60,7 @@ class Opus(FrameCodec):
     name = "opus"
     facts = ("lbrr_fraction", "lbrr_present", "dred_fraction", "dred_kbps", "dtx_frames", "libopus",
              "lbrr_recovered_frames", "dred_recovered_frames", "dred_corrupt_packets")
-    native_concealments = ("opus-plc", "opus-deep-plc", "opus-fec", "opus-dred")
+    native_concealments: tuple[str, ...] = ("opus-plc", "opus-deep-plc", "opus-fec", "opus-dred")
 
     def __init__(
         self,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -29,8 +30,9 @@ def write_card(data: Path, ckpt_dir: Path, count: int = 16, backbone: str = DEFA
     from safetensors import safe_open
 
     from lossbench.codecs import make_codec
-    from lossbench.codecs.soundspring.codec import load_mlm, mlm_path
+    from lossbench.codecs.soundspring.codec import SoundSpringCodec
     from lossbench.codecs.soundspring.coding import fine_bits
+    from lossbench.codecs.soundspring.weights import load_mlm, mlm_path
     from lossbench.core import Clip
     from lossbench.data.heldout import heldout_clips
 
@@ -46,7 +48,7 @@ def write_card(data: Path, ckpt_dir: Path, count: int = 16, backbone: str = DEFA
     rows = {}
     for label, spec in (("SoundSpring (GoS 100 frames, S=10)", "soundspring:mode=gos,gos=100,slices=10,fec=none,layers=24"),
                         (None, "soundspring:fec=none,layers=24")):
-        cod = make_codec(spec + opts)
+        cod = cast(SoundSpringCodec, make_codec(spec + opts))
         if label is None:
             label = f"SoundSpring-S (T_S={cod.stride}, T_C={cod.context}, T_F={cod.lookahead})"
         bits = np.zeros(K - 3)

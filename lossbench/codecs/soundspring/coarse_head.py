@@ -20,6 +20,7 @@ shipped; ``mlm-paper`` keeps the argmax over the MLM's own coarse heads). Traine
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -187,53 +188,77 @@ def evaluate_head(pred: CoarsePredictor, tokens: np.ndarray, batches: int = 8, s
 
 
 def train_head(data, out, backbone: str = "fargan", steps: int = 3000, lr: float = 1e-3, seed: int = 0,
-               threads: int | None = None, max_hours: float | None = 3.0, progress: bool = True):
-    """Train the head on the shipped MLM (frozen) and codec; write ``coarse_head_<backbone>.safetensors``
-    (or ``out``) and return (path, the held-out evaluation)."""
+               threads: int | None = None, max_hours: float | None = 3.0, progress: bool = True,
+               ckpt_dir: Path | None = None, tokens: np.ndarray | None = None, valid: np.ndarray | None = None):
+    """Train the head on the shipped MLM (frozen) and codec, on :func:`~lossbench.training.run_loop` (resumable
+    from ``ckpt_dir``, default ``checkpoints/coarse_head_<backbone>``); write ``coarse_head_<backbone>.safetensors``
+    (or ``out``) and return (path, the held-out evaluation). ``tokens``/``valid``: token arrays instead of the
+    data directory's (tests).
+
+    The batches come from one generator seeded with ``seed`` whose state the checkpoint keeps (with torch's), so
+    a resumed run draws what an unbroken one would."""
     import json
-    from pathlib import Path
 
     from safetensors.torch import save_file
 
     from lossbench.codecs.neural.backbones import backbone_class, get_backbone
+    from lossbench.codecs.neural.threads import torch_threads
     from lossbench.codecs.neural.tokens import codec_sha, tokenize
-    from lossbench.codecs.soundspring.codec import load_mlm, mlm_path
+    from lossbench.codecs.soundspring.weights import load_mlm, mlm_path
     from lossbench.errors import ConfigError
     from lossbench.files import file_hash
+    from lossbench.training import LoopConfig, load_resume, run_loop
 
     bc = backbone_class(backbone)
     if bc.pitch_token_table() is None:
         raise ConfigError(f"the coarse head predicts pitch periods; backbone {backbone!r} has no pitch tokens")
-    if threads:
-        torch.set_num_threads(threads)
-    torch.manual_seed(seed)
-    mlm = load_mlm(None, backbone)
-    bb = get_backbone(backbone, None)
-    P = bc.pitch_layers
-    cb = first_rvq_codebook(bb)
-    head = CoarseHead(HeadConfig(dim=mlm.cfg.dim, latent=cb.shape[1]))
-    pred = CoarsePredictor(head, mlm, cb, P)
-    train = tokenize(Path(data), "train", max_hours=max_hours, backbone=backbone).astype(np.int64)
-    valid = tokenize(Path(data), "valid", backbone=backbone).astype(np.int64)
-    opt = torch.optim.AdamW(head.parameters(), lr=lr)
-    rng = np.random.default_rng(seed)
-    log = []
-    it = range(steps)
-    if progress:
-        from tqdm import tqdm
+    ck = Path(ckpt_dir) if ckpt_dir else bc.checkpoint_dir("coarse_head")
+    ck.mkdir(parents=True, exist_ok=True)
+    with torch_threads(threads):
+        mlm = load_mlm(None, backbone)
+        bb = get_backbone(backbone, None)
+        P = bc.pitch_layers
+        cb = first_rvq_codebook(bb)
+        # seeded here, after the loaders: a model built on first load would draw from torch's generator, and the
+        # loaders are cached per process, so seeding before them made the head's start depend on what ran before
+        torch.manual_seed(seed)
+        head = CoarseHead(HeadConfig(dim=mlm.cfg.dim, latent=cb.shape[1]))
+        pred = CoarsePredictor(head, mlm, cb, P)
+        train = (tokens if tokens is not None else
+                 tokenize(Path(data), "train", max_hours=max_hours, backbone=backbone)).astype(np.int64)
+        held = (valid if valid is not None else tokenize(Path(data), "valid", backbone=backbone)).astype(np.int64)
+        opt = torch.optim.AdamW(head.parameters(), lr=lr)
+        rng = np.random.default_rng(seed)
+        log: list[dict] = []
+        step = 0
+        if (st := load_resume(ck / "ckpt.pt")) is not None:
+            head.load_state_dict(st["model"])
+            opt.load_state_dict(st["opt"])
+            rng.bit_generator.state = st["rng"]
+            torch.set_rng_state(st["torch_rng"])
+            log, step = st["log"], st["step"]
+        head.train()
 
-        it = tqdm(it, desc="train soundspring-head")
-    head.train()
-    for step in it:
-        win, inp, rows = concealment_batch(train, rng, mlm.cfg.mask_id)
-        loss = head_loss(pred, win, inp, rows)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if (step + 1) % 250 == 0:
-            log.append({"step": step + 1, "loss": float(loss.item())})
-    head.eval()
-    ev = evaluate_head(pred, valid)
+        def train_step(step: int, want: bool) -> dict | None:
+            win, inp, rows = concealment_batch(train, rng, mlm.cfg.mask_id)
+            loss = head_loss(pred, win, inp, rows)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if not want:
+                return None
+            rec = {"step": step + 1, "loss": float(loss.item())}
+            log.append(rec)
+            return {"loss": rec["loss"]}
+
+        def state(step: int) -> dict:
+            return {"model": head.state_dict(), "opt": opt.state_dict(), "rng": rng.bit_generator.state,
+                    "torch_rng": torch.get_rng_state(), "log": log, "step": step, "backbone": backbone}
+
+        run_loop(ck, LoopConfig(steps=steps, ckpt_every=500, eval_every=steps + 1, log_every=250,
+                                desc="train soundspring-head", progress=progress), step, train_step, state)
+        head.eval()
+        ev = evaluate_head(pred, held)
     dest = Path(out) if out else bc.shipped_path("coarse_head")
     meta = {"config": json.dumps(head.cfg.to_dict()), "step": str(steps), "backbone": backbone,
             "codec_sha": codec_sha(backbone=backbone), "mlm_sha": file_hash(mlm_path(None, backbone)),
@@ -250,7 +275,7 @@ def load_head(backbone: str, mlm, path=None) -> CoarsePredictor | None:
     from safetensors.torch import load_file
 
     from lossbench.codecs.neural.backbones import backbone_class, get_backbone
-    from lossbench.codecs.soundspring.codec import mlm_path
+    from lossbench.codecs.soundspring.weights import mlm_path
     from lossbench.errors import ConfigError
     from lossbench.files import file_hash
 

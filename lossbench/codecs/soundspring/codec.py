@@ -68,7 +68,7 @@ from lossbench.codecs.soundspring.coding import (
     stream_schedule,
 )
 from lossbench.codecs.soundspring.conceal import centred_windows, conceal_tokens, stream_windows
-from lossbench.concurrency import locked_cache
+from lossbench.codecs.soundspring.weights import load_mlm, mlm_path
 from lossbench.core import DEFAULT_HEADER_BYTES, Clip, EncodedStream, Packet, PacketKind, Reception
 from lossbench.errors import ConfigError
 
@@ -80,25 +80,6 @@ STREAM_CONTEXT = 5
 #: layers the ``mlm`` concealment restores (the lower levels): 3 (the coarse layers) scored best of 3, 4 and 6
 #: on held-out speech (docs/sweeps/soundspring_depth.toml, docs/soundspring.md)
 DEFAULT_CONCEAL_LAYERS = 3
-
-
-@locked_cache(4)
-def load_mlm(path: str | None = None, backbone: str = DEFAULT_BACKBONE):
-    """The masked LM of ``backbone``'s tokens with shipped (or given) safetensors weights, eval mode, CPU,
-    frozen for inference; no pickle. A masked LM of another backbone's tokens is refused, naming both."""
-    from lossbench.codecs.neural.backbones import load_module
-    from lossbench.codecs.soundspring.mlm import MaskedTokenLM, MLMConfig
-
-    model, _ = load_module(backbone, "mlm", path, "masked-LM", "soundspring", "mlm_weights",
-                           lambda cfg: MaskedTokenLM(MLMConfig(**cfg)), of="tokens")
-    return model.freeze()
-
-
-def mlm_path(path: str | None, backbone: str = DEFAULT_BACKBONE) -> Path:
-    """The masked-LM weights an ``mlm_weights=`` option names, or the backbone's shipped ones."""
-    from lossbench.codecs.neural.backbones import backbone_class
-
-    return backbone_class(backbone).shipped_path("mlm", path)
 
 
 def _int_list(v: Any, what: str) -> tuple[int, ...]:
@@ -137,7 +118,7 @@ class SoundSpringCodec(CodecBase):
     """
 
     name = "soundspring"
-    native_concealments = ("mlm", "mlm-argmax", "mlm-all", "mlm-soft", "zero-token")
+    native_concealments: tuple[str, ...] = ("mlm", "mlm-argmax", "mlm-all", "mlm-soft", "zero-token")
     facts = ("mean_layers", "raw_token_kbps", "fine_coded_kbps", "fine_raw_kbps", "latency_ms", "token_loss",
              "token_invalid", "i_token_fraction", "coarse_fec_frames", "concealed_frames")
 

@@ -142,7 +142,8 @@ class Layout:
         cols = sl.columns(T)
         if self.pack == "frame":
             return [(col, tuple(gs)) for col in cols]
-        return [(col, (0,)) for col in cols] + [(col, (j,)) for j in gs[1:] for col in cols]
+        out: list[tuple[int, tuple[int, ...]]] = [(col, (0,)) for col in cols]
+        return out + [(col, (j,)) for j in gs[1:] for col in cols]
 
 
 # --------------------------------------------------------------------------- the model's PMFs

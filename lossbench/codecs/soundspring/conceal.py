@@ -123,12 +123,11 @@ def conceal_tokens(model: MaskedTokenLM, tokens: np.ndarray, prefix: np.ndarray,
     K_eff = np.where(K_frame > 0, K_frame, depth)
     target = np.minimum(K_eff, depth)
     concealed = np.zeros(len(d), dtype=bool)
+    expected: np.ndarray | None = None
     if codebooks is not None:
         expected = np.zeros((len(d), codebooks[0].shape[1]))
     elif head is not None:
         expected = np.zeros((len(d), head.latent_size))
-    else:
-        expected = None
     for wi, (w0, c0, c1, w1) in enumerate(windows):
         if not (d[c0:c1] < target[c0:c1]).any():
             continue
@@ -156,7 +155,7 @@ def conceal_tokens(model: MaskedTokenLM, tokens: np.ndarray, prefix: np.ndarray,
             vis[complete[:, None] & (lay >= K_eff[w0:w1, None])] = ABSENT  # never sent: not a gap to fill
             logits = mlm_logits(model, vis, fill - w0, k)
             tok[fill, k] = logits.argmax(-1)
-            if codebooks is not None:
+            if codebooks is not None and expected is not None:
                 p = np.exp(logits - logits.max(-1, keepdims=True))
                 expected[fill] += (p / p.sum(-1, keepdims=True)) @ codebooks[k]
             d[fill] = k + 1

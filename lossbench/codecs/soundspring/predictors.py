@@ -78,6 +78,7 @@ def measure(codec, clips: list[np.ndarray], loss: float, seeds: tuple[int, ...] 
             preds: dict[str, np.ndarray] = {}
             tok_preds: dict[str, np.ndarray] = {"mlm-argmax": hard}
             preds["mlm-argmax"] = sum(cbs[k][hard[:, k]] for k in range(nc))
+            assert soft is not None  # the codebooks were given, so the expected latent was computed
             preds["mlm-soft"] = soft
             if codec._head is not None:
                 ht, _, _, corr = conceal_tokens(codec.mlm, masked, prefix, K_frame, wins, nc, None, head=codec._head)
@@ -97,8 +98,9 @@ def measure(codec, clips: list[np.ndarray], loss: float, seeds: tuple[int, ...] 
             preds["interp"] = np.where(reach[:, None], (1 - w) * true_lat[prev] + w * true_lat[nxt], true_lat[prev])
             for name, lat in preds.items():
                 acc[name]["lat"].append(((lat[ev] - true_lat[ev]) ** 2).sum(1))
-                if true_per is not None:
-                    acc[name]["pitch"].append(np.abs(_periods(bb, lat)[ev] - true_per[ev]).ravel())
+                per = _periods(bb, lat)
+                if true_per is not None and per is not None:
+                    acc[name]["pitch"].append(np.abs(per[ev] - true_per[ev]).ravel())
             for name, tp in tok_preds.items():
                 acc[name]["top1"].append(tp[ev, :nc] == toks[ev, :nc])
             if true_per is not None:

@@ -1,30 +1,10 @@
-"""What the ctypes backends share: loading a codec's C library with its signatures, and picking a mode."""
+"""Picking a codec mode from a mode index or a bit rate (AMR-NB, AMR-WB)."""
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 from collections.abc import Sequence
-from typing import Any
 
-from lossbench.errors import CodecError, ConfigError
-
-
-def load_clib(name: str, soname: str, package: str, signatures: dict[str, tuple[Any, list[Any]]]) -> ctypes.CDLL:
-    """The C library ``name`` (found by ``ctypes.util.find_library``, else ``soname``) with ``signatures``
-    (function -> (restype, argtypes)) set.
-
-    Raises:
-        CodecError: the library is missing, naming the Debian package and ``make setup``.
-    """
-    try:
-        lib = ctypes.CDLL(ctypes.util.find_library(name) or soname)
-    except OSError:
-        raise CodecError(f"{soname} is not installed: apt-get install {package} (make setup does this as root)") from None
-    for fn, (res, args) in signatures.items():
-        f = getattr(lib, fn)
-        f.restype, f.argtypes = res, args
-    return lib
+from lossbench.errors import ConfigError
 
 
 def pick_mode(codec: str, mode: int | None, kbps: float | None, rates_kbps: Sequence[float], default: int) -> int:
