@@ -71,8 +71,6 @@ def safe_name(s: str) -> str:
     t = re.sub(r"[^A-Za-z0-9_.=-]+", "_", s)
     if len(t) <= 120:
         return t
-    import hashlib
-
     return t[:107] + "_" + hashlib.sha256(s.encode()).hexdigest()[:12]
 
 

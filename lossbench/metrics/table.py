@@ -75,7 +75,7 @@ METRIC_TABLE: dict[str, Metric] = {m.name: m for m in (
     Metric("snr", "lossbench.metrics.signal:snr", (Column("snr", "SNR (dB)", "dB"),),
            True, "plain SNR of the waveform", ANY_RATE),
     Metric("mfcc_dist", "lossbench.metrics.signal:mfcc_distance",
-           (Column("mfcc_dist", "MFCC distance (lower is better)", "", 0.0, None),),
+           (Column("mfcc_dist", "MFCC distance", "", 0.0, None),),
            False, "SoundSpring's multi-scale MFCC distance (eq. 6)", ANY_RATE),
     Metric("visqol", "lossbench.metrics.visqol:visqol", (Column("visqol", "ViSQOL speech (MOS-LQO)", "MOS", **_MOS),),
            True, "ViSQOL v3 speech mode, lattice mapper (visqol-python)", (16000,)),

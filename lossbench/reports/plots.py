@@ -89,7 +89,6 @@ def save(fig, out_stem: Path, opts: FigureOptions) -> list[Path]:
 def axis_label(metric: str) -> str:
     """The metric's name and which direction is better."""
     name, higher = column_info(metric)
-    name = name.replace(" (lower is better)", "")
     return f"{name} ({'higher' if higher else 'lower'} is better)"
 
 

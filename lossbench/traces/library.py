@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lossbench.core import LossTrace
 from lossbench.errors import ConfigError, choices
-from lossbench.traces.formats import read_trace
 
 LIBRARY_DIR = Path(__file__).parent / "library"
 
@@ -31,5 +29,4 @@ def library_files(set_name: str | None = None) -> list[Path]:
     return sorted(f for d in dirs for f in d.glob("*.txt"))
 
 
-def load_set(set_name: str) -> list[LossTrace]:
-    return [read_trace(f) for f in library_files(set_name)]
+

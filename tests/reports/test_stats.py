@@ -62,3 +62,17 @@ def test_compare_p_values_are_the_exact_wilcoxon_test(tmp_path):
     assert float(p) == pytest.approx(stats.wilcoxon(plus, base).pvalue, rel=0.01)
     assert float(diff) == pytest.approx((plus - base).mean(), abs=5e-4) and int(n) == 8
     assert float(mean) == pytest.approx(plus.mean(), abs=5e-4)
+
+
+def test_every_heading_says_the_better_direction_once():
+    """Table headings and axis labels name the metric and its better direction once each (the MFCC distance's
+    label used to carry the direction already, and its heading said it twice)."""
+    from lossbench.metrics import METRIC_TABLE
+    from lossbench.metrics.table import column_info
+    from lossbench.reports.plots import axis_label
+
+    for m in METRIC_TABLE.values():
+        for c in m.column_names:
+            name, _ = column_info(c)
+            assert "is better" not in name, name
+            assert axis_label(c).count("is better") == 1, axis_label(c)
