@@ -17,7 +17,7 @@ TASK = ("task", "clip", "codec", "codec_config", "system", "concealment", "chann
 #: a row that failed also says where (the last frames of the traceback)
 FAILURE = ("traceback",)
 #: the encoded stream (once per job)
-STREAM = ("duration_s", "bitrate_kbps", "payload_kbps", "header_kbps", "fec_kbps", "packets", "encode_rtf",
+STREAM = ("duration_s", "bitrate_kbps", "payload_kbps", "header_kbps", "fec_kbps", "packets", "packet_ms", "encode_rtf",
           "clip_resampled", "codec_rate_hz", "score_rate_hz", "clip_channels", "codec_channels")
 #: the reception of one (channel, seed): delay, loss statistics, the playout buffer's actions
 DELAY = ("network_delay_mean_ms", "network_delay_p95_ms", "network_delay_max_ms", "playout_delay_mean_ms",

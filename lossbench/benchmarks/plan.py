@@ -189,14 +189,22 @@ def plan_sweep(spec: SweepSpec, run_dir: str | Path) -> Plan:
         refs = kept
     clips = select_clips(refs, spec.clips)
     channels = expand_channels(spec.channels)
+    from lossbench.netsim.network import FixedPlayout
     from lossbench.netsim.spec import parse_jitter, parse_playout, parse_seconds
 
-    for delay, jitter, playout in {(c.delay, c.jitter, c.playout) for c in channels}:
+    shortest: tuple[float, str] | None = None
+    for delay, jitter, playout in sorted({(c.delay or "", c.jitter or "", c.playout or "") for c in channels}):
         # network settings are checked here, once per distinct combination, not mid-run
         if delay:
             parse_seconds(delay)
-        parse_jitter(jitter)
-        parse_playout(playout)
+        parse_jitter(jitter or None)
+        pl = parse_playout(playout or None)
+        if isinstance(pl, FixedPlayout):
+            shortest = shortest or _shortest_clip(clips)
+            if shortest is not None and pl.delay_s >= shortest[0]:
+                raise ConfigError(f"playout {playout!r}: a buffer of {pl.delay_s:g} s is as long as clip {shortest[1]!r} "
+                                  f"({shortest[0]:.2f} s, the shortest of the sweep), so nothing of it would play in "
+                                  f"time; allowed: 0 s up to less than {shortest[0]:.2f} s")
     codecs: list[tuple[str, str, str, list[str]]] = []
     skipped: list[tuple[str, str]] = []
     all_names: set[str] = set(CONCEALMENTS.names())
@@ -252,6 +260,22 @@ def plan_sweep(spec: SweepSpec, run_dir: str | Path) -> Plan:
     # with a long job while the others idle at the end of a sweep
     jobs.sort(key=lambda j: -len(j.task_keys()) * (NEURAL_JOB_WEIGHT if j.codec_spec in models else 1))
     return Plan(spec, jobs, clips, channels, skipped, models)
+
+
+def _shortest_clip(clips: list[ClipRef]) -> tuple[float, str] | None:
+    """(duration in s, id) of the shortest clip, from the files' headers; None if none can be read (the clips'
+    own errors then come as rows)."""
+    import soundfile as sf
+
+    out = None
+    for c in clips:
+        try:
+            d = float(sf.info(str(c.path)).duration)
+        except (OSError, RuntimeError):
+            continue
+        if out is None or d < out[0]:
+            out = (d, c.id)
+    return out
 
 
 def seed_chunks(seeds: int, tasks_per_seed: int, most: int = JOB_TASKS) -> list[list[int]]:

@@ -271,8 +271,13 @@ def _encode(job: Job, s: Setup) -> Sent:
     t_enc = time.perf_counter() - t0
     dur = s.clip.duration_s
     fec_kbps = stream.meta.get("fec_kbps", 8.0 * stream.payload_bytes_of(PacketKind.REDUNDANCY) / dur / 1000.0)
+    # the audio per primary packet, from the frames the stream's packets carry (parity packets aside; the median,
+    # so that a short last packet does not count): a loss rate takes more audio per lost packet where packets are
+    # longer
+    frames = [len(p.frames) for p in stream.packets if p.kind == PacketKind.PRIMARY]
     cols = stage_row("stream", duration_s=dur, bitrate_kbps=stream.bitrate_kbps, payload_kbps=stream.payload_kbps,
                      header_kbps=stream.header_kbps, fec_kbps=fec_kbps, packets=stream.num_packets,
+                     packet_ms=1000.0 * stream.frame_duration_s * float(np.median(frames)) if frames else float("nan"),
                      encode_rtf=t_enc / dur, clip_resampled=s.clip.sample_rate_hz != s.ref.sample_rate_hz,
                      codec_rate_hz=s.codec.sample_rate_hz, score_rate_hz=s.score_rate_hz,
                      clip_channels=s.ref.channels, codec_channels=s.codec.channels)

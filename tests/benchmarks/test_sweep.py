@@ -417,3 +417,20 @@ def test_a_run_stored_with_json_text_resumes_with_structures(tmp_path):
     df = pd.read_parquet(tmp_path / "results.parquet")
     assert df["metric_times"].map(lambda v: isinstance(v, dict)).all()
     assert df["playout_delay_quantiles_ms"].isna().all()
+
+
+def test_rows_say_how_much_audio_a_packet_carries(tmp_path):
+    s = spec(clips=1, metrics=["si_snr"], concealments=["zeros"], examples=0,
+             codec=[{"spec": "pcm"}, {"spec": "pcm:frames_per_packet=3"}, {"spec": "pcm:xor=4"}],
+             channel=[{"model": "bernoulli", "loss": [0.1]}])
+    run_sweep(s, tmp_path, progress=False)
+    df = pd.read_parquet(tmp_path / "results.parquet")
+    ms = dict(zip(df["codec_config"], df["packet_ms"]))
+    assert sorted(ms.values()) == [20.0, 20.0, 60.0]  # XOR's parity packets are not primary packets
+    assert [v for k, v in ms.items() if "frames_per_packet=3" in k] == [60.0]
+
+
+def test_a_playout_buffer_as_long_as_a_clip_is_refused_naming_it(tmp_path):
+    with pytest.raises(ConfigError, match=r"playout 'fixed:100s': a buffer of 100 s is as long as clip .* allowed: 0 s"):
+        plan_sweep(spec(channel=[{"model": "bernoulli", "loss": [0.1], "playout": "fixed:100s"}]), tmp_path)
+    plan_sweep(spec(channel=[{"model": "bernoulli", "loss": [0.1], "playout": "fixed:60ms"}]), tmp_path)
