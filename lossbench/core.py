@@ -281,6 +281,13 @@ class Reception:
         """bool[n]: arrived in time to be decoded."""
         return self.arrived & ~self.late
 
+    def in_time_for(self, carrier: int, owner: int) -> bool:
+        """The receiver clock's rule: whether packet ``carrier`` arrived by the playout deadline of packet ``owner``,
+        so that the frames ``owner`` carried may use what ``carrier`` holds for them (a RED copy, XOR parity,
+        Opus LBRR or DRED). Without a playout buffer every deadline is infinite and an arrived packet is in time
+        for every frame."""
+        return bool(self.arrived[carrier]) and bool(self.arrival_time_s[carrier] <= self.playout_deadline_s[owner])
+
     @property
     def network_loss_rate(self) -> float:
         return float(1.0 - self.arrived.mean()) if self.num_packets else float("nan")

@@ -365,11 +365,18 @@ class FrameCodec(CodecBase, abc.ABC):
     def receive(self, stream: EncodedStream, reception: Reception | None) -> Depacketized:
         usable = np.ones(stream.num_packets, bool) if reception is None else reception.usable
         return depacketize(self.packetizer, stream.packets, usable, self.n_frames(stream.num_samples),
-                           self.frame_samples)
+                           self.frame_samples, reception)
 
-    def decode_frames_many(self, frames: list[bytes | None], concealments: list[str | None]
-                           ) -> list[tuple[np.ndarray, np.ndarray, dict[str, Any]]]:
+    #: True for a codec whose decoder repairs a frame from a later packet (Opus LBRR, DRED): its ``decode_frames``
+    #: takes ``clock``, the :class:`~lossbench.codecs.fec.Depacketized` whose ``in_time(carrier, frame)`` says
+    #: what the receiver clock allows
+    repairs_from_later_packets: ClassVar[bool] = False
+
+    def decode_frames_many(self, frames: list[bytes | None], concealments: list[str | None],
+                           clock: Depacketized | None = None) -> list[tuple[np.ndarray, np.ndarray, dict[str, Any]]]:
         """``decode_frames`` for each concealment (override to share what they have in common)."""
+        if self.repairs_from_later_packets:
+            return [self.decode_frames(frames, c, clock) for c in concealments]  # type: ignore[call-arg]  # see the flag
         return [self.decode_frames(frames, c) for c in concealments]
 
     def decode(self, stream: EncodedStream, reception: Reception | None = None,
@@ -385,7 +392,7 @@ class FrameCodec(CodecBase, abc.ABC):
         names = [self.check_concealment(c) for c in concealments]
         dp = self.receive(stream, reception)
         hooks = list(dict.fromkeys(n if n in self.native_concealments else None for n in names))
-        raw = dict(zip(hooks, self.decode_frames_many(dp.frames, hooks)))
+        raw = dict(zip(hooks, self.decode_frames_many(dp.frames, hooks, dp)))
         out = []
         for n in names:
             audio, bad, info = raw[n if n in self.native_concealments else None]

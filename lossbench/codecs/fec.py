@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lossbench.core import Packet, PacketKind
+from lossbench.core import Packet, PacketKind, Reception
 from lossbench.errors import CodecError, ConfigError
 
 RED_PT = 96  # the dynamic payload type our RED blocks announce
@@ -200,12 +200,29 @@ class Depacketized:
     frames: list[bytes | None]  # None: missing; DTX (b""): not sent by design
     recovered: np.ndarray  # bool[n_frames]: rebuilt from redundancy or parity
     corrupt_packets: int
+    #: per frame, the primary packet that carried it (-1: none, a DTX gap); with ``reception``, what a decoder
+    #: that repairs a frame from a later packet (Opus LBRR, DRED) asks of the receiver clock
+    packet_of_frame: np.ndarray | None = None
+    reception: Reception | None = None
+
+    def in_time(self, carrier_frame: int, frame: int) -> bool:
+        """Whether the packet that carried frame ``carrier_frame`` arrived by the playout deadline of frame
+        ``frame`` (:meth:`~lossbench.core.Reception.in_time_for`); True without a reception (no clock)."""
+        if self.reception is None or self.packet_of_frame is None:
+            return True
+        c, o = int(self.packet_of_frame[carrier_frame]), int(self.packet_of_frame[frame])
+        return c >= 0 and o >= 0 and self.reception.in_time_for(c, o)
 
 
 def depacketize(
-    pk: Packetizer, packets: tuple[Packet, ...], usable: np.ndarray, n_frames: int, frame_samples: int
+    pk: Packetizer, packets: tuple[Packet, ...], usable: np.ndarray, n_frames: int, frame_samples: int,
+    reception: Reception | None = None,
 ) -> Depacketized:
-    """Rebuild per-frame payloads from the packets that arrived in time."""
+    """Rebuild per-frame payloads from the packets that arrived in time.
+
+    With ``reception``, redundancy keeps to the receiver clock: a RED copy repairs a frame only if its packet
+    arrived by that frame's playout deadline, and XOR parity rebuilds a packet only if the parity packet and every
+    packet it is combined with arrived by the rebuilt packet's deadline (:meth:`Reception.in_time_for`)."""
     fpp = pk.frames_per_packet
     n_units = -(-n_frames // fpp)
     usable = np.asarray(usable, dtype=bool)
@@ -228,7 +245,9 @@ def depacketize(
             group.append(p.seq)
         elif p.kind == PacketKind.REDUNDANCY and pk.xor:
             missing = [s for s in group if s not in got]
-            if len(missing) == 1 and usable[p.seq]:
+            if len(missing) == 1 and usable[p.seq] and (
+                    reception is None or all(reception.in_time_for(s, missing[0]) for s in group + [p.seq]
+                                             if s != missing[0])):
                 try:
                     lens, body = pk.parse_parity(p.payload)
                     if len(lens) != len(group):
@@ -249,6 +268,7 @@ def depacketize(
     units: list[bytes | None] = [None] * n_units
     recovered_units: set[int] = set(recovered_by_xor)
     red_copies: dict[int, bytes] = {}
+    seq_of_unit = {u: s for s, u in unit_of.items()}
     unit_samples = frame_samples * fpp
     for seq, pl in got.items():
         u = unit_of[seq]
@@ -260,7 +280,9 @@ def depacketize(
                 continue
             units[u] = primary
             for dist, blk in red.items():
-                red_copies.setdefault(u - dist, blk)
+                owner = seq_of_unit.get(u - dist)
+                if reception is None or owner is None or reception.in_time_for(seq, owner):
+                    red_copies.setdefault(u - dist, blk)
         else:
             units[u] = pl
     for u in range(n_units):
@@ -269,6 +291,9 @@ def depacketize(
             recovered_units.add(u)
     frames: list[bytes | None] = [None] * n_frames
     recovered = np.zeros(n_frames, dtype=bool)
+    packet_of_frame = np.full(n_frames, -1, dtype=np.int64)
+    for s, u in unit_of.items():
+        packet_of_frame[u * fpp : min((u + 1) * fpp, n_frames)] = s
     for u in range(n_units):
         lo, hi = u * fpp, min((u + 1) * fpp, n_frames)
         if u not in sent_units:
@@ -289,4 +314,4 @@ def depacketize(
         for j, fr in enumerate(parts):
             frames[lo + j] = fr
             recovered[lo + j] = u in recovered_units
-    return Depacketized(frames, recovered, corrupt)
+    return Depacketized(frames, recovered, corrupt, packet_of_frame, reception)

@@ -38,7 +38,7 @@ import numpy as np
 
 from lossbench.codecs.base import CODECS, FrameCodec
 from lossbench.codecs.entropy import CategoricalStream, crc_frame, crc_unframe
-from lossbench.codecs.fec import PayloadError
+from lossbench.codecs.fec import Depacketized, PayloadError
 from lossbench.codecs.glaris.weights import check_stage3_option, glaris_path, load_glaris, load_stage3_decoder
 from lossbench.codecs.neural import DEFAULT_BACKBONE
 from lossbench.codecs.rvq import pack_indices, unpack_indices
@@ -224,7 +224,8 @@ class GlarisCodec(FrameCodec):
     def decode_frames(self, frames: list[bytes | None], concealment: str | None):
         return self.decode_frames_many(frames, [concealment])[0]
 
-    def decode_frames_many(self, frames: list[bytes | None], concealments: list[str | None]) -> list:
+    def decode_frames_many(self, frames: list[bytes | None], concealments: list[str | None],
+                           clock: Depacketized | None = None) -> list:
         """Parsing, z and the entropy decoding of y once; then each concealment's fill and synthesis."""
         rx = self._receive_y(frames)
         return [self._synthesise(rx, c) for c in concealments]

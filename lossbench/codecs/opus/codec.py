@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from lossbench.codecs.base import CODECS, FrameCodec
+from lossbench.codecs.fec import Depacketized
 from lossbench.codecs.opus.bindings import (
     APPLICATIONS,
     FRAME_MS,
@@ -215,9 +216,15 @@ class Opus(FrameCodec):
     def _valid(self, packet: bytes) -> bool:
         return self.lib.opus_packet_get_nb_samples(packet, len(packet), self.sample_rate_hz) > 0
 
-    def decode_frames(self, frames, concealment):
+    repairs_from_later_packets = True
+
+    def decode_frames(self, frames, concealment, clock: Depacketized | None = None):
         """Decode as ``opus_demo`` does: a lost frame waits for the next packet, which may carry
-        DRED (``opus-dred``) for the gap and LBRR (``opus-fec``, ``opus-dred``) for its last frame."""
+        DRED (``opus-dred``) for the gap and LBRR (``opus-fec``, ``opus-dred``) for its last frame.
+
+        With ``clock``, the wait keeps to the receiver clock: the next packet's LBRR or DRED repairs a lost frame
+        only if that packet arrived by the lost frame's playout deadline; otherwise the frame is concealed as if
+        the packet had not come, and the packet is decoded in its own turn."""
         sr, F = self.sample_rate_hz, self.frame_samples
         dec = _Decoder(self.lib, sr, self._decoder_complexity(concealment), self.channels)
         use_lbrr = concealment in ("opus-fec", "opus-dred")
@@ -263,10 +270,11 @@ class Opus(FrameCodec):
                 for j, idx in enumerate(pending):
                     y = None
                     dur = dec.last_duration() or F
-                    if j == k - 1 and lbrr:
+                    in_time = clock is None or clock.in_time(i, idx)  # packet i may repair frame idx
+                    if in_time and j == k - 1 and lbrr:
                         y = dec.decode(fr, dur, fec=True)
                         info["lbrr_recovered_frames"] += y is not None
-                    elif have_dred > 0:
+                    elif in_time and have_dred > 0 and dred is not None:
                         y = dec.dred_decode(dred.dred, (k - j) * dur, dur)
                         info["dred_recovered_frames"] += y is not None and (k - j) * dur <= have_dred
                     if y is None:
