@@ -28,9 +28,6 @@ VARIANTS = ["pcm:red=1", "pcm:xor=4", "g711:red=1", "opus:bitrate=24000,fec=1,lo
             "opus:bitrate=24000,dred_ms=200,loss_perc=20", "opus:bitrate=16000,red=2", "opus:bitrate=16000,xor=3"]
 #: (spec, concealment) pairs that still use packets the rule forbids, and why
 NOT_YET = {
-    ("glaris", "side-info-plc"): "Glaris's copies of z still reach a lost frame from any later packet",
-    ("glaris", "prior-mean"): "Glaris's copies of z still reach a lost frame from any later packet",
-    ("glaris", "zero-y"): "Glaris's copies of z (pitch) still reach a lost frame from any later packet",
     **{("soundspring", c): "SoundSpring's receiver keeps a cutoff of its own (the next block's coarse FEC), later than "
                            "the frame's playout time on the harness's clock"
        for c in ("mlm", "mlm-all", "mlm-argmax", "mlm-soft", "zero-token")},

@@ -73,3 +73,19 @@ def test_without_a_buffer_every_arrived_packet_is_in_time(clip):
     lost = _lost(s.num_packets)
     a = codec.decode(s, Reception.from_lost(lost), "opus-fec")
     assert a.info["lbrr_recovered_frames"] > 0
+
+
+def test_glaris_copies_help_the_next_frame_but_never_the_lost_one(clip):
+    """With a 0 ms buffer, the copy of z_u in packet u+1 comes too late for frame u's own concealment (z_u counts
+    as missing there) but in time to decode y_{u+1}; without a buffer it also serves frame u."""
+    codec = make_codec("glaris:q=32,side=2,offsets=1")
+    s = codec.encode(clip)
+    lost = np.zeros(s.num_packets, bool)
+    lost[[40, 90, 140]] = True  # single losses
+    timed = codec.decode(s, _reception(s, lost, 0.0), "side-info-plc")
+    free = codec.decode(s, Reception.from_lost(lost), "side-info-plc")
+    assert timed.info["y_lost_frames"] == free.info["y_lost_frames"] == 3  # y_{u+1} decodes in both
+    assert free.info["z_missing_frames"] == 0 and timed.info["z_missing_frames"] == 3
+    assert not np.array_equal(timed.audio, free.audio)
+    at40 = codec.decode(s, _reception(s, lost, 0.040), "side-info-plc")
+    assert np.array_equal(at40.audio, free.audio)  # with time to wait, the copy serves the lost frame too

@@ -221,26 +221,39 @@ class GlarisCodec(FrameCodec):
         zs = unpack_indices(body[1 : 1 + n], len(src) * self.side_tokens).reshape(len(src), self.side_tokens)
         return zs[0], dict(zip(src[1:], zs[1:])), body[1 + n :]
 
-    def decode_frames(self, frames: list[bytes | None], concealment: str | None):
-        return self.decode_frames_many(frames, [concealment])[0]
+    #: its copies of z repair earlier frames from later packets: the decoder is handed the receiver clock
+    repairs_from_later_packets = True
+
+    def decode_frames(self, frames: list[bytes | None], concealment: str | None, clock: Depacketized | None = None):
+        return self.decode_frames_many(frames, [concealment], clock)[0]
 
     def decode_frames_many(self, frames: list[bytes | None], concealments: list[str | None],
                            clock: Depacketized | None = None) -> list:
         """Parsing, z and the entropy decoding of y once; then each concealment's fill and synthesis."""
-        rx = self._receive_y(frames)
+        rx = self._receive_y(frames, clock)
         return [self._synthesise(rx, c) for c in concealments]
 
-    def _receive_y(self, frames: list[bytes | None]) -> dict:
-        """What every concealment shares: the side information, the entropy parameters and y where it decodes."""
+    def _receive_y(self, frames: list[bytes | None], clock: Depacketized | None = None) -> dict:
+        """What every concealment shares: the side information, the entropy parameters and y where it decodes.
+
+        The copies of z keep to the receiver clock (``clock``): z_u from a copy in the packet of frame c counts for
+        frame u's own output (its concealment, its pitch) only if that packet arrived by frame u's playout time
+        (``z_own``), and for decoding y_{u+1} only if it arrived by frame u+1's (``z_state``). Without a clock, or
+        with every copy in time, the two are one mask and the decode is the single pass it always was."""
         import torch
 
         m = self.glaris
         T = len(frames)
         R = m.cfg.y_range
         zc = np.zeros((T, self.side_tokens), dtype=np.int64)
-        z_ok = np.zeros(T, dtype=bool)
+        z_own = np.zeros(T, dtype=bool)  # z_t known by frame t's playout time: what frame t uses itself
+        z_state = np.zeros(T, dtype=bool)  # z_t known by frame t+1's: what decoding y_{t+1} may use
         ybytes: dict[int, bytes] = {}
         corrupt = 0
+
+        def in_time(carrier: int, frame: int) -> bool:
+            return clock is None or frame >= T or clock.in_time(carrier, frame)
+
         for t, fr in enumerate(frames):
             if not fr:
                 continue
@@ -249,22 +262,29 @@ class GlarisCodec(FrameCodec):
             except (PayloadError, ValueError):
                 corrupt += 1
                 continue
-            zc[t], z_ok[t] = z, True
+            zc[t], z_own[t], z_state[t] = z, True, True
             ybytes[t] = rest
             for u, c in copies.items():
-                if not z_ok[u]:
-                    zc[u], z_ok[u] = c, True
+                own, state = in_time(t, u), in_time(t, u + 1)
+                if (own and not z_own[u]) or (state and not z_state[u]):
+                    zc[u] = c  # a copy is the same z as the original
+                    z_own[u] |= own
+                    z_state[u] |= state
         with torch.no_grad():
             zq = m.z_rvq.decode(torch.from_numpy(zc[:, : self.side].T.copy()).unsqueeze(0))
-        z_missing = torch.from_numpy(~z_ok).unsqueeze(0)
-        mu, sigma, s = self._entropy(zq, z_missing)
+        z_missing = torch.from_numpy(~z_own).unsqueeze(0)
+        mu, sigma, s = self._entropy(zq, z_missing)  # frames' own concealment: the prior mean, s for the PLC
+        if np.array_equal(z_own, z_state):
+            mu_y, sigma_y = mu, sigma
+        else:  # y_t is entropy-decoded with what frame t may use of z_{t-1}
+            mu_y, sigma_y, _ = self._entropy(zq, torch.from_numpy(~z_state).unsqueeze(0))
         yq = np.zeros((T, m.cfg.y_dim), dtype=np.int64)
         y_ok = np.zeros(T, dtype=bool)
         for t, data in ybytes.items():
-            if z_ok[t] and (t == 0 or z_ok[t - 1]):  # h_s(z_{t-1}, z_t) as at the sender
-                yq[t] = CategoricalStream(data).decode(gaussian_pmfs(mu[t], sigma[t], R)) - R
+            if z_own[t] and (t == 0 or z_state[t - 1]):  # h_s(z_{t-1}, z_t) as at the sender
+                yq[t] = CategoricalStream(data).decode(gaussian_pmfs(mu_y[t], sigma_y[t], R)) - R
                 y_ok[t] = True
-        return {"T": T, "zc": zc, "z_ok": z_ok, "ybytes": ybytes, "corrupt": corrupt, "mu": mu, "s": s,
+        return {"T": T, "zc": zc, "z_ok": z_own, "ybytes": ybytes, "corrupt": corrupt, "mu": mu, "s": s,
                 "z_missing": z_missing, "yq": yq, "y_ok": y_ok}
 
     def _synthesise(self, rx: dict, concealment: str | None) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
