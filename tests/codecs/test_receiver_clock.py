@@ -89,3 +89,19 @@ def test_glaris_copies_help_the_next_frame_but_never_the_lost_one(clip):
     assert not np.array_equal(timed.audio, free.audio)
     at40 = codec.decode(s, _reception(s, lost, 0.040), "side-info-plc")
     assert np.array_equal(at40.audio, free.audio)  # with time to wait, the copy serves the lost frame too
+
+
+def test_soundspring_keeps_to_the_harness_clock_when_a_buffer_is_set(clip):
+    """With a playout buffer, SoundSpring-S's coarse FEC (carried by the next block's packet) repairs a block only
+    if that packet arrived by the block's playout time: never with 0 ms, and with a buffer longer than a block.
+    Without a buffer its own send schedule decides, as before."""
+    codec = make_codec("soundspring:layers=6,slices=1,pack=frame,fec=next")
+    s = codec.encode(clip)
+    lost = np.zeros(s.num_packets, bool)
+    lost[[10, 30, 50]] = True
+    at0 = codec.decode(s, _reception(s, lost, 0.0), "mlm")
+    at200 = codec.decode(s, _reception(s, lost, 0.200), "mlm")
+    free = codec.decode(s, Reception.from_lost(lost), "mlm")
+    assert at0.info["coarse_fec_frames"] == 0
+    assert at200.info["coarse_fec_frames"] > 0 and free.info["coarse_fec_frames"] > 0
+    assert not np.array_equal(at0.audio, at200.audio)

@@ -292,8 +292,18 @@ class SoundSpringCodec(CodecBase):
         got = [SlicePacket(pl.block, pl.column, pl.groups, p.payload, pl.frames, 0) if u else None
                for pl, p, u in zip(plan, stream.packets, usable)]
         send = cutoff = None
-        if self.mode == "stream":  # a streaming receiver: each block uses what was sent by its decision time
-            send = np.rint(np.array([p.send_time_s for p in stream.packets]) / stream.frame_duration_s).astype(np.int64)
+        fd = stream.frame_duration_s
+        if reception is not None and np.isfinite(reception.playout_deadline_s).any():
+            # the receiver clock of the harness (a playout buffer set deadlines): a block uses a packet only if it
+            # arrived by the block's playout time, the earliest deadline of the block's own packets
+            blocks = self.layout.blocks(nf)
+            deadline = np.full(len(blocks), np.inf)
+            for pl, dl in zip(plan, reception.playout_deadline_s):
+                deadline[pl.block] = min(deadline[pl.block], dl)
+            send = np.where(reception.arrived, reception.arrival_time_s, np.inf) / fd
+            cutoff = deadline / fd
+        elif self.mode == "stream":  # no buffer: each block uses what was sent by its decision time
+            send = np.rint(np.array([p.send_time_s for p in stream.packets]) / fd).astype(np.int64)
             cutoff = self.schedule(plan, send, nf).cutoff
         return decode_tokens(self.mlm, got, plan, nf, self.layout, self.backbone.num_quantizers, send, cutoff)
 
