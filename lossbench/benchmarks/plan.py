@@ -242,6 +242,8 @@ def plan_sweep(spec: SweepSpec, run_dir: str | Path) -> Plan:
         if not names:
             raise ConfigError(f"codec {ce.spec!r} gets no concealment from {spec.concealments}; "
                               f"valid for it: {choices(cod.concealments)}")
+        if not type(cod).__module__.startswith("lossbench."):  # a plug-in: probed for the receiver clock's rule
+            _check_clock(cod, names, clips)
         codecs.append((cod.describe(), ce.label or cod.describe(), cod.name, names))
         if files := cod.model_files():
             models[cod.describe()] = {role: file_hash(path) for role, path in files.items()}
@@ -260,6 +262,25 @@ def plan_sweep(spec: SweepSpec, run_dir: str | Path) -> Plan:
     # with a long job while the others idle at the end of a sweep
     jobs.sort(key=lambda j: -len(j.task_keys()) * (NEURAL_JOB_WEIGHT if j.codec_spec in models else 1))
     return Plan(spec, jobs, clips, channels, skipped, models)
+
+
+def _check_clock(cod: Any, concealments: list[str], clips: list[ClipRef]) -> None:
+    """A ConfigError naming the plug-in codec and concealment whose decode uses packets that arrive after a frame's
+    playout time (:func:`~lossbench.codecs.causality.clock_violation`, on 3 s of the sweep's first clip)."""
+    from lossbench.codecs.causality import clock_violation
+    from lossbench.core import Clip
+
+    if not clips:
+        return
+    c = clips[0].load(cod.sample_rate_hz)
+    x = c.mono().samples[: 3 * cod.sample_rate_hz]
+    probe = Clip(c.id, x if cod.channels == 1 else np.stack([x, x], axis=1), c.sample_rate_hz, c.meta)
+    for conc in concealments:
+        why = clock_violation(cod, conc, probe)
+        if why is not None:
+            raise ConfigError(f"codec {cod.describe()!r} with concealment {conc!r} does not keep to the receiver clock "
+                              f"(a frame may use only the packets that arrived by its playout time): {why}. It would "
+                              f"be scored with packets a real receiver could not have used in time, so it is refused")
 
 
 def _shortest_clip(clips: list[ClipRef]) -> tuple[float, str] | None:

@@ -434,3 +434,39 @@ def test_a_playout_buffer_as_long_as_a_clip_is_refused_naming_it(tmp_path):
     with pytest.raises(ConfigError, match=r"playout 'fixed:100s': a buffer of 100 s is as long as clip .* allowed: 0 s"):
         plan_sweep(spec(channel=[{"model": "bernoulli", "loss": [0.1], "playout": "fixed:100s"}]), tmp_path)
     plan_sweep(spec(channel=[{"model": "bernoulli", "loss": [0.1], "playout": "fixed:60ms"}]), tmp_path)
+
+
+def test_a_plug_in_codec_that_uses_late_packets_is_refused_at_plan_time(tmp_path):
+    """A plug-in whose decoder fills a lost frame from the frame after it (it decodes the whole stream at once)
+    breaks the receiver clock: the planner probes it and refuses it, naming the codec and the reason. A plug-in
+    that keeps to the clock is planned."""
+    from lossbench.codecs import CODECS
+    from lossbench.codecs.pcm import PCM
+
+    class Lookahead(PCM):
+        name = "lookahead-test"
+        native_concealments = ("next-frame",)
+
+        def decode_frames(self, frames, concealment):
+            audio, bad, info = super().decode_frames(frames, None)
+            F = self.frame_samples
+            if concealment == "next-frame":
+                for i in np.flatnonzero(bad[:-1]):  # the next frame's samples, known only once it has arrived
+                    audio[i * F : (i + 1) * F] = audio[(i + 1) * F : (i + 2) * F]
+                bad = np.zeros_like(bad)
+            return audio, bad, info
+
+    class Honest(PCM):
+        name = "honest-test"
+
+    for cls in (Lookahead, Honest):
+        cls.__module__ = "example_plugin"  # as a plug-in package's class would be
+        CODECS._items[cls.name] = cls
+    try:
+        with pytest.raises(ConfigError, match=r"codec 'lookahead-test.*' with concealment 'next-frame' does not keep to "
+                                              r"the receiver clock .*frame \d+'s output changed"):
+            plan_sweep(spec(codec=[{"spec": "lookahead-test"}], concealments=["native"]), tmp_path)
+        assert plan_sweep(spec(codec=[{"spec": "honest-test"}], concealments=["zeros"]), tmp_path).num_tasks > 0
+    finally:
+        for cls in (Lookahead, Honest):
+            CODECS._items.pop(cls.name, None)
