@@ -34,9 +34,9 @@ def locked_cache(maxsize: int = 1) -> Callable[[F], F]:
             with lock:
                 return cached(*args, **kwargs)
 
-        call.cache_clear = cached.cache_clear  # type: ignore[attr-defined]
-        call.cache_info = cached.cache_info  # type: ignore[attr-defined]
-        return call  # type: ignore[return-value]
+        call.cache_clear = cached.cache_clear  # type: ignore[attr-defined]  # lru_cache's API, kept on the wrapper
+        call.cache_info = cached.cache_info  # type: ignore[attr-defined]  # lru_cache's API, kept on the wrapper
+        return call  # type: ignore[return-value]  # a wrapper of fn's signature (functools.wraps)
 
     return wrap
 

@@ -125,7 +125,7 @@ def expand_channels(entries: list[ChannelEntry]) -> list[ChannelInstance]:
     from lossbench.traces.formats import EXTENSIONS, read_trace
 
     out: list[ChannelInstance] = []
-    net = lambda e: {"delay": e.delay, "jitter": e.jitter, "playout": e.playout}  # noqa: E731
+    net = lambda e: {"delay": e.delay, "jitter": e.jitter, "playout": e.playout}  # noqa: E731  (a one-line helper)
     for e in entries:
         if e.trace is not None:
             p = Path(e.trace)

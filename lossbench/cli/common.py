@@ -29,7 +29,7 @@ def friendly_errors(fn: F) -> F:
             err_console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from None
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper  # type: ignore[return-value]  # the command itself, wrapped (functools.wraps)
 
 
 def parse_params(items: list[str] | None) -> dict[str, Any]:

@@ -376,7 +376,7 @@ class FrameCodec(CodecBase, abc.ABC):
                            clock: Depacketized | None = None) -> list[tuple[np.ndarray, np.ndarray, dict[str, Any]]]:
         """``decode_frames`` for each concealment (override to share what they have in common)."""
         if self.repairs_from_later_packets:
-            return [self.decode_frames(frames, c, clock) for c in concealments]  # type: ignore[call-arg]  # see the flag
+            return [self.decode_frames(frames, c, clock) for c in concealments]  # type: ignore[call-arg]  # such codecs take clock
         return [self.decode_frames(frames, c) for c in concealments]
 
     def decode(self, stream: EncodedStream, reception: Reception | None = None,

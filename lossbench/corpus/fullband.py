@@ -84,7 +84,7 @@ def check_tools() -> None:
     if not TUXPAINT.is_dir():
         missing.append(f"tuxpaint-stamps-default ({TUXPAINT})")
     try:
-        import music21  # noqa: F401
+        import music21  # noqa: F401  (only whether it imports: the fullband build needs it)
     except ImportError:
         missing.append("music21 (pip)")
     if missing:

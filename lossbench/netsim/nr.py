@@ -500,7 +500,7 @@ def _factory_signature() -> None:
         t = t if "None" in t else f"{t} | None"
         ps.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=t))
         ann[f.name] = t
-    make_nr.__signature__ = inspect.Signature(ps)  # type: ignore[attr-defined]
+    make_nr.__signature__ = inspect.Signature(ps)  # type: ignore[attr-defined]  # the spec checker reads it
     make_nr.__annotations__ = ann
 
 

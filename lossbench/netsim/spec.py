@@ -49,7 +49,7 @@ def make_bernoulli(p: float | None = None, loss_rate: float | None = None) -> Lo
     """Independent losses. Parameters: p (or loss_rate)."""
     if (p is None) == (loss_rate is None):
         raise ConfigError("bernoulli: give exactly one of p or loss_rate")
-    return Bernoulli(p if p is not None else loss_rate)  # type: ignore[arg-type]
+    return Bernoulli(p if p is not None else loss_rate)  # type: ignore[arg-type]  # exactly one is given (checked above)
 
 
 @LOSS_MODELS.register("gilbert")
@@ -158,7 +158,7 @@ def _nr_signature() -> None:
 
     from lossbench.netsim.nr import make_nr
 
-    make_nr_link.__signature__ = inspect.signature(make_nr)  # type: ignore[attr-defined]
+    make_nr_link.__signature__ = inspect.signature(make_nr)  # type: ignore[attr-defined]  # the spec checker reads it
     make_nr_link.__annotations__ = dict(make_nr.__annotations__)
 
 

@@ -41,7 +41,7 @@ def load_model(path: str | None = None, backbone: str = DEFAULT_BACKBONE):
     return get_backbone(backbone, path).model
 
 
-load_model.cache_clear = get_backbone.cache_clear  # type: ignore[attr-defined]
+load_model.cache_clear = get_backbone.cache_clear  # type: ignore[attr-defined]  # the cache it shares, clearable here too
 
 __all__ = ["BACKBONES", "DEFAULT_BACKBONE", "WEIGHTS_DIR", "Backbone", "backbone_names", "check_backbone",
            "fold_weight_norm", "get_backbone", "load_model", "load_state", "read_weights", "weights_backbone",

@@ -434,7 +434,7 @@ def get_backbone(name: str | Backbone, weights: str | Path | None = None) -> Bac
     return _load(backbone_class(name).name, str(weights) if weights else None)
 
 
-get_backbone.cache_clear = _load.cache_clear  # type: ignore[attr-defined]
+get_backbone.cache_clear = _load.cache_clear  # type: ignore[attr-defined]  # the loader's cache, clearable by tests
 
 
 def load_module(backbone: str, role: str, path: str | Path | None, what: str, train_what: str, option: str,

@@ -28,7 +28,7 @@ read with a minimal RFC 6716 range decoder (:func:`packet_has_lbrr`), and the
 DRED extension's bytes from the packet padding (:func:`packet_dred_bytes`).
 """
 
-from lossbench.codecs.opus.bindings import LIBS, NEURAL_CONCEALMENTS, OSCE, _Decoder, _DredParser, _Encoder, libopus, opus_version  # noqa: F401
+from lossbench.codecs.opus.bindings import LIBS, NEURAL_CONCEALMENTS, OSCE, _Decoder, _DredParser, _Encoder, libopus, opus_version  # noqa: F401  (re-exported)
 from lossbench.codecs.opus.codec import Opus
 from lossbench.codecs.opus.packets import packet_dred_bytes, packet_has_lbrr
 
