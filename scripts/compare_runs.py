@@ -12,7 +12,6 @@ exits 1 if any does.
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from pathlib import Path
@@ -20,8 +19,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lossbench.benchmarks.columns import STRUCTURED
+from lossbench.benchmarks.store import structured
+
 TIMING = ("channel_time_s", "decode_rtf", "encode_rtf", "metric_times", "metrics_time_s")
-STRUCTURED = ("playout_delay_quantiles_ms", "timeseries", "packet_marks", "playout_log")
 #: an install location before the package's bundled files, in a path or in a file name made from one
 _INSTALL = re.compile(r"(/|_)[^|,]*?(?=(/|_)lossbench(/|_)traces(/|_)library)")
 
@@ -42,10 +43,8 @@ def _plain(v):
 
 
 def _load(run: Path) -> pd.DataFrame:
-    df = pd.read_parquet(run / "results.parquet")
+    df = structured(pd.read_parquet(run / "results.parquet"))  # an older run's JSON text as structures
     for c in df.columns:
-        if c in STRUCTURED:
-            df[c] = df[c].map(lambda v: (json.loads(v) if v else None) if isinstance(v, str) else v)
         if df[c].dtype.kind not in "fiub" and c not in STRUCTURED:
             df[c] = df[c].map(lambda v: _INSTALL.sub("", v) if isinstance(v, str) else v)
     return df.set_index("task").sort_index()

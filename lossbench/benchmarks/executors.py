@@ -34,12 +34,6 @@ def scoped_env(values: dict[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def _call(fn: Callable[..., Any], args: tuple) -> Any:
-    """A task on a Dask worker: the job function itself (which holds its numeric settings for its own duration:
-    :func:`~lossbench.benchmarks.run.run_job` runs inside ``single_thread()``), with nothing set per task."""
-    return fn(*args)
-
-
 #: imported once by the fork server, so that each worker forked from it starts with them loaded
 PRELOAD = ["numpy", "scipy.signal", "pandas", "torch", "onnxruntime", "lossbench.benchmarks.run", "lossbench.metrics",
            "lossbench.codecs", "lossbench.netsim"]
@@ -103,7 +97,7 @@ class DaskExecutor:
         it = iter(arg_list)
         futures: dict[Any, tuple] = {}
         for a in it:
-            futures[self.client.submit(_call, fn, a, pure=False)] = a
+            futures[self.client.submit(fn, *a, pure=False)] = a
             if len(futures) >= 2 * n_workers:
                 break
         ac = as_completed(list(futures))
@@ -113,7 +107,7 @@ class DaskExecutor:
             f.release()
             nxt = next(it, None)
             if nxt is not None:
-                nf = self.client.submit(_call, fn, nxt, pure=False)
+                nf = self.client.submit(fn, *nxt, pure=False)
                 futures[nf] = nxt
                 ac.add(nf)
 

@@ -2,13 +2,12 @@
 (RED, XOR): what frame t plays may not depend on a packet that arrived after frame t's playout time.
 
 Generated from the codec registry, so a new codec is covered without editing this file. The channel has no network
-delay and a 0 ms buffer, so frame t plays when its own packet arrives; frame t's packet is lost. Dropping every packet that arrives
-after frame t's playout time must leave the decoder's output up to the end of frame t as it was (the output is
-compared before the codec's own look-ahead, which the listener waits for anyway). Dropping what arrives in time
-must change it (here: every packet that arrives in time is dropped), so that the check can fail.
+delay and a 0 ms buffer, so frame t plays when its own packet arrives; frame t's packet is lost. Dropping every
+packet that arrives after frame t's playout time must leave the decoder's output up to the end of frame t as it
+was (the output is compared before the codec's own look-ahead, which the listener waits for anyway). Dropping
+every packet that arrives in time must change it, so that the check can fail.
 
-A codec not yet under the rule would be listed in NOT_YET as an expected failure, strict, so that its entry must
-leave when it comes under the rule; none is listed now.
+The probe is :func:`lossbench.codecs.causality.clock_violation`, which the planner also runs on plug-in codecs.
 """
 
 from __future__ import annotations
@@ -22,8 +21,6 @@ from lossbench.corpus import default_corpus
 #: variants beyond each codec's defaults: the options that carry repairs in later packets
 VARIANTS = ["pcm:red=1", "pcm:xor=4", "g711:red=1", "opus:bitrate=24000,fec=1,loss_perc=20",
             "opus:bitrate=24000,dred_ms=200,loss_perc=20", "opus:bitrate=16000,red=2", "opus:bitrate=16000,xor=3"]
-#: (spec, concealment) pairs that still use packets the rule forbids, and why
-NOT_YET: dict[tuple[str, str], str] = {}
 
 
 def _cases() -> list[tuple[str, str]]:
@@ -35,18 +32,13 @@ def _cases() -> list[tuple[str, str]]:
     return out
 
 
-def _marked(spec: str, conc: str):
-    why = NOT_YET.get((spec, conc))
-    return pytest.param(spec, conc, marks=pytest.mark.xfail(strict=True, reason=why)) if why else (spec, conc)
-
-
 @pytest.fixture(scope="module")
 def speech():
     return default_corpus()[0]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("spec, conc", [_marked(*c) for c in _cases()])
+@pytest.mark.parametrize("spec, conc", _cases())
 def test_a_frame_uses_only_what_arrived_by_its_playout_time(spec, conc, speech):
     codec = make_codec(spec)
     clip = speech.load(codec.sample_rate_hz)
@@ -54,24 +46,15 @@ def test_a_frame_uses_only_what_arrived_by_its_playout_time(spec, conc, speech):
     assert clock_violation(codec, conc, clip) is None
 
 
-def test_the_probe_finds_a_codec_that_waits_for_later_packets(speech):
-    """RED with its copies used whatever their arrival (the harness's clock taken away from depacketize) is
+def test_the_probe_finds_a_codec_that_waits_for_later_packets(speech, monkeypatch):
+    """RED with its copies used whatever their arrival (the receiver clock taken away from depacketize) is
     caught, naming the frame."""
-    from lossbench.codecs import fec
+    import lossbench.codecs.base as base
 
+    real = base.depacketize
+    monkeypatch.setattr(base, "depacketize", lambda *a: real(*a[:5]))  # no reception: no clock
     codec = make_codec("pcm:red=1")
     clip = speech.load(16000)
     clip = type(clip)(clip.id, clip.samples[:48000], 16000, clip.meta)
-    real = fec.depacketize
-
-    def no_clock(*a, **k):
-        return real(*a[:5])
-
-    import lossbench.codecs.base as base
-
-    base.depacketize, saved = no_clock, base.depacketize
-    try:
-        why = clock_violation(codec, "zeros", clip)
-    finally:
-        base.depacketize = saved
+    why = clock_violation(codec, "zeros", clip)
     assert why is not None and "uses packets that come too late" in why

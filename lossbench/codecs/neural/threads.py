@@ -51,12 +51,6 @@ def single_thread() -> Iterator[None]:
                     _blas = None
 
 
-def depth() -> int:
-    """How many blocks are inside :func:`single_thread` now (tests read it)."""
-    with _lock:
-        return _depth
-
-
 @contextlib.contextmanager
 def torch_threads(n: int | None) -> Iterator[None]:
     """A trainer's block with torch on ``n`` intra-op threads (None: as it is), the count restored after."""

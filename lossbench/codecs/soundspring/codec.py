@@ -296,10 +296,8 @@ class SoundSpringCodec(CodecBase):
         if reception is not None and np.isfinite(reception.playout_deadline_s).any():
             # the receiver clock of the harness (a playout buffer set deadlines): a block uses a packet only if it
             # arrived by the block's playout time, the earliest deadline of the block's own packets
-            blocks = self.layout.blocks(nf)
-            deadline = np.full(len(blocks), np.inf)
-            for pl, dl in zip(plan, reception.playout_deadline_s):
-                deadline[pl.block] = min(deadline[pl.block], dl)
+            deadline = np.full(len(self.layout.blocks(nf)), np.inf)
+            np.minimum.at(deadline, [pl.block for pl in plan], reception.playout_deadline_s)
             send = np.where(reception.arrived, reception.arrival_time_s, np.inf) / fd
             cutoff = deadline / fd
         elif self.mode == "stream":  # no buffer: each block uses what was sent by its decision time
