@@ -51,3 +51,15 @@ def write_atomic(path: str | Path, data: str | bytes, mkdir: bool = False) -> Pa
 def file_hash(path: str | Path) -> str:
     """The first :data:`HASH_CHARS` hex digits of the file's SHA-256."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:HASH_CHARS]
+
+
+def safe_name(s: str) -> str:
+    """A file-name-safe form of ``s``; a long name is cut and ends in a hash of the whole, so that two
+    names differing only past the cut (two loss levels of one channel) never share a file."""
+    import hashlib
+    import re
+
+    t = re.sub(r"[^A-Za-z0-9_.=-]+", "_", s)
+    if len(t) <= 120:
+        return t
+    return t[:107] + "_" + hashlib.sha256(s.encode()).hexdigest()[:12]

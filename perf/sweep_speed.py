@@ -87,7 +87,7 @@ def direct_time(tmp: Path) -> tuple[float, float]:
     clip = job.clip.load(16000)
     s = cod.encode(clip)
     for ch in job.channels:
-        rec = ch.build().transmit(s, channel_rng(0, ch.key, clip.id, 0))
+        rec = ch.build().transmit(s, channel_rng(0, ch.rng_key, clip.id, 0))
         for c in job.concealments:
             y = cod.decode(s, rec, c).audio
             compute_metrics(y, clip.samples, 16000, job.metrics)

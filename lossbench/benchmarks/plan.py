@@ -31,6 +31,11 @@ JOB_CHANNELS = 8
 JOB_TASKS = 240
 #: how much more a task of a codec with trained weights costs than a classic codec's, for job ordering
 NEURAL_JOB_WEIGHT = 3
+#: the playout buffer of a channel that names none (README, "The receiver clock"): every row keeps to a receiver
+#: clock, so no row has an infinite deadline. 60 ms is three 20 ms packets: time for the repairs that ride one
+#: packet later (Opus LBRR, RED, Glaris's copies of z) and for SoundSpring-S's next block (60 ms later), with no
+#: network delay; FixedPlayout's own default
+DEFAULT_PLAYOUT = "fixed:60ms"
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,13 @@ class ChannelInstance:
     jitter: str | None = None
     playout: str | None = None
     time_varying: bool = False
+    #: the key without the playout buffer: what the channel's random draws are seeded from, so that every buffer
+    #: setting of one network meets the same losses and delays (its comparisons are paired)
+    net_key: str = ""
+
+    @property
+    def rng_key(self) -> str:
+        return self.net_key or self.key
 
     def build(self):
         """The :class:`~lossbench.netsim.Channel` (built in the worker)."""
@@ -114,9 +126,22 @@ def select_clips(refs: list[ClipRef], n: int | None) -> list[ClipRef]:
     return [refs[i] for i in idx]
 
 
-def _net_suffix(e: ChannelEntry) -> str:
-    parts = [f"{k}={getattr(e, k)}" for k in ("delay", "jitter", "playout") if getattr(e, k)]
+def _net_suffix(e: ChannelEntry, playout: bool = True) -> str:
+    parts = [f"{k}={getattr(e, k)}" for k in ("delay", "jitter", "playout") if getattr(e, k) and (playout or k != "playout")]
     return ("|" + ",".join(parts)) if parts else ""
+
+
+def _with_playout(e: ChannelEntry) -> ChannelEntry:
+    """``e`` with its playout buffer: the one it names, else :data:`DEFAULT_PLAYOUT`; ``none`` is refused."""
+    from dataclasses import replace
+
+    if e.playout is None:
+        return replace(e, playout=DEFAULT_PLAYOUT)
+    if str(e.playout).strip().lower() in ("", "none"):
+        raise ConfigError(f"playout {e.playout!r}: every sweep row keeps to a receiver clock, so a channel needs a "
+                          f"playout buffer; allowed: 'fixed:<delay>' ('fixed:0ms' plays each packet when it "
+                          f"arrives), 'adaptive', 'tsm', 'speex', or nothing for the default {DEFAULT_PLAYOUT!r}")
+    return e
 
 
 def expand_channels(entries: list[ChannelEntry]) -> list[ChannelInstance]:
@@ -126,7 +151,7 @@ def expand_channels(entries: list[ChannelEntry]) -> list[ChannelInstance]:
 
     out: list[ChannelInstance] = []
     net = lambda e: {"delay": e.delay, "jitter": e.jitter, "playout": e.playout}  # noqa: E731  (a one-line helper)
-    for e in entries:
+    for e in map(_with_playout, entries):
         if e.trace is not None:
             p = Path(e.trace)
             if e.trace.startswith("library:"):  # a bundled trace set, wherever lossbench is installed
@@ -146,7 +171,7 @@ def expand_channels(entries: list[ChannelEntry]) -> list[ChannelInstance]:
             for f in files:
                 tr = read_trace(f)  # raises a TraceFormatError naming the file and line
                 out.append(ChannelInstance(f"trace:{f}{_net_suffix(e)}", label, tr.loss_rate, "trace", trace_file=str(f),
-                                           **net(e)))
+                                           net_key=f"trace:{f}{_net_suffix(e, playout=False)}", **net(e)))
             continue
         assert e.model is not None
         params = dict(e.params)
@@ -162,7 +187,8 @@ def expand_channels(entries: list[ChannelEntry]) -> list[ChannelInstance]:
             loss = float(v) if v is not None else (st.loss_rate if st else float("nan"))
             label = e.label or name.lower()
             out.append(ChannelInstance(spec + _net_suffix(e), label, loss, model.name, model_spec=spec,
-                                       time_varying=isinstance(model, Schedule) or model.name == "nr", **net(e)))
+                                       time_varying=isinstance(model, Schedule) or model.name == "nr",
+                                       net_key=spec + _net_suffix(e, playout=False), **net(e)))
     keys = [c.key for c in out]
     dup = {k for k in keys if keys.count(k) > 1}
     if dup:
@@ -215,6 +241,11 @@ def plan_sweep(spec: SweepSpec, run_dir: str | Path) -> Plan:
             cod = make_codec(ce.spec)
         except LossbenchError as exc:
             raise ConfigError(f"codec {ce.spec!r}: {exc}") from None
+        if spec.packet_ms is not None and abs(1000.0 * cod.packet_duration_s - spec.packet_ms) > 1e-6:
+            raise ConfigError(f"codec {ce.spec!r} sends packets of {1000.0 * cod.packet_duration_s:g} ms, but the sweep "
+                              f"compares at packet_ms = {spec.packet_ms:g}: give it packets of {spec.packet_ms:g} ms "
+                              f"(frames_per_packet=N for a frame codec; stride/slices for soundspring) or leave "
+                              f"packet_ms out")
         built.append((ce, cod))
         all_names |= set(cod.native_concealments)
     for name in spec.concealments:

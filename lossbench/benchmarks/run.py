@@ -18,7 +18,6 @@ the clips whose examples the report plays.
 from __future__ import annotations
 
 import hashlib
-import re
 import time
 import traceback
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from lossbench.benchmarks.plan import ChannelInstance, Job, channel_rng
 from lossbench.concurrency import BoundedCache
 from lossbench.core import Clip, EncodedStream, PacketKind, Reception
 from lossbench.errors import ConfigError, LossbenchError
+from lossbench.files import safe_name
 
 if TYPE_CHECKING:
     from lossbench.codecs.base import Codec, DecodeResult
@@ -65,14 +65,6 @@ def _codec(spec: str) -> Codec:
     return _CODEC_CACHE.get_or_make(spec, lambda: make_codec(spec))
 
 
-def safe_name(s: str) -> str:
-    """A file-name-safe form of ``s``; a long name is cut and ends in a hash of the whole, so that two
-    names differing only past the cut (two loss levels of one channel) never share a file."""
-    t = re.sub(r"[^A-Za-z0-9_.=-]+", "_", s)
-    if len(t) <= 120:
-        return t
-    return t[:107] + "_" + hashlib.sha256(s.encode()).hexdigest()[:12]
-
 
 def run_job(job: Job, skip: frozenset[str] | set[str] = frozenset()) -> list[dict[str, Any]]:
     """All rows of ``job`` not in ``skip`` (finished task keys), computed under the one set of numeric settings
@@ -103,22 +95,28 @@ def _failed(row: dict[str, Any], exc: BaseException) -> dict[str, Any]:
 
 
 def _codec_delay_ms(codec: Codec, stream: EncodedStream) -> tuple[float, float]:
-    """(the codec's algorithmic delay, its packetisation beyond one frame), in ms (see :func:`_delay_columns`)."""
+    """(the codec's algorithmic delay, its packetisation beyond one frame), in ms (see :func:`_delay_columns`).
+    A codec that reports its own ``latency_ms`` (SoundSpring, from its send schedule) counts its packetisation
+    in it: a frame's start to its packet's send, plus the decoder's look-ahead."""
     frame_ms = 1000.0 * stream.frame_duration_s
     algo = stream.meta.get("latency_ms")
-    if algo is None:
-        algo = frame_ms + 1000.0 * codec.delay_samples / codec.sample_rate_hz
-    return float(algo), 1000.0 * codec.packet_duration_s - frame_ms
+    if algo is not None:
+        return float(algo), 0.0
+    return frame_ms + 1000.0 * codec.delay_samples / codec.sample_rate_hz, 1000.0 * codec.packet_duration_s - frame_ms
 
 
 def _delay_columns(send: np.ndarray, rec: Reception, algo_ms: float, packing_ms: float) -> dict[str, Any]:
     """The delay a listener lives with, in ms: network delay (arrival - send) of the packets that arrived, the
     playout delay (deadline - send) where a playout buffer set deadlines, and the mouth-to-ear delay.
 
-    mouth_to_ear_ms = the codec's algorithmic delay (its own ``latency_ms`` where it reports one, as
-    SoundSpring does from its send schedule; else one frame plus its look-ahead ``delay_samples``) + the
-    packetisation beyond one frame (the packet's duration less one frame) + the mean playout delay, or the mean
-    network delay where no playout buffer is set. Packet FEC's repair wait (RED, XOR) is not in it.
+    mouth_to_ear_ms = the codec's algorithmic delay (one frame plus its look-ahead ``delay_samples``; or its own
+    ``latency_ms`` where it reports one, as SoundSpring does from its send schedule) + the packetisation beyond
+    one frame (the packet's duration less one frame) + the mean playout delay (send to playout deadline: the
+    network's delay and the buffer's). Every repair that waits for a later packet (RED, XOR, LBRR, DRED,
+    Glaris's copies of z, SoundSpring's next block) waits inside that playout delay: a frame uses a packet only
+    if it arrived by the frame's playout time, so a scheme that needs a longer wait needs a longer buffer, and
+    its rows show it. Without a playout buffer (a reception with infinite deadlines, which a sweep never makes)
+    the mean network delay stands in.
     """
     out: dict[str, Any] = {}
     arrived = rec.arrived
@@ -292,7 +290,7 @@ def _transmit(job: Job, s: Setup, sent: Sent, ch: ChannelInstance, seed: int) ->
     from lossbench.traces.stats import trace_stats
 
     t0 = time.perf_counter()
-    rec = ch.build().transmit(sent.stream, channel_rng(job.base_seed, ch.key, s.clip.id, seed),
+    rec = ch.build().transmit(sent.stream, channel_rng(job.base_seed, ch.rng_key, s.clip.id, seed),
                               audio=s.clip.mono().samples)
     t_ch = time.perf_counter() - t0
     st = trace_stats(~rec.usable)

@@ -15,6 +15,7 @@ configs x seeds. TOML form (every key optional but ``codec`` and ``channel``)::
     metrics = ["pesq_wb", "stoi", "plcmos"]
     concealments = ["native", "waveform-substitution"]   # "native": each codec's own
     examples = 1                  # clips whose decoded audio is kept for the report
+    packet_ms = 20                # optional: every codec must send packets of this much audio (equal footing)
 
     [[codec]]
     spec = "opus:bitrate=24000,fec=1"
@@ -47,7 +48,7 @@ from lossbench.errors import ConfigError, choices
 
 NET_KEYS = ("delay", "jitter", "playout")
 TOP_KEYS = ("name", "corpus", "clips", "seeds", "seed", "metrics", "concealments", "examples", "codec", "channel",
-            "workers", "scheduler", "out", "metric_resampling", "clip_where", "transcripts", "stereo")
+            "workers", "scheduler", "out", "metric_resampling", "clip_where", "transcripts", "stereo", "packet_ms")
 
 
 @dataclass
@@ -97,6 +98,10 @@ class SweepSpec:
     clip_where: dict[str, Any] = field(default_factory=dict)
     #: a transcript file (``<clip id><TAB><text>`` per line) whose texts the WER metric scores against
     transcripts: str | None = None
+    #: the audio every codec's packets must carry, in ms (None: any): a loss rate removes that much audio per
+    #: lost packet, so systems compared at one rate are compared on equal footing; the planner refuses a codec
+    #: whose packets differ
+    packet_ms: float | None = None
 
     def validate(self) -> SweepSpec:
         if not self.codecs:
@@ -113,6 +118,10 @@ class SweepSpec:
             raise ConfigError(f"workers must be an integer >= 1, got {self.workers!r}")
         if int(self.examples) != self.examples or self.examples < 0:
             raise ConfigError(f"examples must be an integer >= 0, got {self.examples!r}")
+        if self.packet_ms is not None and (isinstance(self.packet_ms, bool) or not isinstance(self.packet_ms, (int, float))
+                                           or not 0 < self.packet_ms < 10_000):
+            raise ConfigError(f"packet_ms must be a number of milliseconds > 0 (the audio per packet, e.g. 20), "
+                              f"got {self.packet_ms!r}")
         from lossbench.metrics import check_metric_names
 
         check_metric_names(self.metrics)
@@ -213,6 +222,8 @@ def spec_from_dict(d: dict[str, Any], where: str = "spec") -> SweepSpec:
             if not isinstance(d[k], int):
                 raise ConfigError(f"{where}: {k} must be an integer, got {d[k]!r}")
             kw[k] = d[k]
+    if "packet_ms" in d:
+        kw["packet_ms"] = d["packet_ms"]
     if "clip_where" in d:
         w = d["clip_where"]
         if not isinstance(w, dict) or not all(isinstance(v, (str, int, float, bool)) for v in w.values()):

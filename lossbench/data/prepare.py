@@ -190,14 +190,15 @@ def _synthesise(engine: str, text: str, rng: random.Random, voice, wav: Path):
             return None, {}
         from piper import SynthesisConfig
 
-        cfg = SynthesisConfig(length_scale=rng.uniform(0.8, 1.3), noise_scale=rng.uniform(0.4, 0.9),
+        length_scale = float(rng.uniform(0.8, 1.3))
+        cfg = SynthesisConfig(length_scale=length_scale, noise_scale=rng.uniform(0.4, 0.9),
                               noise_w_scale=rng.uniform(0.5, 1.0))
         chunks = list(voice.synthesize(text, syn_config=cfg))
         if not chunks:
             return None, {}
         x = np.concatenate([c.audio_float_array for c in chunks])
         sr = chunks[0].sample_rate
-        return resample(x, sr, SR), {"voice": "joe", "length_scale": round(cfg.length_scale, 2)}
+        return resample(x, sr, SR), {"voice": "joe", "length_scale": round(length_scale, 2)}
     if engine == "flite":
         v = rng.choice(FLITE_VOICES)
         r = subprocess.run(["flite", "-voice", v, "--setf", f"duration_stretch={rng.uniform(0.8, 1.3):.2f}",

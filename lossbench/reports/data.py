@@ -58,3 +58,22 @@ def distribution_channels(df: pd.DataFrame) -> list[str]:
     """Channels shown as CDFs: fixed models (e.g. WLAN) and trace sets."""
     sw = set(swept_channels(df))
     return [c for c in dict.fromkeys(df["channel"]) if c not in sw]
+
+
+def playout_settings(df: pd.DataFrame, channel: str | None = None) -> list[str]:
+    """The playout buffer settings of ``channel``'s rows (of every row without one), in the run's order."""
+    if "playout" not in df.columns:
+        return [""]
+    d = df if channel is None else df[df["channel"] == channel]
+    return list(dict.fromkeys(d["playout"].fillna("").astype(str)))
+
+
+def label_packets(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with each system's label ending in the audio its packets carry ("Opus 9 kbps · 20 ms packets"),
+    from the rows' ``packet_ms``: a loss rate removes that much audio per lost packet, so a reader comparing two
+    systems at one loss rate sees whether they meet it on equal footing."""
+    if "packet_ms" not in df.columns or df.empty:
+        return df
+    ms = df.groupby("system")["packet_ms"].median()
+    names = {s: (f"{s} · {ms[s]:g} ms packets" if np.isfinite(ms[s]) else str(s)) for s in ms.index}
+    return df.assign(system=df["system"].map(names).fillna(df["system"]))

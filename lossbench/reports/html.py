@@ -20,9 +20,16 @@ import numpy as np
 import pandas as pd
 
 from lossbench.errors import ConfigError
-from lossbench.files import write_atomic
+from lossbench.files import safe_name, write_atomic
 from lossbench.reports import plots
-from lossbench.reports.data import distribution_channels, load_results, scored_columns, swept_channels
+from lossbench.reports.data import (
+    distribution_channels,
+    label_packets,
+    load_results,
+    playout_settings,
+    scored_columns,
+    swept_channels,
+)
 from lossbench.reports.plots import FigureOptions
 from lossbench.reports.tables import error_table, latex_compare, latex_table, markdown, rate_table, summary_table
 
@@ -94,16 +101,31 @@ def write_plots(df: pd.DataFrame, plot_dir: Path, opts: FigureOptions = FigureOp
             notes.append(str(e))
 
     metrics = scored_columns(df)
+
+    def per_playout(ch: str):
+        """(rows, file suffix) per playout setting of channel ``ch``: a figure never pools rows of two delays."""
+        settings = playout_settings(df, ch)
+        if len(settings) == 1:
+            yield df, ""
+            return
+        for p in settings:
+            yield df[df["playout"].fillna("").astype(str) == p], "_" + safe_name(p)
+
     for ch in swept_channels(df):
-        for m in metrics:
-            run(plots.quality_vs_loss, df, m, ch, plot_dir / f"loss_{ch}_{m}", fo)
+        for d, sfx in per_playout(ch):
+            for m in metrics:
+                run(plots.quality_vs_loss, d, m, ch, plot_dir / f"loss_{ch}{sfx}_{m}", fo)
+        if len(playout_settings(df, ch)) > 1:  # quality against delay, per loss level
+            for m in metrics:
+                run(plots.quality_vs_delay_per_loss, df, m, ch, plot_dir / f"delay_{ch}_{m}", fo)
     for ch in distribution_channels(df):
-        for m in metrics:
-            run(plots.distribution, df, m, ch, plot_dir / f"cdf_{ch}_{m}", fo)
-            if box:
-                run(plots.distribution, df, m, ch, plot_dir / f"box_{ch}_{m}", fo, kind="box")
-        if "timeseries" in df.columns:
-            run(plots.quality_over_time, df, ch, plot_dir / f"time_{ch}", fo)
+        for d, sfx in per_playout(ch):
+            for m in metrics:
+                run(plots.distribution, d, m, ch, plot_dir / f"cdf_{ch}{sfx}_{m}", fo)
+                if box:
+                    run(plots.distribution, d, m, ch, plot_dir / f"box_{ch}{sfx}_{m}", fo, kind="box")
+            if "timeseries" in df.columns:
+                run(plots.quality_over_time, d, ch, plot_dir / f"time_{ch}{sfx}", fo)
     if "bitrate_kbps" in df.columns:
         for m in metrics:
             run(plots.rate_quality, df, m, plot_dir / f"rate_{m}", fo)
@@ -135,7 +157,7 @@ def _compare_all(df: pd.DataFrame, metric: str) -> list[tuple[str, str, pd.DataF
 
 
 def _write_report(run_dir: Path, opts: FigureOptions, box: bool) -> Path:
-    df = load_results(run_dir)
+    df = label_packets(load_results(run_dir))
     check_results(df, run_dir)
     metrics = scored_columns(df)
     empty = [m for m in ("pesq_wb", "pesq_nb", "stoi", "estoi", "si_snr", "sdr", "snr", "mfcc_dist", "plcmos",
@@ -182,7 +204,8 @@ def _write_report(run_dir: Path, opts: FigureOptions, box: bool) -> Path:
                           difference=[("" if c == base else f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]")
                                       for c, d, lo, hi in zip(t["concealment"], t["diff"], t["ci_lo"], t["ci_hi"])],
                           p=[("" if np.isnan(p) else f"{p:.2g}") for p in t["p"]], mean=t["mean"].round(3))
-            parts.append(tt[["channel", "loss", "concealment", "mean", "difference", "p", "n"]].to_html(index=False))
+            parts.append(tt[["channel", "playout", "loss", "concealment", "mean", "difference", "p", "n"]]
+                         .to_html(index=False))
     parts.append("<h2>Measured bitrate and speed</h2>")
     parts.append(rate_table(df).to_html())
     err = error_table(df)

@@ -443,7 +443,8 @@ def listening_strip(ref: np.ndarray, out: np.ndarray, sr: int, frame_s: float, l
 
 
 __all__ = ["FORMATS", "SIZES", "FigureOptions", "axis_label", "distribution", "listening_strip",
-           "quality_over_time", "quality_vs_loss", "rate_quality", "rate_ticks", "robust_limits", "save"]
+           "quality_over_time", "quality_vs_delay_per_loss", "quality_vs_loss", "rate_quality", "rate_ticks",
+           "robust_limits", "save"]
 
 
 def playout_policy(playout: str) -> str:
@@ -498,6 +499,56 @@ def quality_vs_delay(df: pd.DataFrame, metric: str, out_stem: Path, opts: Figure
         handles += [plt.Line2D([], [], color="k", linestyle=LINESTYLES[i % len(LINESTYLES)]) for i in range(len(jitters))]
         labels += [f"jitter {j or 'none'}" for j in jitters]
     _legends(fig, opts, fs, handles, labels, "quality against mouth-to-ear delay, per buffer policy", None,
+             "mean mouth-to-ear delay (ms): codec + packetisation + network + buffer", axis_label(metric))
+    return save(fig, out_stem, opts)
+
+
+def quality_vs_delay_per_loss(df: pd.DataFrame, metric: str, channel: str, out_stem: Path,
+                              opts: FigureOptions = FigureOptions()) -> list[Path]:
+    """Quality against mouth-to-ear delay on one channel, one panel per loss level: one line per system (its
+    best concealment on this channel, named in the legend), one point per playout setting (mean over clips and
+    seeds, 95 % t interval). Systems are thus compared at equal delay: a scheme that needs a later packet is
+    drawn where that wait puts it."""
+    d = df[(df["channel"] == channel) & (df["status"] == "ok") & df[metric].notna() & df["mouth_to_ear_ms"].notna()]
+    if d.empty or d["playout"].nunique() < 2:
+        raise ConfigError(f"no {metric} values on channel {channel!r} over two or more playout settings")
+    _, higher = column_info(metric)
+    systems = list(dict.fromkeys(d["system"]))
+    levels = sorted(d["loss_param"].unique())
+    best = {}
+    for sysname in systems:
+        g = d[d["system"] == sysname]
+        means = g.groupby("concealment", sort=False)[metric].mean()
+        best[sysname] = str(means.idxmax() if higher else means.idxmin())
+    fs = _fontsize(opts)
+    lo, hi = robust_limits(d[metric].to_numpy(dtype=float), metric)
+    fig, axes = _grid(len(levels), opts, aspect=0.8)
+    handles, labels = [], []
+    plt = _plt()
+    for i, sysname in enumerate(systems):
+        col = PALETTE[i % len(PALETTE)]
+        handles.append(plt.Line2D([], [], color=col, marker=MARKERS[i % len(MARKERS)], ms=4))
+        labels.append(f"{sysname} ({best[sysname]})")
+    for ax, lv in zip(axes, levels):
+        for i, sysname in enumerate(systems):
+            g = d[(d["loss_param"] == lv) & (d["system"] == sysname) & (d["concealment"] == best[sysname])]
+            pts = []
+            for _setting, h in g.groupby("playout", sort=False):
+                m, ci, n = mean_ci(h[metric])
+                if n:
+                    pts.append((float(h["mouth_to_ear_ms"].mean()), m, ci))
+            if not pts:
+                continue
+            x, mv, civ = (np.array(t) for t in zip(*sorted(pts)))
+            ax.errorbar(x, np.clip(mv, lo, hi), yerr=civ, color=PALETTE[i % len(PALETTE)],
+                        marker=MARKERS[i % len(MARKERS)], ms=4, lw=1.1, capsize=2)
+        ax.set_title(f"{channel} {100 * lv:.0f} % loss", fontsize=fs["title"])
+        ax.grid(alpha=0.3)
+        ax.tick_params(labelsize=fs["tick"])
+        ax.set_ylim(lo, hi)
+    settings = ", ".join(dict.fromkeys(d["playout"].astype(str)))
+    _legends(fig, opts, fs, handles, labels, f"quality against mouth-to-ear delay, one point per playout setting "
+             f"({settings}); each system's best concealment on {channel}", None,
              "mean mouth-to-ear delay (ms): codec + packetisation + network + buffer", axis_label(metric))
     return save(fig, out_stem, opts)
 

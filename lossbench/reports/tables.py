@@ -14,7 +14,14 @@ def summary_stats(df: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, pd.DataF
     d = df[df["status"] == "ok"].copy()
     sw = set(swept_channels(d))
     d["condition"] = [f"{c} {100 * loss:.0f}%" if c in sw else c for c, loss in zip(d["channel"], d["loss_param"])]
-    order = list(dict.fromkeys(d.sort_values(["channel", "loss_param"])["condition"]))
+    play = d["playout"].fillna("").astype(str) if "playout" in d.columns else pd.Series("", index=d.index)
+    if play.nunique() > 1:  # grouped by delay: the conditions of each playout setting together
+        d["condition"] = [f"{p} · {c}" for p, c in zip(play, d["condition"])]
+        rank = {p: i for i, p in enumerate(dict.fromkeys(play))}
+        d["_play"] = play.map(rank)
+        order = list(dict.fromkeys(d.sort_values(["_play", "channel", "loss_param"])["condition"]))
+    else:
+        order = list(dict.fromkeys(d.sort_values(["channel", "loss_param"])["condition"]))
     means: dict = {}
     halves: dict = {}
     for (s, c, cond), g in d.groupby(["system", "concealment", "condition"], sort=False):
@@ -80,6 +87,8 @@ def latex_compare(t: pd.DataFrame, config: str, metric: str, baseline: str) -> s
              r"channel & concealment & mean & difference & $p$ & $n$ \\", r"\midrule"]
     for r in t.itertuples():
         ch = _tex(r.channel) + (f" {100 * r.level:.0f}\\%" if r.level >= 0 else "")
+        if t["playout"].nunique() > 1:
+            ch += f", {_tex(r.playout)}"
         diff = "--" if r.concealment == baseline else f"{r.diff:+.2f} [{r.ci_lo:+.2f}, {r.ci_hi:+.2f}]"
         p = "--" if pd.isna(r.p) else f"{r.p:.2g}"
         lines.append(f"{ch} & {_tex(r.concealment)} & {r.mean:.2f} & {diff} & {p} & {r.n} " + r"\\")

@@ -24,12 +24,14 @@ def test_rows_carry_network_playout_algorithmic_and_mouth_to_ear_delay(tmp_path)
     assert (df["status"] == "ok").all()
     plain = df[df["channel"] != "delayed"].set_index("codec")
     late = df[df["channel"] == "delayed"].set_index("codec")
-    # no network settings: no network delay, no playout buffer, mouth-to-ear = the codec's own delay
-    assert (plain["network_delay_max_ms"] == 0).all() and plain["playout_delay_mean_ms"].isna().all()
+    # no network settings: no network delay, the default fixed buffer (60 ms), recorded in the row;
+    # mouth-to-ear = the codec's own delay + its packetisation + the buffer
+    assert (plain["network_delay_max_ms"] == 0).all() and (plain["playout"] == "fixed:60ms").all()
+    assert np.allclose(plain["playout_delay_mean_ms"], 60.0) and np.allclose(plain["playout_delay_max_ms"], 60.0)
     assert plain.loc["pcm", "algorithmic_delay_ms"] == pytest.approx(20.0)  # one frame
     assert plain.loc["amrwb", "algorithmic_delay_ms"] == pytest.approx(20 + 1000 * 94 / 16000)  # + look-ahead
-    assert plain.loc["opus", "mouth_to_ear_ms"] == pytest.approx(plain.loc["opus", "algorithmic_delay_ms"] + 20.0)
-    assert (plain["mouth_to_ear_ms"] == plain["algorithmic_delay_ms"]).loc[["pcm", "amrwb"]].all()
+    assert plain.loc["opus", "mouth_to_ear_ms"] == pytest.approx(plain.loc["opus", "algorithmic_delay_ms"] + 20 + 60)
+    assert np.allclose(plain.loc[["pcm", "amrwb"], "mouth_to_ear_ms"], plain.loc[["pcm", "amrwb"], "algorithmic_delay_ms"] + 60)
     # 40 ms + uniform [0, 20] ms, and a fixed 60 ms buffer after the first arrival
     for c in ("pcm", "amrwb", "opus"):
         r = late.loc[c]

@@ -72,10 +72,16 @@ def test_toml_spec_file(tmp_path):
     default = load_spec(Path(__file__).parents[2] / "lossbench" / "benchmarks" / "default_spec.toml")
     p = plan_sweep(default, tmp_path / "d")
     # 4 clips x (SoundSpring, Glaris, rvq 2 each + Opus 2 + 2 + 2 + AMR-WB 1 + PCM 1 concealments)
-    # x (4 Bernoulli + 25 WLAN traces + 2 LossGen channels)
-    assert p.num_tasks == 4 * 14 * 31
+    # x (4 Bernoulli levels x 3 playout delays + 25 WLAN traces + 2 LossGen channels)
+    assert p.num_tasks == 4 * 14 * 39
+    # the delays of one Bernoulli level meet the same losses (one network, three buffers); the other channels get
+    # the default buffer
+    b10 = [c for c in p.channels if c.key.startswith("bernoulli:loss_rate=0.1|")]
+    assert sorted(c.playout for c in b10) == ["fixed:0ms", "fixed:20ms", "fixed:60ms"]
+    assert len({c.rng_key for c in b10}) == 1 and len({c.key for c in b10}) == 3
+    assert {c.playout for c in p.channels if c.kind != "bernoulli"} == {"fixed:60ms"}
     keys = {c.key for c in p.channels}
-    assert {"lossgen:loss_rate=0.1", "lossgen:loss_rate=0.2"} <= keys
+    assert {"lossgen:loss_rate=0.1|playout=fixed:60ms", "lossgen:loss_rate=0.2|playout=fixed:60ms"} <= keys
     wlan = [c for c in p.channels if c.kind == "trace" and "wlan_" in c.key]
     assert len(wlan) == 25 and len(wlan) * len(p.clips) >= 100  # every WLAN CDF pools at least 100 values
     assert {"opus-deep-plc", "opus-dred", "opus-fec", "mlm", "zero-token", "side-info-plc", "zero-y", "fargan-plc",
@@ -226,7 +232,7 @@ def test_report_and_compare(local_run):
     names = {p.name for p in (d / "plots").glob("*.png")}
     assert {"loss_bernoulli_pesq_wb.png", "cdf_wlan_pesq_wb.png", "rate_pesq_wb.png"} <= names
     text = html.read_text()
-    assert "<audio" in text and "plots/loss_bernoulli_stoi.png" in text and "Opus 12k / opus-plc" in text
+    assert "<audio" in text and "plots/loss_bernoulli_stoi.png" in text and "Opus 12k · 20 ms packets / opus-plc" in text
     assert "## PESQ-WB" in (d / "tables.md").read_text()
     table = compare_concealments(d, "Opus 12k", "pesq_wb")
     assert "paired against 'zeros'" in table and "opus-plc" in table
@@ -274,7 +280,7 @@ def test_cli_sweep_errors_and_dry_run(tmp_path):
     # the sweepable models are asked of the loss-model registry, not listed: markov3 builds from a rate alone
     assert "markov3" in r.output and "lossgen" in r.output
     r = CliRunner().invoke(app, ["sweep", "--dry-run", "--out", str(tmp_path)])
-    assert r.exit_code == 0 and "tasks: 1736" in r.output
+    assert r.exit_code == 0 and "tasks: 2184" in r.output
 
 
 def test_bad_network_settings_fail_at_plan_time(tmp_path):
@@ -416,7 +422,9 @@ def test_a_run_stored_with_json_text_resumes_with_structures(tmp_path):
     assert again.ran == len(old) - len(first)
     df = pd.read_parquet(tmp_path / "results.parquet")
     assert df["metric_times"].map(lambda v: isinstance(v, dict)).all()
-    assert df["playout_delay_quantiles_ms"].isna().all()
+    q = df.set_index("loss_param")["playout_delay_quantiles_ms"]
+    assert q.loc[[0.1]].isna().all()  # the old rows' empty text; the new rows have the default buffer's quantiles
+    assert q.loc[[0.2]].map(lambda v: len(v) == 21).all()
 
 
 def test_rows_say_how_much_audio_a_packet_carries(tmp_path):

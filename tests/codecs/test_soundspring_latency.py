@@ -34,6 +34,9 @@ def test_latency_counts_the_next_blocks_packets_and_the_decoder_lookahead():
     plan, send = nominal_plan(lay, 6, 60)
     assert stream_schedule(plan, send, lay, 60, 1).latency == 9
     assert stream_schedule(plan, send, lay, 60, 0).latency == 8
+    # what a receiver clock charges as algorithmic delay: the block's first frame to its send (5 frames), plus
+    # the decoder's look-ahead; the rest (the next block, 3 frames later) is the playout buffer's wait
+    assert stream_schedule(plan, send, lay, 60, 1).send_latency == 6
     # without look-ahead a block waits only for itself: 3 frames, plus the decoder's look-ahead frame
     lay0 = Layout(Slicing(3, 1, (3, 6, 12, 24)), 0, 0, "frame", "next")
     plan0, send0 = nominal_plan(lay0, 6, 60)
@@ -48,8 +51,11 @@ def test_the_codec_reports_the_schedule_latency(clips):
     cod = make_codec("soundspring:layers=6,slices=1,pack=frame,fec=next")
     assert cod.latency_frames == 9
     s = cod.encode(clips[0])
-    assert s.meta["latency_ms"] == pytest.approx(180.0)
-    assert make_codec("soundspring:layers=6,lookahead=0").encode(clips[0]).meta["latency_ms"] == pytest.approx(80.0)
+    assert s.meta["own_clock_latency_ms"] == pytest.approx(180.0)
+    assert s.meta["latency_ms"] == pytest.approx(120.0)
+    assert cod.packet_duration_s == pytest.approx(0.060)  # one packet per block of 3 frames
+    s0 = make_codec("soundspring:layers=6,lookahead=0").encode(clips[0]).meta
+    assert s0["latency_ms"] == s0["own_clock_latency_ms"] == pytest.approx(80.0)
 
 
 def _frame_samples(cod, t: int) -> slice:

@@ -32,15 +32,22 @@ frames after the block); ``mode=gos`` is the non-streaming SoundSpring
 (groups of ``gos`` frames with ``slices`` periodic slices, concealment
 windows of ``context`` frames centred on the gap).
 
-Latency (``latency_ms``) is computed from the send schedule, not from the
-block size: a block's packets go out when its look-ahead frames have been
-captured, and its fine tokens are coded on those frames' coarse tokens, which
-travel in the *next* block's packets; frame t's output also needs frame t+1's
-latent (the decoder's look-ahead). SoundSpring-S with stride 3 and look-ahead
-2 is therefore 9 frames (180 ms), not 5. The streaming receiver keeps to it:
-block b uses only the packets sent by its decision time (the output time of
-the first frame that depends on it), so nothing sent later changes the
-frames already due (``tests/codecs/test_soundspring_latency.py``).
+Latency is computed from the send schedule, not from the block size: a
+block's packets go out when its look-ahead frames have been captured, and
+its fine tokens are coded on those frames' coarse tokens, which travel in
+the *next* block's packets; frame t's output also needs frame t+1's latent
+(the decoder's look-ahead). ``latency_ms`` is what the harness charges as
+algorithmic delay: a frame's start to its own block's send, plus the
+decoder's look-ahead (6 frames, 120 ms, for stride 3 and look-ahead 2). The
+wait for the next block (60 ms more) is the playout buffer's: under the
+harness's receiver clock a block uses a packet only if it arrived by the
+block's playout time, so with a buffer under 60 ms its fine tokens and its
+FEC copy come too late. ``own_clock_latency_ms`` (9 frames, 180 ms) is the
+whole wait; without a playout buffer (a direct ``decode`` with no
+deadlines) the receiver keeps to that schedule: block b uses only the
+packets sent by its decision time (the output time of the first frame that
+depends on it), so nothing sent later changes the frames already due
+(``tests/codecs/test_soundspring_latency.py``).
 
 Which packet holds what (block, slice column, layer groups) is what an RTP
 receiver reads from each packet's timestamp and payload type; lossbench keeps
@@ -119,7 +126,8 @@ class SoundSpringCodec(CodecBase):
 
     name = "soundspring"
     native_concealments: tuple[str, ...] = ("mlm", "mlm-argmax", "mlm-all", "mlm-soft", "zero-token")
-    facts = ("mean_layers", "raw_token_kbps", "fine_coded_kbps", "fine_raw_kbps", "latency_ms", "token_loss",
+    facts = ("mean_layers", "raw_token_kbps", "fine_coded_kbps", "fine_raw_kbps", "latency_ms", "own_clock_latency_ms",
+             "token_loss",
              "token_invalid", "i_token_fraction", "coarse_fec_frames", "concealed_frames")
 
     def __init__(self, layers: int = 12, mode: str = "stream", stride: int = 3, context: int | None = None,
@@ -230,6 +238,12 @@ class SoundSpringCodec(CodecBase):
         plan, send = nominal_plan(self.layout, self.layers, n)
         return self.schedule(plan, send, n).latency
 
+    @property
+    def packet_duration_s(self) -> float:
+        """The audio a packet carries: a slice column's frames (``pack=slice`` sends a column's layer groups in
+        packets of their own, each for the same frames)."""
+        return self.layout.block / self.slices * self.frame_duration_s
+
     def schedule(self, plan: list, send: np.ndarray, n_frames: int) -> Schedule:
         dl = self.backbone.decoder_lookahead_frames
         # gos mode conceals in windows centred on the frame: up to ``context`` frames ahead count as needed
@@ -272,6 +286,7 @@ class SoundSpringCodec(CodecBase):
         nc = self.layout.slicing.n_coarse
         fine_raw_bits = 10 * int(np.maximum(K_frame - nc, 0).sum())
         dur = n / self.sample_rate_hz
+        sched = self.schedule(plan, np.array([p.send_frame for p in plan]), nf)
         return EncodedStream(
             codec=self.name, config=self.config(), sample_rate_hz=self.sample_rate_hz, num_samples=n,
             frame_duration_s=fd, packets=tuple(packets), header_bytes=self.header_bytes,
@@ -280,7 +295,7 @@ class SoundSpringCodec(CodecBase):
                   # the fine tokens: what they cost range-coded under the MLM against 10 bits each
                   "fine_coded_kbps": coded_bits / dur / 1000.0, "fine_raw_kbps": fine_raw_bits / dur / 1000.0,
                   "plan": [(p.block, p.column, p.groups) for p in plan],
-                  "latency_ms": 1000.0 * self.schedule(plan, np.array([p.send_frame for p in plan]), nf).latency * fd},
+                  "latency_ms": 1000.0 * sched.send_latency * fd, "own_clock_latency_ms": 1000.0 * sched.latency * fd},
         )
 
     # ------------------------------------------------------------------ receiver

@@ -327,6 +327,10 @@ class Schedule:
 
     latency: int
     cutoff: np.ndarray  # int (blocks,)
+    #: frames from a frame's start to the send of the packets holding its own tokens, plus the decoder's
+    #: look-ahead: the algorithmic delay a receiver clock charges (a playout buffer must cover the rest of
+    #: ``latency``: the wait for the next block's packets)
+    send_latency: int = 0
 
 
 def coarse_carriers(plan: list[SlicePacket], layout: Layout, n_frames: int) -> np.ndarray:
@@ -366,7 +370,8 @@ def stream_schedule(plan: list[SlicePacket], send: np.ndarray, layout: Layout, n
     for t in range(n_frames):
         latency = max(latency, int(need_frame[t : t + dl + 1].max()) - t)
     cutoff = np.array([max(0, b0 - dl) + latency for b0, _ in blocks], dtype=np.int64)
-    return Schedule(latency, cutoff)
+    own = block_send[layout.frame_blocks(n_frames)] - np.arange(n_frames)
+    return Schedule(latency, cutoff, int(own.max(initial=0)) + dl)
 
 
 def nominal_plan(layout: Layout, K: int, n_frames: int) -> tuple[list[SlicePacket], np.ndarray]:
