@@ -107,6 +107,8 @@ def train_soundspring_cmd(
     pitch_sigma: Annotated[float, typer.Option(help="> 0: ordinal soft targets on the pitch layers (a Gaussian of "
                                                     "this many periods)")] = 0.0,
     pitch_weight: Annotated[float, typer.Option(help="the soft part's share of the pitch layers' targets")] = 0.5,
+    init: Annotated[Path | None, typer.Option(help="a new run starts from these exported weights (safetensors) and "
+                                                   "their step, with a fresh optimiser")] = None,
 ) -> None:
     """Train SoundSpring's masked token LM on the shipped codec's tokens (paper's masking schedule).
 
@@ -120,7 +122,7 @@ def train_soundspring_cmd(
     ck = train_mlm(data, out, MLMTrainConfig(steps=steps, batch=batch, frames=frames, seed=seed, lr=lr,
                                              max_hours=max_hours, backbone=backbone,
                                              conceal_fraction=conceal_fraction, pitch_sigma=pitch_sigma,
-                                             pitch_weight=pitch_weight),
+                                             pitch_weight=pitch_weight, init=str(init) if init else None),
                    MLMConfig(dim=dim, depth=depth, heads=heads, ff=ff), threads=threads)
     console.print(f"checkpoint: {ck}")
 

@@ -61,6 +61,30 @@ def test_training_learns_is_deterministic_and_resumes(tmp_path):
     assert bits_per_fine_token(m, toks, 24)["bits_fine_mean"] > 3.5  # an untrained model is near 4 bits
 
 
+def test_training_goes_on_from_exported_weights(tmp_path):
+    """--init: a new run starts from an exported model's weights and step (a shipped model trained further)."""
+    from lossbench.codecs.soundspring.train import export_mlm
+    from lossbench.errors import ConfigError
+
+    toks = np.random.default_rng(3).integers(0, 16, (800, 6))
+    kw = dict(batch=4, frames=24, ckpt_every=10, eval_every=1000, lr=1e-3, warmup=1)
+    train_mlm(tmp_path, tmp_path / "a", MLMTrainConfig(steps=20, **kw), CFG, toks, toks, threads=1, progress=False)
+    exported = export_mlm(tmp_path / "a" / "ckpt.pt", tmp_path / "a.safetensors")
+    cfg = MLMTrainConfig(steps=20, init=str(exported), **kw)
+    train_mlm(tmp_path, tmp_path / "b", cfg, MLMConfig(), toks, toks, threads=1, progress=False)  # its size, not this
+    b = torch.load(tmp_path / "b" / "ckpt.pt", weights_only=False)
+    a = torch.load(tmp_path / "a" / "ckpt.pt", weights_only=False)
+    assert b["step"] == 20 and b["model_cfg"] == CFG.to_dict()  # nothing left to do: the exported step was 20
+    for k in a["model"]:  # the float16 export, read back
+        assert torch.allclose(a["model"][k], b["model"][k], atol=2e-3), k
+    cfg = MLMTrainConfig(steps=30, init=str(exported), **kw)
+    train_mlm(tmp_path, tmp_path / "c", cfg, CFG, toks, toks, threads=1, progress=False)
+    assert torch.load(tmp_path / "c" / "ckpt.pt", weights_only=False)["step"] == 30
+    with pytest.raises(ConfigError, match="backbone"):
+        train_mlm(tmp_path, tmp_path / "d", MLMTrainConfig(steps=30, init=str(exported), backbone="waveform", **kw),
+                  CFG, toks, toks, threads=1, progress=False)
+
+
 def test_hidden_at_frames_equals_the_full_pass():
     """The coder's shortcut (last block computed at the coded frames only) gives the full pass's states there."""
     torch.manual_seed(0)

@@ -41,6 +41,9 @@ class MLMTrainConfig:
     conceal_fraction: float = 0.0  # share of examples with concealment-time masks (mlm.ConcealMasks)
     pitch_sigma: float = 0.0  # > 0: ordinal soft targets on the pitch layers, Gaussian of this many periods
     pitch_weight: float = 0.5  # the soft part's share of the pitch layers' targets
+    #: a new run starts from these exported weights (safetensors) and their step, with a fresh optimiser: a
+    #: shipped model trained further
+    init: str | None = None
 
 
 def windows(tokens: np.ndarray, step: int, seed: int, batch: int, frames: int) -> np.ndarray:
@@ -82,12 +85,19 @@ def train_mlm(data: Path, out: Path, cfg: MLMTrainConfig, model_cfg: MLMConfig =
     st = load_resume(ckpt)
     if st is not None:  # a resumed run keeps the size it was started with
         model_cfg = MLMConfig(**st["model_cfg"])
+    elif cfg.init:  # and a run from exported weights their size
+        from safetensors import safe_open
+
+        with safe_open(cfg.init, "pt") as f:
+            model_cfg = MLMConfig(**json.loads((f.metadata() or {})["model_cfg"]))
     model = MaskedTokenLM(model_cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.98), weight_decay=0.01)
     if st is not None:
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["opt"])
         step = int(st["step"])
+    elif cfg.init:
+        step = _init_from(model, Path(cfg.init), cfg.backbone)
     sha = codec_sha(backbone=cfg.backbone)
     if st is not None and st.get("backbone", "waveform") != cfg.backbone:
         raise ConfigError(f"{ckpt} was trained on the {st.get('backbone', 'waveform')!r} backbone's tokens, not the "
@@ -128,6 +138,20 @@ def train_mlm(data: Path, out: Path, cfg: MLMTrainConfig, model_cfg: MLMConfig =
     loop = LoopConfig(steps=cfg.steps, ckpt_every=cfg.ckpt_every, eval_every=cfg.eval_every,
                       desc="train soundspring", progress=progress, postfix=("ce",))
     return run_loop(out, loop, step, train_step, state, evaluate)
+
+
+def _init_from(model: MaskedTokenLM, path: Path, backbone: str) -> int:
+    """Load exported weights into ``model``; returns their training step. Refuses another backbone's."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata() or {}
+    if meta.get("backbone", "waveform") != backbone:
+        raise ConfigError(f"--init {str(path)!r} holds an MLM of the {meta.get('backbone', 'waveform')!r} backbone's "
+                          f"tokens, not the {backbone!r} backbone's")
+    model.load_state_dict({k: v.float() for k, v in load_file(str(path)).items()})
+    return int(meta.get("step", 0))
 
 
 def export_mlm(ckpt: Path, dest: Path, codec_weights: Path | None = None) -> Path:
