@@ -226,6 +226,12 @@ class LossTrace:
         return bool(self.slot_s == other.slot_s and np.array_equal(self.lost, other.lost))
 
 
+#: how much later than a deadline an arrival may be and still count as in time: send times and deadlines are sums
+#: of float seconds, so a packet due exactly at a frame's playout time (the next 20 ms packet under a 20 ms
+#: buffer) can land a rounding error past it; 1 us is far below a sample at 48 kHz (20.8 us)
+CLOCK_TOLERANCE_S = 1e-6
+
+
 @dataclass(frozen=True, eq=False)
 class Reception:
     """What the receiver got, per packet of one stream.
@@ -274,7 +280,7 @@ class Reception:
     def late(self) -> np.ndarray:
         """bool[n]: arrived, but after the playout deadline."""
         with np.errstate(invalid="ignore"):
-            return self.arrived & (self.arrival_time_s > self.playout_deadline_s)
+            return self.arrived & (self.arrival_time_s > self.playout_deadline_s + CLOCK_TOLERANCE_S)
 
     @property
     def usable(self) -> np.ndarray:
@@ -286,7 +292,8 @@ class Reception:
         so that the frames ``owner`` carried may use what ``carrier`` holds for them (a RED copy, XOR parity,
         Opus LBRR or DRED). Without a playout buffer every deadline is infinite and an arrived packet is in time
         for every frame."""
-        return bool(self.arrived[carrier]) and bool(self.arrival_time_s[carrier] <= self.playout_deadline_s[owner])
+        return bool(self.arrived[carrier]) and bool(
+            self.arrival_time_s[carrier] <= self.playout_deadline_s[owner] + CLOCK_TOLERANCE_S)
 
     @property
     def network_loss_rate(self) -> float:

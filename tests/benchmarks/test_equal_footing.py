@@ -88,3 +88,28 @@ def test_repairs_from_a_later_packet_pay_only_when_the_buffer_waits_for_them(tmp
     t, _, base = compare_rows(df, opus, "si_snr", "opus-plc")
     fec = t[(t["concealment"] == "opus-fec") & (t["level"] == 0.2)].set_index("playout")
     assert fec.loc["fixed:0ms", "diff"] == 0 and fec.loc["fixed:40ms", "diff"] > 0
+
+
+def test_a_packet_due_exactly_at_the_playout_time_is_in_time():
+    """Send times and deadlines are float sums: the next 20 ms packet under a 20 ms buffer lands a rounding error
+    past the frame's deadline on some frames. It counts as in time (core.CLOCK_TOLERANCE_S): Opus LBRR decodes the
+    same under 20 ms as under 60 ms, and lossless SoundSpring-S under 60 ms as with no clock at all."""
+    from lossbench.benchmarks.plan import channel_rng, expand_channels
+    from lossbench.codecs import make_codec
+    from lossbench.corpus import default_corpus
+
+    clip = default_corpus()[0].load(16000)
+    chs = {c.playout: c for c in expand_channels(
+        _spec(channel=[{"model": "bernoulli", "loss": [0.2], "playout": ["fixed:20ms", "fixed:60ms"]}]).channels)}
+    opus = make_codec("opus:bitrate=24000,fec=1,loss_perc=20")
+    s = opus.encode(clip)
+    out = {p: opus.decode(s, c.build().transmit(s, channel_rng(0, c.rng_key, clip.id, 0)), "opus-fec") for p, c in chs.items()}
+    assert out["fixed:20ms"].info["lbrr_recovered_frames"] == out["fixed:60ms"].info["lbrr_recovered_frames"] > 0
+    assert np.array_equal(out["fixed:20ms"].audio, out["fixed:60ms"].audio)
+    ss = make_codec("soundspring:layers=6,slices=1,pack=frame,fec=next")
+    short = type(clip)(clip.id, clip.samples[: 3 * 16000], 16000)
+    s = ss.encode(short)
+    lossless = expand_channels(_spec(channel=[{"model": "bernoulli", "loss": [0.0]}]).channels)[0]
+    rec = lossless.build().transmit(s, channel_rng(0, lossless.rng_key, clip.id, 0))
+    assert np.isfinite(rec.playout_deadline_s).all()
+    assert np.array_equal(ss.decode(s, rec, "mlm").audio, ss.decode(s, None, "mlm").audio)

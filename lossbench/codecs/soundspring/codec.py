@@ -76,7 +76,7 @@ from lossbench.codecs.soundspring.coding import (
 )
 from lossbench.codecs.soundspring.conceal import centred_windows, conceal_tokens, stream_windows
 from lossbench.codecs.soundspring.weights import load_mlm, mlm_path
-from lossbench.core import DEFAULT_HEADER_BYTES, Clip, EncodedStream, Packet, PacketKind, Reception
+from lossbench.core import CLOCK_TOLERANCE_S, DEFAULT_HEADER_BYTES, Clip, EncodedStream, Packet, PacketKind, Reception
 from lossbench.errors import ConfigError
 
 MODES = ("stream", "gos")
@@ -314,7 +314,7 @@ class SoundSpringCodec(CodecBase):
             deadline = np.full(len(self.layout.blocks(nf)), np.inf)
             np.minimum.at(deadline, [pl.block for pl in plan], reception.playout_deadline_s)
             send = np.where(reception.arrived, reception.arrival_time_s, np.inf) / fd
-            cutoff = deadline / fd
+            cutoff = (deadline + CLOCK_TOLERANCE_S) / fd
         elif self.mode == "stream":  # no buffer: each block uses what was sent by its decision time
             send = np.rint(np.array([p.send_time_s for p in stream.packets]) / fd).astype(np.int64)
             cutoff = self.schedule(plan, send, nf).cutoff
