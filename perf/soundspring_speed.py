@@ -5,8 +5,8 @@ streaming transceiver would: the backbone encoder runs on T_S frames at a
 time with its causal state, then the block's fine tokens are range-coded
 under the MLM (Phi); the receiver decodes the slices that arrived (10 %
 Bernoulli packet loss, coarse-token FEC in the next packet), optionally
-conceals as the codec's ``mlm`` does (the coarse layers; on fargan by the MLM's concealment head, in windows of
-``conceal_context`` frames), and runs the backbone decoder T_S frames at a time.
+conceals as the codec's ``mlm`` does (the paper's rule: the coarse layers, each the MLM's most likely index, in
+windows of ``conceal_context`` frames), and runs the backbone decoder T_S frames at a time.
 
     RTF (entropy modelling only) = (sender + receiver without concealment) / duration
     RTF (dual)                   = (sender + receiver with MLM concealment) / duration
@@ -116,10 +116,9 @@ def main() -> None:
             return chunked_decode(m, c.latents(r.tokens, r.prefix()), T_S)
 
         t_recv = best_of(receive)
-        # the codec's mlm concealment: the coarse layers (conceal_layers), by the concealment head where shipped
+        # the codec's mlm concealment (the paper's rule): the coarse layers (conceal_layers), the MLM's argmax
         depth = c._depth("mlm", K_frame)
-        t_conc = best_of(lambda: conceal_tokens(mlm, rec.tokens, rec.prefix(), K_frame, wins, depth, None,
-                                                head=c._head))
+        t_conc = best_of(lambda: conceal_tokens(mlm, rec.tokens, rec.prefix(), K_frame, wins, depth, None, head=None))
         rtf_e = (t_send + t_recv) / dur
         rtf_d = (t_send + t_recv + t_conc) / dur
         print(f"{20 * T_S:>6}ms {T_C:>4} {'1/' + str(T_S) if S == 1 else '1/1':>6} | {t_send / dur:7.3f} {t_recv / dur:7.3f} {t_conc / dur:8.3f} | "

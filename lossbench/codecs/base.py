@@ -213,9 +213,15 @@ class CodecBase(abc.ABC):
         ps = ",".join(f"{k}={v}" for k, v in self.config().items())
         return f"{self.name}:{ps}" if ps else self.name
 
+    #: concealment names of earlier releases -> what to use now (a spec naming one gets an error that says so)
+    RENAMED: dict[str, str] = {}
+
     def check_concealment(self, concealment: str) -> str:
         if concealment in self.native_concealments:
             return concealment
+        if concealment in self.RENAMED:
+            raise ConfigError(f"codec {self.name!r}: concealment {concealment!r} was renamed; use "
+                              f"{self.RENAMED[concealment]}")
         if self.channels > 1 and concealment in CONCEALMENTS:
             raise ConfigError(f"codec {self.name!r} with {self.channels} channels: the waveform concealment "
                               f"{concealment!r} works on one channel; valid here: {choices(self.native_concealments)}")

@@ -1,6 +1,6 @@
 """The MLM's concealment head (shipped weights): it loads for the shipped MLM only, predicts lost coarse
-tokens better than repeating the previous frame on real speech, and ``mlm`` uses it while ``mlm-argmax``
-keeps the paper's rule."""
+tokens better than repeating the previous frame on real speech, and ``mlm-head`` uses it while ``mlm`` keeps
+the paper's rule (the MLM's own argmax); the old name ``mlm-argmax`` is refused with the new one."""
 
 import numpy as np
 import pytest
@@ -32,11 +32,11 @@ def test_the_head_belongs_to_the_shipped_mlm(codec):
 
 def test_head_predictions_beat_the_previous_frame_copy(codec, speech):
     r = measure(codec, speech, 0.15, (0, 1))
-    assert r["mlm"]["frames"] > 100
-    assert r["mlm"]["latent_error"] < r["copy"]["latent_error"]
-    assert r["mlm"]["pitch_error"] < r["copy"]["pitch_error"]
-    # the MLM's own argmax is the weak predictor the head replaces
-    assert r["mlm-argmax"]["latent_error"] > r["mlm"]["latent_error"]
+    assert r["mlm-head"]["frames"] > 100
+    assert r["mlm-head"]["latent_error"] < r["copy"]["latent_error"]
+    assert r["mlm-head"]["pitch_error"] < r["copy"]["pitch_error"]
+    # the MLM's own argmax (the paper's rule) is the weaker predictor the head replaces
+    assert r["mlm"]["latent_error"] > r["mlm-head"]["latent_error"]
 
 
 def test_predicted_tokens_are_valid_pitch_and_codewords(codec, speech):
@@ -51,11 +51,19 @@ def test_predicted_tokens_are_valid_pitch_and_codewords(codec, speech):
     assert (out[:, 2] >= 0).all() and (out[:, 2] < 1024).all()
 
 
-def test_mlm_and_mlm_argmax_differ_only_where_coarse_tokens_were_lost(codec, speech):
+def test_mlm_head_and_mlm_differ_only_where_coarse_tokens_were_lost(codec, speech):
     s = codec.encode(Clip("a", speech[1], 16000))
     lost = np.zeros(len(s.packets), bool)
     lost[[4, 9, 10, 20]] = True
-    a, b, z = codec.decode_many(s, Reception.from_lost(lost), ["mlm", "mlm-argmax", "zero-token"])
+    a, b, z = codec.decode_many(s, Reception.from_lost(lost), ["mlm-head", "mlm", "zero-token"])
     assert not np.array_equal(a.audio, b.audio)
-    clean = codec.decode_many(s, None, ["mlm", "mlm-argmax"])
+    clean = codec.decode_many(s, None, ["mlm-head", "mlm"])
     assert np.array_equal(clean[0].audio, clean[1].audio)
+
+
+def test_the_old_name_is_refused_with_the_new_one(codec):
+    from lossbench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="'mlm-argmax' was renamed; use mlm \\(the paper's rule"):
+        codec.check_concealment("mlm-argmax")
+    assert {"mlm", "mlm-head", "zero-token"} <= set(codec.native_concealments)

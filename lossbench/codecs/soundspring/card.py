@@ -144,7 +144,8 @@ def predictor_table(codec, clips: list[np.ndarray], loss: float = 0.1, seeds: tu
     r = measure(codec, clips, loss, seeds)
     nc = codec.layout.slicing.n_coarse
     head = codec._head is not None
-    names = {"mlm": "`mlm`" + (" (MLM + concealment head)" if head else ""), "mlm-argmax": "MLM argmax (the paper's rule)",
+    names = {"mlm": "MLM argmax (`mlm`, the paper's rule)",
+             "mlm-head": "`mlm-head`" + (" (MLM + lossbench's concealment head)" if head else ""),
              "mlm-soft": "MLM expected code vector (`mlm-soft`)", "zero": "zero latent (`zero-token`)",
              "copy": "previous frame repeated", "interp": "linear interpolation (window look-ahead)",
              "fargan-plc": "Opus deep PLC (`fargan-plc`, features)"}
@@ -157,7 +158,7 @@ def predictor_table(codec, clips: list[np.ndarray], loss: float = 0.1, seeds: tu
              "| predictor | " + " | ".join(f"top-1 layer {k + 1}" for k in range(nc)) + " | latent error | pitch "
                                                                                         "error | pitch exact |",
              "|---|" + "---|" * (nc + 3)]
-    for name in ("mlm", "mlm-argmax", "mlm-soft", "zero", "copy", "interp", "fargan-plc"):
+    for name in ("mlm", "mlm-head", "mlm-soft", "zero", "copy", "interp", "fargan-plc"):
         if name not in r:
             continue
         v = r[name]

@@ -11,7 +11,7 @@ frame's coarse tokens, it predicts
   correlation level (one of 4);
 - the first RVQ layer's code vector as a residual from the last known one (then the nearest codeword).
 
-lossbench's, not the paper's (``mlm`` uses it when the backbone has pitch tokens and the head weights are
+lossbench's, not the paper's (``mlm-head`` uses it when the backbone has pitch tokens and the head weights are
 shipped; ``mlm-paper`` keeps the argmax over the MLM's own coarse heads). Trained by
 ``lossbench train soundspring-head`` on concealment-time masks (a contiguous gap ending near the end of a
 20-frame window, coarse layers only visible).

@@ -8,17 +8,21 @@ raw and fine tokens range-coded under the masked LM's PMFs -> packets
 Receiver: entropy decoding of every slice whose condition tokens arrived,
 R/L/I labels, then one of
 
-- ``mlm``: the MLM conceals lost and invalid tokens of the lower levels only, up to
-  ``conceal_layers`` (paper §III-C: predicting the high levels does not help; the
-  higher layers of a concealed frame stay out of its latent)
-  (:mod:`lossbench.codecs.soundspring.conceal`). On the fargan backbone, with the
-  shipped MLM, a frame that lost all its coarse tokens gets them from the MLM's
-  concealment head (:mod:`lossbench.codecs.soundspring.coarse_head`: the pitch as a
-  change from the last known frame, the first RVQ vector as a residual from it);
-- ``mlm-argmax`` (the paper's literal rule, kept for the ablation): the same, with
-  every token the argmax of the MLM's own heads;
-- ``mlm-all`` (the ablation): the MLM predicts every missing layer up to the frame's K;
-- ``mlm-soft`` (lossbench's, not the paper's): the same concealment, but each
+- ``mlm`` (the paper's rule, §III-C): the MLM predicts the lost and invalid tokens
+  of the lower levels only, up to ``conceal_layers`` (predicting the high levels
+  does not help; the higher layers of a concealed frame stay out of its latent),
+  each the most likely index under the MLM's PMF, in concealment windows of the
+  received tokens (:mod:`lossbench.codecs.soundspring.conceal`);
+- ``mlm-head`` (lossbench's extension, not the paper's): the same, but on the
+  fargan backbone with the shipped MLM a frame that lost all its coarse tokens
+  gets them from lossbench's concealment head on the frozen MLM
+  (:mod:`lossbench.codecs.soundspring.coarse_head`: the pitch as a change from the
+  last known frame, the first RVQ vector as a residual from it), a regression
+  from the previous frame of the kind the Glaris paper (§IV-A3) contrasts with
+  SoundSpring's index prediction. Reported beside ``mlm``, never instead of it;
+- ``mlm-all`` (the paper's ablation): the MLM predicts every missing layer up to
+  the frame's K;
+- ``mlm-soft`` (lossbench's, not the paper's): the ``mlm`` concealment, but each
   concealed layer contributes its expected code vector under the MLM's PMF
   instead of the most likely one;
 - ``zero-token``: the paper's baseline: each frame is decoded from the layers
@@ -84,8 +88,8 @@ MODES = ("stream", "gos")
 #: same rate as 20 frames (6.33 against 6.34 kbit/s, K = 12) it leaves 4 % of the sent tokens invalid at 5 %
 #: loss instead of 20 % (docs/sweeps/soundspring_context.toml)
 STREAM_CONTEXT = 5
-#: layers the ``mlm`` concealment restores (the lower levels): 3 (the coarse layers) scored best of 3, 4 and 6
-#: on held-out speech (docs/sweeps/soundspring_depth.toml, docs/soundspring.md)
+#: layers the model-based concealments restore (the lower levels): 3 (the coarse layers) scored best of 3, 4 and 6
+#: on held-out speech with the concealment head (docs/sweeps/soundspring_depth.toml, docs/soundspring.md)
 DEFAULT_CONCEAL_LAYERS = 3
 
 
@@ -118,14 +122,16 @@ class SoundSpringCodec(CodecBase):
         pack: ``slice`` (a packet per slice) or ``frame`` (a packet per slice column).
         fec: coarse-token FEC: ``none``, ``next`` (copy in the next column's packet) or
             ``same`` (copy in the column's first enhancement packet, pack=slice).
-        conceal_layers: the depth the ``mlm`` concealment restores (lower layers only).
+        conceal_layers: the depth the ``mlm`` concealments restore (lower layers only).
         vbr: layer counts to choose from per block by its level, e.g. ``3/6/12/24``
             (empty: always ``layers``); thresholds in ``vbr_db`` (dBFS, one fewer).
         weights, mlm_weights: other safetensors for the backbone or the masked LM.
     """
 
     name = "soundspring"
-    native_concealments: tuple[str, ...] = ("mlm", "mlm-argmax", "mlm-all", "mlm-soft", "zero-token")
+    native_concealments: tuple[str, ...] = ("mlm", "mlm-head", "mlm-all", "mlm-soft", "zero-token")
+    #: names of earlier releases: a spec that uses one is told the new name, never silently given another rule
+    RENAMED = {"mlm-argmax": "mlm (the paper's rule, which mlm-argmax was); the concealment head is now mlm-head"}
     facts = ("mean_layers", "raw_token_kbps", "fine_coded_kbps", "fine_raw_kbps", "latency_ms", "own_clock_latency_ms",
              "token_loss",
              "token_invalid", "i_token_fraction", "coarse_fec_frames", "concealed_frames")
@@ -389,12 +395,12 @@ class SoundSpringCodec(CodecBase):
         toks, depth = rec.tokens, prefix
         concealed = np.zeros(nf, dtype=bool)
         soft = None
-        model_based = name in ("mlm", "mlm-argmax", "mlm-all", "mlm-soft")
+        model_based = name in ("mlm", "mlm-head", "mlm-all", "mlm-soft")
         if model_based:
             wins = (stream_windows(blocks, self.conceal_context, self.lookahead, nf) if self.mode == "stream"
                     else centred_windows(nf, self.context))
             cbs = self._codebooks if name == "mlm-soft" else None
-            head = self._head if name in ("mlm", "mlm-all") else None
+            head = self._head if name == "mlm-head" else None
             stream_view = self.mode == "stream" and rec.cutoff is not None
             toks, depth, concealed, soft = conceal_tokens(
                 self.mlm, rec.tokens, prefix, K_frame, wins, self._depth(name, K_frame), cbs,

@@ -1,6 +1,6 @@
 """How well each concealment predicts what a lost frame's coarse tokens carried (the MLM card's table).
 
-The setting is the one the ``mlm`` concealment faces in SoundSpring-S without FEC: a packet per frame, frames
+The setting is the one the ``mlm`` concealments face in SoundSpring-S without FEC: a packet per frame, frames
 lost at random (Bernoulli), and the MLM concealing the coarse layers of every lost frame in the stream
 receiver's windows (``stream_windows``: the block, the frames before it, and its look-ahead). For the lost
 frames (those after the first received one) it measures, against the true tokens:
@@ -11,8 +11,8 @@ frames (those after the first received one) it measures, against the true tokens
 - the pitch error (fargan backbone): mean absolute error of the integer period, in samples, over both 10 ms
   halves, and the fraction exactly right.
 
-Predictors: the codec's ``mlm`` (with the concealment head where one is shipped: its continuous vector), the
-MLM's own argmax (``mlm-argmax``, the paper's rule), its expected code vector (``mlm-soft``),
+Predictors: the MLM's own argmax (``mlm``, the paper's rule), the codec's ``mlm-head`` (with the concealment
+head where one is shipped: its continuous vector), its expected code vector (``mlm-soft``),
 the zero latent, the last received frame repeated (``copy``), linear interpolation between the last received
 frame and the next one inside the window (``interp``; it falls back to the copy when the window has none),
 and on fargan Opus's deep-PLC feature predictor (``fargan-plc``: pitch only, it has no latent).
@@ -26,7 +26,7 @@ import numpy as np
 
 from lossbench.codecs.soundspring.conceal import conceal_tokens, stream_windows
 
-PREDICTORS = ("mlm", "mlm-argmax", "mlm-soft", "zero", "copy", "interp", "fargan-plc")
+PREDICTORS = ("mlm", "mlm-head", "mlm-soft", "zero", "copy", "interp", "fargan-plc")
 
 
 def _periods(backbone, latent: np.ndarray) -> np.ndarray | None:
@@ -76,16 +76,16 @@ def measure(codec, clips: list[np.ndarray], loss: float, seeds: tuple[int, ...] 
             K_frame = np.full(nf, K, dtype=np.int64)
             hard, _, _, soft = conceal_tokens(codec.mlm, masked, prefix, K_frame, wins, nc, cbs)
             preds: dict[str, np.ndarray] = {}
-            tok_preds: dict[str, np.ndarray] = {"mlm-argmax": hard}
-            preds["mlm-argmax"] = sum(cbs[k][hard[:, k]] for k in range(nc))
+            tok_preds: dict[str, np.ndarray] = {"mlm": hard}
+            preds["mlm"] = sum(cbs[k][hard[:, k]] for k in range(nc))
             assert soft is not None  # the codebooks were given, so the expected latent was computed
             preds["mlm-soft"] = soft
             if codec._head is not None:
                 ht, _, _, corr = conceal_tokens(codec.mlm, masked, prefix, K_frame, wins, nc, None, head=codec._head)
-                tok_preds["mlm"] = ht
-                preds["mlm"] = sum(cbs[k][ht[:, k]] for k in range(nc)) + corr
+                tok_preds["mlm-head"] = ht
+                preds["mlm-head"] = sum(cbs[k][ht[:, k]] for k in range(nc)) + corr
             else:
-                tok_preds["mlm"], preds["mlm"] = hard, preds["mlm-argmax"]
+                tok_preds["mlm-head"], preds["mlm-head"] = hard, preds["mlm"]
             preds["zero"] = np.zeros_like(true_lat)
             prev = got[np.searchsorted(got, np.arange(nf)) - 1]  # last received frame before each frame
             copy_tok = toks[prev]
