@@ -33,12 +33,12 @@ def _decode(model, plan, N, layout, lost=(), replace=None):
 @given(N=st.integers(1, 40), B=st.integers(1, 12), S=st.integers(1, 6), key=st.integers(0, 5),
        ctx=st.integers(0, 6), la=st.integers(0, 3), pack=st.sampled_from(["slice", "frame"]),
        fec=st.sampled_from(["none", "next", "same"]), bounds=st.sampled_from([(3, 6, 12), (3, 12), (3, 4, 8, 12)]),
-       seed=st.integers(0, 999))
-def test_full_reception_is_bit_exact(model, N, B, S, key, ctx, la, pack, fec, bounds, seed):
+       seed=st.integers(0, 999), escape=st.booleans())
+def test_full_reception_is_bit_exact(model, N, B, S, key, ctx, la, pack, fec, bounds, seed, escape):
     S = min(S, B)
     if fec == "same":
         pack = "slice"
-    layout = Layout(Slicing(B, S, bounds, min(key, S - 1)), ctx, la, pack, fec)
+    layout = Layout(Slicing(B, S, bounds, min(key, S - 1)), ctx, la, pack, fec, escape)
     rng = np.random.default_rng(seed)
     toks = rng.integers(0, CFG.vocab, (N, 12))
     Ks = rng.integers(3, 13, len(layout.blocks(N))).tolist()  # variable K per block, signalled in the packets
@@ -53,12 +53,12 @@ def test_full_reception_is_bit_exact(model, N, B, S, key, ctx, la, pack, fec, bo
 @settings(max_examples=25, deadline=None, derandomize=True)
 @given(N=st.integers(4, 30), B=st.integers(2, 8), S=st.integers(1, 4), ctx=st.integers(0, 5),
        pack=st.sampled_from(["slice", "frame"]), bounds=st.sampled_from([(3, 6, 12), (3, 4, 8, 12)]),
-       loss=st.floats(0.05, 0.6), seed=st.integers(0, 999))
-def test_every_token_received_under_loss_is_the_senders(model, N, B, S, ctx, pack, bounds, loss, seed):
+       loss=st.floats(0.05, 0.6), seed=st.integers(0, 999), escape=st.booleans())
+def test_every_token_received_under_loss_is_the_senders(model, N, B, S, ctx, pack, bounds, loss, seed, escape):
     """Under any loss pattern the receiver's PMFs equal the sender's for every slice it decodes: the
     non-key passes of a block are batched over the fine groups at both ends, and a group whose key slice
     was lost (its row's input differs from the sender's) must not disturb the other groups' rows."""
-    layout = Layout(Slicing(B, min(S, B), bounds), ctx, 1, pack, "next")
+    layout = Layout(Slicing(B, min(S, B), bounds), ctx, 1, pack, "next", escape)
     rng = np.random.default_rng(seed)
     toks = rng.integers(0, CFG.vocab, (N, 12))
     plan = encode_tokens(model, toks, [12] * len(layout.blocks(N)), layout)
@@ -77,7 +77,7 @@ def test_every_token_received_under_loss_is_the_senders(model, N, B, S, ctx, pac
 
 
 def test_losses_are_labelled(model):
-    layout = Layout(Slicing(12, 3, (3, 6, 12), key=0), pack="slice")
+    layout = Layout(Slicing(12, 3, (3, 6, 12), key=0), pack="slice", escape=False)  # every packet under Phi
     N = 12
     toks = np.random.default_rng(1).integers(0, CFG.vocab, (N, 12))
     plan = encode_tokens(model, toks, [12], layout)
@@ -104,7 +104,7 @@ def test_losses_are_labelled(model):
 
 
 def test_coarse_fec_recovers_a_lost_column_and_its_fine_tokens(model):
-    layout = Layout(Slicing(3, 3, (3, 6, 12)), context=4, lookahead=1, pack="frame", fec="next")
+    layout = Layout(Slicing(3, 3, (3, 6, 12)), context=4, lookahead=1, pack="frame", fec="next", escape=False)
     N = 15
     toks = np.random.default_rng(2).integers(0, CFG.vocab, (N, 12))
     plan = encode_tokens(model, toks, [12] * 5, layout)
@@ -117,12 +117,44 @@ def test_coarse_fec_recovers_a_lost_column_and_its_fine_tokens(model):
     assert (rec.state[np.r_[0:4, 5:N]] == "R").all()
     assert np.array_equal(rec.tokens[rec.state == "R"], toks[rec.state == "R"])
     # without FEC the coarse loss invalidates the fine tokens of every block whose window holds frame 4
-    layout0 = Layout(Slicing(3, 3, (3, 6, 12)), context=4, lookahead=1, pack="frame", fec="none")
+    layout0 = Layout(Slicing(3, 3, (3, 6, 12)), context=4, lookahead=1, pack="frame", fec="none", escape=False)
     plan0 = encode_tokens(model, toks, [12] * 5, layout0)
     rec0 = _decode(model, plan0, N, layout0, lost={lost})
     assert (rec0.state[4, :3] == "L").all() and (rec0.state[4, 3:] != "R").all() and not rec0.fec_recovered.any()
     assert (rec0.state[np.r_[3, 5, 6:9], 3:] == "I").all()  # block 1, and block 2 whose context reaches back
     assert (rec0.state[np.r_[0:3, 9:N]] == "R").all()  # block 0 looks only 1 frame ahead; blocks 3-4 too far
+
+
+def test_the_escape_never_sends_more_than_the_raw_tokens_and_needs_no_conditions(model):
+    """An untrained MLM codes random tokens in more bytes than their raw indices: every such packet escapes
+    (flag in byte 0, tokens packed at 10 bits), so the fine part is never longer than raw. An escaped packet
+    decodes without its condition tokens: the coarse loss that invalidates a block's range-coded fine tokens
+    leaves its escaped ones received. A unit cut short counts as lost, never a crash."""
+    from lossbench.codecs.entropy import crc_frame, crc_unframe
+    from lossbench.codecs.soundspring.coding import ESCAPE
+
+    N = 15
+    toks = np.random.default_rng(2).integers(0, CFG.vocab, (N, 12))
+    lay = dict(context=4, lookahead=1, pack="frame", fec="none")
+    plan = encode_tokens(model, toks, [12] * 5, Layout(Slicing(3, 3, (3, 6, 12)), **lay))
+    bare = encode_tokens(model, toks, [12] * 5, Layout(Slicing(3, 3, (3, 6, 12)), escape=False, **lay))
+    assert all(p.coded_bytes <= p.raw_bytes for p in plan) and any(p.escaped for p in plan)
+    for p, q in zip(plan, bare):
+        assert p.escaped == (q.coded_bytes >= q.raw_bytes)  # escaped exactly where the MLM's code was no shorter
+        assert bool(crc_unframe(p.payload)[0] & ESCAPE) == p.escaped and not crc_unframe(q.payload)[0] & ESCAPE
+    layout = Layout(Slicing(3, 3, (3, 6, 12)), **lay)
+    lost = next(i for i, p in enumerate(plan) if p.block == 1 and p.column == 1)
+    rec = _decode(model, plan, N, layout, lost={lost})
+    assert (rec.state[np.r_[3, 5, 6:9], 3:] == "R").all()  # "I" without the escape (see the FEC test above)
+    assert np.array_equal(rec.tokens[rec.state == "R"], toks[rec.state == "R"])
+    # an escaped unit cut short (re-framed with a valid CRC) or padded: the packet is lost, nothing crashes
+    i = next(k for k, p in enumerate(plan) if p.escaped)
+    body = crc_unframe(plan[i].payload)
+    for bad in (body[:-1], body + b"\x00"):
+        rec = _decode(model, plan, N, layout, replace={i: crc_frame(bad)})
+        assert rec.corrupt == 1
+        f = plan[i].block * 3 + layout.slicing.frames_of(plan[i].column, 3)
+        assert (rec.state[f] != "R").any()
 
 
 def test_layout_errors_name_the_value():

@@ -122,6 +122,9 @@ class SoundSpringCodec(CodecBase):
         pack: ``slice`` (a packet per slice) or ``frame`` (a packet per slice column).
         fec: coarse-token FEC: ``none``, ``next`` (copy in the next column's packet) or
             ``same`` (copy in the column's first enhancement packet, pack=slice).
+        escape: 1 (default): a packet whose range-coded fine tokens would take as many bytes as their raw 10-bit
+            indices or more sends them raw, flagged in its first byte, so the stream never costs more than the
+            raw tokens; 0: every packet range-coded under the MLM (the ablation).
         conceal_layers: the depth the ``mlm`` concealments restore (lower layers only).
         vbr: layer counts to choose from per block by its level, e.g. ``3/6/12/24``
             (empty: always ``layers``); thresholds in ``vbr_db`` (dBFS, one fewer).
@@ -132,8 +135,8 @@ class SoundSpringCodec(CodecBase):
     native_concealments: tuple[str, ...] = ("mlm", "mlm-head", "mlm-all", "mlm-soft", "zero-token")
     #: names of earlier releases: a spec that uses one is told the new name, never silently given another rule
     RENAMED = {"mlm-argmax": "mlm (the paper's rule, which mlm-argmax was); the concealment head is now mlm-head"}
-    facts = ("mean_layers", "raw_token_kbps", "fine_coded_kbps", "fine_raw_kbps", "latency_ms", "own_clock_latency_ms",
-             "token_loss",
+    facts = ("mean_layers", "raw_token_kbps", "fine_coded_kbps", "fine_raw_kbps", "fine_escaped_fraction",
+             "latency_ms", "own_clock_latency_ms", "token_loss",
              "token_invalid", "i_token_fraction", "coarse_fec_frames", "concealed_frames")
 
     def __init__(self, layers: int = 12, mode: str = "stream", stride: int = 3, context: int | None = None,
@@ -141,7 +144,7 @@ class SoundSpringCodec(CodecBase):
                  pack: str = "slice", fec: str = "next", conceal_layers: int = DEFAULT_CONCEAL_LAYERS, vbr: Any = "",
                  vbr_db: Any = "-50/-40/-30", weights: str | None = None, mlm_weights: str | None = None,
                  backbone: str = DEFAULT_BACKBONE, header_bytes: int = DEFAULT_HEADER_BYTES,
-                 conceal_context: int = 20) -> None:
+                 conceal_context: int = 20, escape: Any = 1) -> None:
         from lossbench.codecs.neural.backbones import get_backbone
 
         self._set_header(header_bytes)
@@ -174,6 +177,9 @@ class SoundSpringCodec(CodecBase):
                           ("gos", gos, 1), ("conceal_layers", conceal_layers, 0)):
             if int(v) != v or v < lo:
                 raise ConfigError(f"soundspring: {nm} must be an integer >= {lo}, got {v!r}")
+        if str(escape).lower() not in ("0", "1", "true", "false"):
+            raise ConfigError(f"soundspring: escape must be 0 or 1, got {escape!r}")
+        self.escape = str(escape).lower() in ("1", "true")
         self.mode = mode
         self.layers = int(layers)
         self.stride, self.context, self.lookahead, self.gos = int(stride), int(context), int(lookahead), int(gos)
@@ -193,9 +199,9 @@ class SoundSpringCodec(CodecBase):
                 raise ConfigError(f"soundspring: context ({self.context}) must cover stride + lookahead "
                                   f"({B + self.lookahead})")
             ctx = self.context - B - self.lookahead
-            self.layout = Layout(Slicing(B, S, bnd), ctx, self.lookahead, pack, fec)
+            self.layout = Layout(Slicing(B, S, bnd), ctx, self.lookahead, pack, fec, self.escape)
         else:
-            self.layout = Layout(Slicing(B, S, bnd), 0, 0, pack, fec)
+            self.layout = Layout(Slicing(B, S, bnd), 0, 0, pack, fec, self.escape)
         if B + self.layout.context + self.layout.lookahead > self.mlm.cfg.max_frames:
             raise ConfigError(f"soundspring: a window of {B + self.layout.context + self.layout.lookahead} frames "
                               f"exceeds the MLM's {self.mlm.cfg.max_frames}")
@@ -221,6 +227,8 @@ class SoundSpringCodec(CodecBase):
         else:
             p |= {"gos": self.gos, "context": self.context}
         p |= {"slices": self.slices, "pack": self.pack, "fec": self.fec}
+        if not self.escape:
+            p["escape"] = 0
         p["backbone"] = self.backbone.name
         if self.conceal_layers != DEFAULT_CONCEAL_LAYERS:
             p["conceal_layers"] = self.conceal_layers
@@ -289,8 +297,9 @@ class SoundSpringCodec(CodecBase):
         raw_bits = 10 * int(K_frame.sum())
         fec_bits = 8 * sum(p.fec_bytes for p in plan)
         coded_bits = 8 * sum(p.coded_bytes for p in plan)
-        nc = self.layout.slicing.n_coarse
-        fine_raw_bits = 10 * int(np.maximum(K_frame - nc, 0).sum())
+        # the fine tokens raw as the packets would carry them: 10-bit indices, byte-padded per packet (the same
+        # framing as the coded stream, so the escape makes coded <= raw hold packet by packet and in total)
+        fine_raw_bits = 8 * sum(p.raw_bytes for p in plan)
         dur = n / self.sample_rate_hz
         sched = self.schedule(plan, np.array([p.send_frame for p in plan]), nf)
         return EncodedStream(
@@ -298,8 +307,11 @@ class SoundSpringCodec(CodecBase):
             frame_duration_s=fd, packets=tuple(packets), header_bytes=self.header_bytes,
             meta={"frames": nf, "mean_layers": float(K_frame.mean()), "raw_token_kbps": raw_bits / dur / 1000.0,
                   "fec_kbps": fec_bits / dur / 1000.0,
-                  # the fine tokens: what they cost range-coded under the MLM against 10 bits each
+                  # the fine tokens: what they cost as sent (range-coded under the MLM, or raw where that would
+                  # cost more: the escape) against raw 10-bit indices; the share of packets whose fine tokens went raw
                   "fine_coded_kbps": coded_bits / dur / 1000.0, "fine_raw_kbps": fine_raw_bits / dur / 1000.0,
+                  "fine_escaped_fraction": (sum(p.escaped for p in plan) / n_fine) if (n_fine := sum(
+                      p.raw_bytes > 0 for p in plan)) else 0.0,
                   "plan": [(p.block, p.column, p.groups) for p in plan],
                   "latency_ms": 1000.0 * sched.send_latency * fd, "own_clock_latency_ms": 1000.0 * sched.latency * fd},
         )

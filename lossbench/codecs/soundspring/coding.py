@@ -32,11 +32,18 @@ same column's first enhancement packet (``fec="same"``, with per-slice packets).
 
 Wire format of one packet::
 
-    byte 0        K (the block's number of layers, 3..24), signalled in every packet
+    byte 0        K (the block's number of layers, 3..24), signalled in every packet; bit 7 (ESCAPE) set
+                  when the packet's fine tokens are sent raw
     [coarse]      10-bit packed coarse tokens of the column, if the packet holds j = 0
     [fec]         10-bit packed coarse tokens of the protected column, if any
-    [fine]        range-coded 32-bit words of the packet's fine slices, in group order
+    [fine]        range-coded 32-bit words of the packet's fine slices, in group order; or, with ESCAPE, their
+                  tokens 10-bit packed in the same order
     CRC-16        over everything before it: a damaged packet is treated as lost
+
+The escape: the coder never sends more than the raw tokens. Where the range-coded fine part of a packet (the
+MLM's code length plus the coder's termination) would be as long as the tokens packed at 10 bits or longer, the
+packet carries them raw and says so in byte 0, as real codecs escape to PCM. A raw unit needs no condition
+tokens at the receiver: it decodes even where the coarse tokens or key slices its PMFs would need were lost.
 """
 
 from __future__ import annotations
@@ -57,6 +64,8 @@ if TYPE_CHECKING:
 
 PACKINGS = ("slice", "frame")
 FEC_MODES = ("none", "next", "same")
+#: bit 7 of a packet's first byte: its fine tokens are 10-bit packed, not range-coded
+ESCAPE = 0x80
 
 
 @dataclass(frozen=True)
@@ -106,6 +115,9 @@ class Layout:
     lookahead: int = 0  # coarse frames after the block the entropy model sees
     pack: str = "slice"
     fec: str = "none"
+    #: a packet whose range-coded fine part would be as long as its raw tokens or longer sends them raw (ESCAPE);
+    #: False codes every packet under the MLM (the ablation: what the model alone costs)
+    escape: bool = True
 
     def __post_init__(self) -> None:
         if self.pack not in PACKINGS:
@@ -273,7 +285,9 @@ class SlicePacket:
     frames: range  # the block's frames (absolute)
     send_frame: int  # the frame after whose end the packet can be sent
     fec_bytes: int = 0  # bytes of the coarse-token FEC copy inside the payload
-    coded_bytes: int = 0  # bytes of the range-coded fine tokens inside the payload
+    coded_bytes: int = 0  # bytes of the fine tokens inside the payload (range-coded, or raw when escaped)
+    escaped: bool = False  # the fine tokens went raw: the MLM's code would have been as long or longer
+    raw_bytes: int = 0  # bytes the packet's fine tokens take 10-bit packed
 
 
 def encode_tokens(model: MaskedTokenLM, tokens: np.ndarray, Ks: list[int], layout: Layout) -> list[SlicePacket]:
@@ -306,10 +320,17 @@ def encode_tokens(model: MaskedTokenLM, tokens: np.ndarray, Ks: list[int], layou
                 parts.append(pack_indices(tokens[np.ix_(ff, np.arange(nc))].ravel()))
                 fec_bytes = len(parts[-1])
             runs = [(tokens[np.ix_(f, sl.layers_of(j, K))].ravel(), bm.probs(col, j)) for j in groups if j > 0]
-            coded = CategoricalStream.encode(runs) if runs else b""
+            coded, escaped, raw_n = b"", False, 0
+            if runs:
+                coded = CategoricalStream.encode(runs)
+                raw = pack_indices(np.concatenate([r[0] for r in runs]))
+                raw_n = len(raw)
+                if layout.escape and len(raw) <= len(coded):  # the escape: never more than the raw tokens
+                    coded, escaped = raw, True
+                    parts[0] = bytes([K | ESCAPE])
             parts.append(coded)
             out.append(SlicePacket(b, col, groups, crc_frame(b"".join(parts)), range(b0, b0 + T),
-                                   min(N, b0 + T + layout.lookahead), fec_bytes, len(coded)))
+                                   min(N, b0 + T + layout.lookahead), fec_bytes, len(coded), escaped, raw_n))
     return out
 
 
@@ -418,13 +439,13 @@ class Received:
 
 
 def _parse(payload: bytes, layout: Layout, K_max: int, groups: tuple[int, ...], col_frames: int,
-           fec_frames: int | None) -> tuple[int, np.ndarray | None, np.ndarray | None, bytes]:
-    """(K, coarse, fec coarse, range-coded part) of a packet; PayloadError if it does not parse."""
+           fec_frames: int | None) -> tuple[int, np.ndarray | None, np.ndarray | None, bytes, bool]:
+    """(K, coarse, fec coarse, fine part, whether it is escaped) of a packet; PayloadError if it does not parse."""
     body = crc_unframe(payload)
     if not body:
         raise PayloadError("empty packet")
     nc = layout.slicing.n_coarse
-    K = body[0]
+    K, escaped = body[0] & ~ESCAPE, bool(body[0] & ESCAPE)
     if not nc <= K <= K_max:
         raise PayloadError(f"packet signals K = {K}, outside {nc}..{K_max}")
     pos = 1
@@ -441,7 +462,12 @@ def _parse(payload: bytes, layout: Layout, K_max: int, groups: tuple[int, ...], 
             raise PayloadError("packet too short for its FEC copy")
         fec = unpack_indices(body[pos : pos + n], fec_frames * nc).reshape(fec_frames, nc)
         pos += n
-    return K, coarse, fec, body[pos:]
+    if escaped:  # the raw fine tokens must fill the rest exactly: a unit cut short does not parse
+        layers = layout.slicing
+        count = col_frames * sum(layers.layers_of(j, K).size for j in groups if j > 0)
+        if count == 0 or len(body) - pos != -(-count * 10 // 8):
+            raise PayloadError(f"escaped packet holds {len(body) - pos} bytes for {count} raw fine tokens")
+    return K, coarse, fec, body[pos:], escaped
 
 
 def decode_tokens(model: MaskedTokenLM, packets: list[SlicePacket | None], plan: list[SlicePacket],
@@ -486,8 +512,8 @@ def decode_tokens(model: MaskedTokenLM, packets: list[SlicePacket | None], plan:
         tg = _fec_target(layout, blocks, pk.block, pk.column)
         fec_frames = None if tg is None else sl.frames_of(tg[1], blocks[tg[0]][1]).size
         try:
-            K, coarse, fec, rest = _parse(got.payload, layout, K_max, pk.groups, sl.frames_of(pk.column, T).size,
-                                          fec_frames)
+            K, coarse, fec, rest, escaped = _parse(got.payload, layout, K_max, pk.groups,
+                                                   sl.frames_of(pk.column, T).size, fec_frames)
         except (PayloadError, ValueError):
             corrupt += 1
             continue
@@ -495,7 +521,7 @@ def decode_tokens(model: MaskedTokenLM, packets: list[SlicePacket | None], plan:
             corrupt += 1
             continue
         Ks[pk.block] = K
-        parsed[i] = (K, rest)
+        parsed[i] = (K, rest, escaped)
         if coarse is not None:
             f = b0 + sl.frames_of(pk.column, T)
             toks[np.ix_(f, np.arange(nc))] = coarse
@@ -520,7 +546,24 @@ def decode_tokens(model: MaskedTokenLM, packets: list[SlicePacket | None], plan:
     for b, (b0, T) in enumerate(blocks):
         if Ks[b]:
             state[b0 : b0 + T, Ks[b] :] = "-"
-    # pass 2: fine slices, block by block, when their condition tokens arrived
+    def raw_slices(i: int, col_frames: int, K: int) -> dict[int, np.ndarray]:
+        """The fine slices of escaped packet ``i``, per group: (frames x layers) tokens, no model needed."""
+        groups = [j for j in plan[i].groups if j > 0]
+        sizes = [col_frames * sl.layers_of(j, K).size for j in groups]
+        flat = unpack_indices(parsed[i][1], sum(sizes))
+        return dict(zip(groups, np.split(flat, np.cumsum(sizes)[:-1])))
+
+    def take_raw(b: int, b0: int, T: int, K: int) -> None:
+        """Every escaped packet of block ``b``: its fine tokens, whatever else was lost."""
+        for i in by_block[b]:
+            if i in parsed and parsed[i][2]:
+                f = b0 + sl.frames_of(plan[i].column, T)
+                for j, v in raw_slices(i, f.size, K).items():
+                    lay = sl.layers_of(j, K)
+                    toks[np.ix_(f, lay)] = v.reshape(f.size, lay.size)
+                    state[np.ix_(f, lay)] = "R"
+
+    # pass 2: fine slices, block by block, when their condition tokens arrived (escaped ones need none)
     for b, (b0, T) in enumerate(blocks):
         K = Ks[b]
         fine = sl.groups(K)[1:] if K else []
@@ -530,13 +573,14 @@ def decode_tokens(model: MaskedTokenLM, packets: list[SlicePacket | None], plan:
         # a condition (coarse) token is missing: Phi cannot be followed
         if not (np.isfinite(coarse_time[w0:w1]) & (coarse_time[w0:w1] <= cutoff[b])).all():
             state[b0 : b0 + T, nc:K][state[b0 : b0 + T, nc:K] == "L"] = "I"
+            take_raw(b, b0, T, K)
             continue
         bm = _BlockModel(model, layout, toks[w0:w1, :nc], b0 - w0, T, K)
         streams: dict[int, CategoricalStream] = {}
         key_ok: dict[int, bool] = {}
         got_groups: dict[tuple[int, int], np.ndarray] = {}
 
-        def read(col: int, j: int, b: int = b, streams: dict[int, CategoricalStream] = streams,
+        def read(col: int, j: int, b: int = b, T: int = T, K: int = K, streams: dict[int, CategoricalStream] = streams,
                  key_ok: dict[int, bool] = key_ok, got_groups: dict[tuple[int, int], np.ndarray] = got_groups,
                  fine: list[int] = fine, bm: _BlockModel = bm) -> np.ndarray | None:
             """Decode slice (l, j) from its packet, in the packet's group order (this block's state bound as
@@ -549,6 +593,10 @@ def decode_tokens(model: MaskedTokenLM, packets: list[SlicePacket | None], plan:
                 return None
             if i not in parsed:
                 return None
+            if parsed[i][2]:  # escaped: the raw tokens, no PMF
+                if (col, j) not in got_groups:
+                    got_groups.update({(col, jj): v for jj, v in raw_slices(i, sl.frames_of(col, T).size, K).items()})
+                return got_groups.get((col, j))
             if i not in streams:
                 try:
                     streams[i] = CategoricalStream(parsed[i][1])
@@ -564,6 +612,11 @@ def decode_tokens(model: MaskedTokenLM, packets: list[SlicePacket | None], plan:
                 if jj == j:
                     break
             return got_groups.get((col, j))
+
+        def escaped_at(b: int, col: int, j: int) -> bool:
+            """Whether the packet holding slice (col, j) of block ``b`` arrived escaped."""
+            return any(plan[i].column == col and j in plan[i].groups and i in parsed and parsed[i][2]
+                       for i in by_block[b])
 
         key_f = b0 + sl.frames_of(sl.key, T)
         for j in fine:
@@ -584,7 +637,7 @@ def decode_tokens(model: MaskedTokenLM, packets: list[SlicePacket | None], plan:
                 if col == sl.key:
                     continue
                 f = b0 + sl.frames_of(col, T)
-                if not all(key_ok[g] for g in fine if g <= j):
+                if not all(key_ok[g] for g in fine if g <= j) and not escaped_at(b, col, j):
                     state[np.ix_(f, lay)] = "I"  # Case 4: a key slice it is conditioned on is missing
                     continue
                 v = read(col, j)
