@@ -151,8 +151,21 @@ def rerun_cmd(
         console.print("identical to the stored row" if same else "[red]differs from the stored row[/red]")
 
 
+def claims_cmd(
+    claims_file: Annotated[Path, typer.Argument(help="a TOML file of [[claim]] tables (lossbench/reports/claims.py)")],
+    run_dirs: Annotated[list[Path], typer.Argument(help="run directories whose rows decide the claims (pooled)")],
+) -> None:
+    """Decide each claim of a claims file by its written rule (paired tests), printing the numbers beside each
+    verdict in Markdown."""
+    from lossbench.reports.claims import check_claims
+
+    decisions = check_claims(claims_file, list(run_dirs))
+    typer.echo("\n\n".join(d.markdown() for d in decisions))
+
+
 def register(app: typer.Typer) -> None:
     app.command("rerun")(friendly_errors(rerun_cmd))
     app.command("sweep")(friendly_errors(sweep))
     app.command("report")(friendly_errors(report_cmd))
     app.command("compare")(friendly_errors(compare_cmd))
+    app.command("claims")(friendly_errors(claims_cmd))
