@@ -68,6 +68,7 @@ import numpy as np
 
 from lossbench.codecs.base import CODECS, CodecBase, DecodeResult
 from lossbench.codecs.neural import DEFAULT_BACKBONE
+from lossbench.codecs.soundspring.capture import capture_latency, capture_plan, decode_capture, encode_capture
 from lossbench.codecs.soundspring.coding import (
     Layout,
     Schedule,
@@ -119,7 +120,10 @@ class SoundSpringCodec(CodecBase):
         gos: T_G, frames per group of slices in gos mode.
         slices: S, slice columns per block (default: one per frame in stream mode, 10 per GoS).
         bounds: layer-group bounds, e.g. ``3/6/12/24`` (the first is N_C, the coarse layers).
-        pack: ``slice`` (a packet per slice) or ``frame`` (a packet per slice column).
+        pack: ``slice`` (a packet per slice), ``frame`` (a packet per slice column) or ``capture`` (stream mode,
+            slices=1: the paper's Fig. 9 schedule, a packet per 20 ms frame sent when the frame is captured with
+            its coarse tokens, a block's fine tokens in the packet of the frame that completes its look-ahead;
+            :mod:`lossbench.codecs.soundspring.capture`).
         fec: coarse-token FEC: ``none``, ``next`` (copy in the next column's packet) or
             ``same`` (copy in the column's first enhancement packet, pack=slice).
         escape: 1 (default): a packet whose range-coded fine tokens would take as many bytes as their raw 10-bit
@@ -150,6 +154,9 @@ class SoundSpringCodec(CodecBase):
         self._set_header(header_bytes)
         if mode not in MODES:
             raise ConfigError(f"soundspring: mode must be one of {', '.join(MODES)}; got {mode!r}")
+        if pack == "capture" and mode != "stream":
+            raise ConfigError("soundspring: pack=capture is SoundSpring-S's send schedule (mode=stream), got "
+                              f"mode={mode!r}")
         self.backbone = get_backbone(backbone, weights)
         self.mlm = load_mlm(mlm_weights, self.backbone.name)
         nq = self.backbone.num_quantizers
@@ -249,13 +256,22 @@ class SoundSpringCodec(CodecBase):
         next block's packets (they carry its look-ahead frames' coarse tokens) and the decoder's look-ahead;
         gos mode for the whole group of slices and the decoder's look-ahead."""
         n = 8 * (self.layout.block + self.layout.lookahead + self.backbone.decoder_lookahead_frames)
+        if self.capture:
+            return capture_latency(self.layout, n, self.backbone.decoder_lookahead_frames)[1]
         plan, send = nominal_plan(self.layout, self.layers, n)
         return self.schedule(plan, send, n).latency
+
+    @property
+    def capture(self) -> bool:
+        """SoundSpring-S on the paper's Fig. 9 schedule: a packet per frame, sent when the frame is captured."""
+        return self.layout.pack == "capture"
 
     @property
     def packet_duration_s(self) -> float:
         """The audio a packet carries: a slice column's frames (``pack=slice`` sends a column's layer groups in
         packets of their own, each for the same frames)."""
+        if self.capture:
+            return self.frame_duration_s
         return self.layout.block / self.slices * self.frame_duration_s
 
     def schedule(self, plan: list, send: np.ndarray, n_frames: int) -> Schedule:
@@ -289,7 +305,7 @@ class SoundSpringCodec(CodecBase):
         x = self.padded_input(clip)
         toks = self.tokens(x)
         Ks = self.block_layers(x, nf)
-        plan = encode_tokens(self.mlm, toks, Ks, self.layout)
+        plan = (encode_capture if self.capture else encode_tokens)(self.mlm, toks, Ks, self.layout)
         fd = self.frame_duration_s
         packets = [Packet(i, sp.send_frame * fd, sp.payload, sp.frames, PacketKind.PRIMARY) for i, sp in enumerate(plan)]
         blocks = self.layout.blocks(nf)
@@ -301,7 +317,11 @@ class SoundSpringCodec(CodecBase):
         # framing as the coded stream, so the escape makes coded <= raw hold packet by packet and in total)
         fine_raw_bits = 8 * sum(p.raw_bytes for p in plan)
         dur = n / self.sample_rate_hz
-        sched = self.schedule(plan, np.array([p.send_frame for p in plan]), nf)
+        if self.capture:
+            own, full = capture_latency(self.layout, nf, self.backbone.decoder_lookahead_frames)
+        else:
+            sched = self.schedule(plan, np.array([p.send_frame for p in plan]), nf)
+            own, full = sched.send_latency, sched.latency
         return EncodedStream(
             codec=self.name, config=self.config(), sample_rate_hz=self.sample_rate_hz, num_samples=n,
             frame_duration_s=fd, packets=tuple(packets), header_bytes=self.header_bytes,
@@ -313,7 +333,7 @@ class SoundSpringCodec(CodecBase):
                   "fine_escaped_fraction": (sum(p.escaped for p in plan) / n_fine) if (n_fine := sum(
                       p.raw_bytes > 0 for p in plan)) else 0.0,
                   "plan": [(p.block, p.column, p.groups) for p in plan],
-                  "latency_ms": 1000.0 * sched.send_latency * fd, "own_clock_latency_ms": 1000.0 * sched.latency * fd},
+                  "latency_ms": 1000.0 * own * fd, "own_clock_latency_ms": 1000.0 * full * fd},
         )
 
     # ------------------------------------------------------------------ receiver
@@ -321,6 +341,8 @@ class SoundSpringCodec(CodecBase):
     def receive_tokens(self, stream: EncodedStream, reception: Reception | None):
         usable = np.ones(stream.num_packets, bool) if reception is None else reception.usable
         nf = self.n_frames(stream.num_samples)
+        if self.capture:
+            return self._receive_capture(stream, reception, usable, nf)
         plan = [SlicePacket(b, c, tuple(g), b"", range(0), 0) for b, c, g in stream.meta["plan"]]
         got = [SlicePacket(pl.block, pl.column, pl.groups, p.payload, pl.frames, 0) if u else None
                for pl, p, u in zip(plan, stream.packets, usable)]
@@ -337,6 +359,21 @@ class SoundSpringCodec(CodecBase):
             send = np.rint(np.array([p.send_time_s for p in stream.packets]) / fd).astype(np.int64)
             cutoff = self.schedule(plan, send, nf).cutoff
         return decode_tokens(self.mlm, got, plan, nf, self.layout, self.backbone.num_quantizers, send, cutoff)
+
+    def _receive_capture(self, stream: EncodedStream, reception: Reception | None, usable: np.ndarray, nf: int):
+        """The capture schedule's receiver: every frame decides at its own playout time (the deadline of its own
+        packet), on the one receiver clock; without deadlines every arrived packet counts (no private clock)."""
+        plan = capture_plan(self.layout, nf)
+        if len(plan) != stream.num_packets:
+            raise ConfigError(f"soundspring capture stream: {stream.num_packets} packets for {nf} frames")
+        got = [SlicePacket(pl.block, pl.column, pl.groups, p.payload, pl.frames, pl.send_frame, fine_of=pl.fine_of)
+               if u else None for pl, p, u in zip(plan, stream.packets, usable)]
+        arrival = cutoff = None
+        if reception is not None and np.isfinite(reception.playout_deadline_s).any():
+            fd = stream.frame_duration_s
+            arrival = np.where(reception.arrived, reception.arrival_time_s, np.inf) / fd
+            cutoff = (reception.playout_deadline_s + CLOCK_TOLERANCE_S) / fd  # packet t is frame t's
+        return decode_capture(self.mlm, got, plan, nf, self.layout, self.backbone.num_quantizers, arrival, cutoff)
 
     @functools.cached_property
     def _codebooks(self) -> list[np.ndarray]:

@@ -62,7 +62,7 @@ from lossbench.errors import ConfigError
 if TYPE_CHECKING:
     from lossbench.codecs.soundspring.mlm import MaskedTokenLM
 
-PACKINGS = ("slice", "frame")
+PACKINGS = ("slice", "frame", "capture")
 FEC_MODES = ("none", "next", "same")
 #: bit 7 of a packet's first byte: its fine tokens are 10-bit packed, not range-coded
 ESCAPE = 0x80
@@ -129,6 +129,10 @@ class Layout:
                               "pack='slice'; use fec='next' with pack='frame'")
         if self.context < 0 or self.lookahead < 0:
             raise ConfigError(f"context and lookahead must be >= 0, got {self.context}, {self.lookahead}")
+        if self.pack == "capture" and (self.slicing.slices != 1 or self.fec not in ("none", "next")):
+            raise ConfigError(f"pack='capture' (a packet per frame, sent when the frame is captured, the paper's "
+                              f"Fig. 9) codes a block's fine tokens as one slice: it needs slices=1 and fec 'none' or "
+                              f"'next', got slices={self.slicing.slices}, fec={self.fec!r}")
 
     @property
     def block(self) -> int:
@@ -288,6 +292,9 @@ class SlicePacket:
     coded_bytes: int = 0  # bytes of the fine tokens inside the payload (range-coded, or raw when escaped)
     escaped: bool = False  # the fine tokens went raw: the MLM's code would have been as long or longer
     raw_bytes: int = 0  # bytes the packet's fine tokens take 10-bit packed
+    #: pack='capture': the blocks whose fine tokens the packet carries (the packet's own coarse tokens are frame
+    #: ``frames[0]``'s, of block ``block``)
+    fine_of: tuple[int, ...] = ()
 
 
 def encode_tokens(model: MaskedTokenLM, tokens: np.ndarray, Ks: list[int], layout: Layout) -> list[SlicePacket]:
