@@ -72,13 +72,13 @@ def test_toml_spec_file(tmp_path):
     default = load_spec(Path(__file__).parents[2] / "lossbench" / "benchmarks" / "default_spec.toml")
     p = plan_sweep(default, tmp_path / "d")
     # 4 clips x (SoundSpring, Glaris, rvq 2 each + Opus 2 + 2 + 2 + AMR-WB 1 + PCM 1 concealments)
-    # x (4 Bernoulli levels x 3 playout delays + 25 WLAN traces + 2 LossGen channels)
-    assert p.num_tasks == 4 * 14 * 39
+    # x (4 Bernoulli levels x 4 playout delays + 25 WLAN traces + 2 LossGen channels)
+    assert p.num_tasks == 4 * 14 * 43
     # the delays of one Bernoulli level meet the same losses (one network, three buffers); the other channels get
     # the default buffer
     b10 = [c for c in p.channels if c.key.startswith("bernoulli:loss_rate=0.1|")]
-    assert sorted(c.playout for c in b10) == ["fixed:0ms", "fixed:20ms", "fixed:60ms"]
-    assert len({c.rng_key for c in b10}) == 1 and len({c.key for c in b10}) == 3
+    assert sorted(c.playout for c in b10) == ["fixed:0ms", "fixed:100ms", "fixed:20ms", "fixed:60ms"]
+    assert len({c.rng_key for c in b10}) == 1 and len({c.key for c in b10}) == 4
     assert {c.playout for c in p.channels if c.kind != "bernoulli"} == {"fixed:60ms"}
     keys = {c.key for c in p.channels}
     assert {"lossgen:loss_rate=0.1|playout=fixed:60ms", "lossgen:loss_rate=0.2|playout=fixed:60ms"} <= keys
@@ -280,7 +280,7 @@ def test_cli_sweep_errors_and_dry_run(tmp_path):
     # the sweepable models are asked of the loss-model registry, not listed: markov3 builds from a rate alone
     assert "markov3" in r.output and "lossgen" in r.output
     r = CliRunner().invoke(app, ["sweep", "--dry-run", "--out", str(tmp_path)])
-    assert r.exit_code == 0 and "tasks: 2184" in r.output
+    assert r.exit_code == 0 and "tasks: 2408" in r.output
 
 
 def test_bad_network_settings_fail_at_plan_time(tmp_path):
