@@ -85,6 +85,6 @@ def test_sweep_takes_lossgen_with_loss_values(tmp_path):
     assert res.exit_code == 0, res.output
     df = pd.read_parquet(tmp_path / "results.parquet")
     assert sorted(df["loss_param"]) == [0.05, 0.2] and (df["status"] == "ok").all()
-    assert set(df["channel_key"]) == {"lossgen:loss_rate=0.05", "lossgen:loss_rate=0.2"}
+    assert set(df["channel_key"]) == {"lossgen:loss_rate=0.05|playout=fixed:60ms", "lossgen:loss_rate=0.2|playout=fixed:60ms"}
     # one 6.8 s clip is 340 packets: LossGen's long loss-free stretches make that short draw vary a lot
     assert df["network_loss"].between(0, 1).all()

@@ -62,12 +62,13 @@ def test_report_loads_resolves_and_filters_in_chromium(run):
     shown_all = int(re.search(r'data-shown="(\d+)"', dom).group(1))
     rows = len(re.findall(r"<tr class=\"example\"", dom))
     assert shown_all == rows > 0
-    dom_f = _dom(exe, page.as_uri() + "#system=" + quote("Opus 12k") + "&loss=" + quote("20 %"))
+    opus = "Opus 12k · 20 ms packets"  # the report labels each system with its packet length
+    dom_f = _dom(exe, page.as_uri() + "#system=" + quote(opus) + "&loss=" + quote("20 %"))
     shown = int(re.search(r'data-shown="(\d+)"', dom_f).group(1))
     assert 0 < shown < shown_all
     visible = re.findall(r'<tr class="example" data-system="([^"]+)" data-channel="[^"]+" data-loss="([^"]+)"(?: style="")?>',
                          dom_f)
-    assert visible and all(s == "Opus 12k" and lv == "20 %" for s, lv in visible)
+    assert visible and all(s == opus and lv == "20 %" for s, lv in visible)
     shot = run / "report.png"
     subprocess.run([exe, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1200,1800",
                     "--virtual-time-budget=3000", f"--screenshot={shot}", page.as_uri()], capture_output=True,
