@@ -220,8 +220,11 @@ def quality_vs_loss(df: pd.DataFrame, metric: str, channel: str, out_stem: Path,
 
 def _legends(fig, opts: FigureOptions, fs: dict, handles, labels, title: str, overview=None, xlabel: str = "",
              ylabel: str = "") -> None:
-    """Title and the concealment legend above the panels, the axis labels, the overview panel's legend below."""
+    """Title and the concealment legend above the panels, the axis labels, the overview panel's legend below.
+    Long labels take fewer columns, so that the legend never widens the figure."""
     ncol = 3 if opts.small else 6
+    longest = max((len(str(x)) for x in labels), default=0)
+    ncol = max(1, min(ncol, int(fig.get_figwidth() * 72 / max(1.0, 0.62 * fs["legend"] * (longest + 4)))))
     top_rows = math.ceil(len(labels) / ncol)
     h_in = fig.get_figheight()
     line = (fs["legend"] + 5) / 72  # inches per legend row
@@ -522,7 +525,7 @@ def quality_vs_delay_per_loss(df: pd.DataFrame, metric: str, channel: str, out_s
         best[sysname] = str(means.idxmax() if higher else means.idxmin())
     fs = _fontsize(opts)
     lo, hi = robust_limits(d[metric].to_numpy(dtype=float), metric)
-    fig, axes = _grid(len(levels), opts, aspect=0.8)
+    fig, axes = _grid(len(levels), opts, aspect=1.1)
     handles, labels = [], []
     plt = _plt()
     for i, sysname in enumerate(systems):
