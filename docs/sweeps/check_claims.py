@@ -1,5 +1,9 @@
 """Print, from finished sweeps, each paper claim the docs test, with the numbers behind the verdict.
 
+Superseded since 2026-12-07 by ``lossbench claims docs/claims/<paper>.toml RUN...``, which decides each claim by a
+rule written before the run with paired tests; kept because the older sections of docs/soundspring.md and
+docs/glaris.md cite its output. Its "holds" compares means only.
+
 Run after the sweeps in docs/soundspring.md and docs/glaris.md:
 
     python docs/sweeps/check_claims.py soundspring runs/soundspring runs/soundspring_wlan
