@@ -116,11 +116,13 @@ class Decision:
     def markdown(self) -> str:
         c = self.claim
         t = self.table
-        unit = "share" if c.test == "share-above" else c.metric
+        unit_a = "share" if c.test == "share-above" else c.metric
+        unit_b = "share" if c.test == "share-above" else (c.metric_b or c.metric)
         lines = [f"### {c.id}: {c.statement}", "",
                  f"- a: {_sel(c.a)}; b: {_sel(c.b)}" + (f"; rows: {_sel(c.where)}" if c.where else ""),
                  f"- rule (written before the run): {c.rule()}", f"- **verdict: {self.verdict}**", "",
-                 f"| level | pairs | a ({unit}) | b ({unit}) | a - b [95 % interval] | p | verdict |",
+                 f"| level | pairs | a ({unit_a}) | b ({unit_b}) | {'a - b' if c.higher_is_better else 'b - a'} "
+                 "[95 % interval] | p | verdict |",
                  "|---|---|---|---|---|---|---|"]
         for r in t.itertuples():
             level = "all" if r.level is None or (isinstance(r.level, float) and math.isnan(r.level)) else f"{r.level:g}"
