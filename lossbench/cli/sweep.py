@@ -33,7 +33,7 @@ def sweep(
     jitter: Annotated[str | None, typer.Option(help="jitter for every channel: normal:10ms, uniform, exponential, "
                                                     "pareto:8ms:2.2, lognormal:10ms:0.8, ar1:10ms:0.9 (correlated), "
                                                     "spikes:300ms:0.2 (Poisson spikes per s), periodic:200ms:5s")] = None,
-    playout: Annotated[str | None, typer.Option(help="playout buffer: fixed:60ms | adaptive")] = None,
+    playout: Annotated[str | None, typer.Option(help="playout buffer: fixed:60ms (the default) | adaptive | tsm | speex")] = None,
     corpus: Annotated[str | None, typer.Option(help="corpus directory, or an embedded one: 'default' (16 kHz "
                                                   "speech) or 'fullband' (48 kHz music and speech)")] = None,
     transcripts: Annotated[Path | None, typer.Option(help="transcript file for WER: '<clip id><TAB><text>' "
