@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from lossbench.errors import writing
+from lossbench.errors import ConfigError, writing
 
 HASH_CHARS = 12  # every weights / file hash the project records has this many hex digits
 
@@ -63,3 +63,16 @@ def safe_name(s: str) -> str:
     if len(t) <= 120:
         return t
     return t[:107] + "_" + hashlib.sha256(s.encode()).hexdigest()[:12]
+
+
+def read_toml(path: str | Path, what: str) -> dict:
+    """A TOML file's tables; a ConfigError naming ``what`` (e.g. "spec file") if it is missing or not TOML."""
+    import tomllib
+
+    p = Path(path)
+    try:
+        return tomllib.loads(p.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{what} {str(p)!r} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}") from None

@@ -39,7 +39,6 @@ configs x seeds. TOML form (every key optional but ``codec`` and ``channel``)::
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -263,13 +262,10 @@ def _opt_str_list(v: Any, where: str) -> list[str] | None:
 
 
 def load_spec(path: str | Path) -> SweepSpec:
+    from lossbench.files import read_toml
+
     p = Path(path)
-    try:
-        d = tomllib.loads(p.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"spec file {str(p)!r} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    d = read_toml(p, "spec file")
     spec = spec_from_dict(d, where=str(p))
     if spec.name == "sweep":
         spec.name = p.stem

@@ -33,7 +33,6 @@ holds if every level holds, does not hold if any level does not, and is undecide
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -223,13 +222,10 @@ def decide(df: pd.DataFrame, claim: Claim) -> Decision:
 
 
 def load_claims(path: str | Path) -> list[Claim]:
+    from lossbench.files import read_toml
+
     p = Path(path)
-    try:
-        d = tomllib.loads(p.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"claims file {str(p)!r} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    d = read_toml(p, "claims file")
     entries = d.get("claim")
     if not isinstance(entries, list) or not entries:
         raise ConfigError(f"{p}: no [[claim]] tables")

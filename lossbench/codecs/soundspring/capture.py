@@ -32,8 +32,15 @@ import numpy as np
 from lossbench.codecs.entropy import CategoricalStream, crc_frame, crc_unframe
 from lossbench.codecs.fec import PayloadError
 from lossbench.codecs.rvq import pack_indices, unpack_indices
-from lossbench.codecs.soundspring.coding import ESCAPE, Layout, Received, SlicePacket, _BlockModel
-from lossbench.errors import ConfigError
+from lossbench.codecs.soundspring.coding import (
+    ESCAPE,
+    Layout,
+    Received,
+    SlicePacket,
+    _BlockModel,
+    check_layers,
+    rvq_causal,
+)
 
 if TYPE_CHECKING:
     from lossbench.codecs.soundspring.mlm import MaskedTokenLM
@@ -59,13 +66,8 @@ def encode_capture(model: MaskedTokenLM, tokens: np.ndarray, Ks: list[int], layo
     """The packets of a token stream on the capture schedule (``tokens`` (N, >= max K), one K per block)."""
     sl = layout.slicing
     N = tokens.shape[0]
-    blocks = layout.blocks(N)
-    if len(Ks) != len(blocks):
-        raise ConfigError(f"need one K per block: {len(blocks)} blocks, {len(Ks)} values")
+    blocks = check_layers(tokens, Ks, layout)
     nc = sl.n_coarse
-    for K in Ks:
-        if not nc <= K <= tokens.shape[1]:
-            raise ConfigError(f"K must lie in {nc}..{tokens.shape[1]}, got {K}")
     fb = layout.frame_blocks(N)
     out = []
     for pk in capture_plan(layout, N):
@@ -228,11 +230,7 @@ def decode_capture(model: MaskedTokenLM, packets: list[SlicePacket | None], plan
             state[ok, nc:K] = "R"
             cond_late = frames[(arr[i] <= cut[frames]) & ~(cond_at <= cut[frames])]
             state[cond_late, nc:K] = "I"
-    # RVQ causality: a layer above a missing one in the same frame is invalid
-    ok_all = state == "R"
-    first_bad = np.where(ok_all.all(1), K_max, np.argmin(ok_all, 1))
-    above = np.arange(K_max)[None, :] > first_bad[:, None]
-    state[above & ok_all] = "I"
+    rvq_causal(state)
     block_cut = np.array([cut[b0 : b0 + T].min() for b0, T in blocks], dtype=np.float64)
     return Received(toks, state, Ks, fec_rec, corrupt, coarse_time, block_cut)
 

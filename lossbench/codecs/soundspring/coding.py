@@ -297,18 +297,26 @@ class SlicePacket:
     fine_of: tuple[int, ...] = ()
 
 
+def check_layers(tokens: np.ndarray, Ks: list[int], layout: Layout) -> list[tuple[int, int]]:
+    """The blocks of a token stream (N, >= max K), after checking one K per block, each in N_C..the tokens' layers."""
+    blocks = layout.blocks(tokens.shape[0])
+    if len(Ks) != len(blocks):
+        raise ConfigError(f"need one K per block: {len(blocks)} blocks, {len(Ks)} values")
+    nc = layout.slicing.n_coarse
+    for K in Ks:
+        if not nc <= K <= tokens.shape[1]:
+            raise ConfigError(f"K must lie in {nc}..{tokens.shape[1]}, got {K}")
+    return blocks
+
+
 def encode_tokens(model: MaskedTokenLM, tokens: np.ndarray, Ks: list[int], layout: Layout) -> list[SlicePacket]:
     """Packets of a token stream: ``tokens`` (N, >= max K) int, ``Ks`` one K per block."""
     sl = layout.slicing
     N = tokens.shape[0]
-    blocks = layout.blocks(N)
-    if len(Ks) != len(blocks):
-        raise ConfigError(f"need one K per block: {len(blocks)} blocks, {len(Ks)} values")
+    blocks = check_layers(tokens, Ks, layout)
     nc = sl.n_coarse
     out: list[SlicePacket] = []
     for b, ((b0, T), K) in enumerate(zip(blocks, Ks)):
-        if not nc <= K <= tokens.shape[1]:
-            raise ConfigError(f"K must lie in {nc}..{tokens.shape[1]}, got {K}")
         w0, w1 = layout.window(b0, T, N)
         bm = _BlockModel(model, layout, tokens[w0:w1, :nc], b0 - w0, T, K)
         fine = sl.groups(K)[1:]
@@ -651,12 +659,16 @@ def decode_tokens(model: MaskedTokenLM, packets: list[SlicePacket | None], plan:
                 if v is not None:
                     toks[np.ix_(f, lay)] = v.reshape(f.size, lay.size)
                     state[np.ix_(f, lay)] = "R"
-    # RVQ causality: a layer above a missing one in the same frame is invalid
-    ok = state == "R"
-    first_bad = np.where(ok.all(1), K_max, np.argmin(ok, 1))
-    above = np.arange(K_max)[None, :] > first_bad[:, None]
-    state[above & ok] = "I"
+    rvq_causal(state)
     return Received(toks, state, Ks, fec_rec, corrupt, coarse_time, cutoff)
+
+
+def rvq_causal(state: np.ndarray) -> None:
+    """RVQ causality, in place: a received layer above a missing one in the same frame becomes invalid ('I')."""
+    ok = state == "R"
+    first_bad = np.where(ok.all(1), state.shape[1], np.argmin(ok, 1))
+    above = np.arange(state.shape[1])[None, :] > first_bad[:, None]
+    state[above & ok] = "I"
 
 
 def fine_bits(model: MaskedTokenLM, tokens: np.ndarray, K: int, layout: Layout) -> np.ndarray:
