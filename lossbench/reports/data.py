@@ -60,12 +60,29 @@ def distribution_channels(df: pd.DataFrame) -> list[str]:
     return [c for c in dict.fromkeys(df["channel"]) if c not in sw]
 
 
+def playout_order(settings) -> list[str]:
+    """Buffer settings in a reader's order: fixed buffers by their delay, then the others as they come."""
+    from lossbench.netsim.spec import parse_seconds
+
+    def key(item: tuple[int, str]):
+        i, p = item
+        head, _, rest = p.partition(":")
+        if head == "fixed":
+            try:
+                return (0, parse_seconds(rest), i)
+            except ConfigError:  # an unparsable setting keeps its place among the others
+                pass
+        return (1, 0.0, i)
+
+    return [p for _, p in sorted(enumerate(dict.fromkeys(settings)), key=key)]
+
+
 def playout_settings(df: pd.DataFrame, channel: str | None = None) -> list[str]:
-    """The playout buffer settings of ``channel``'s rows (of every row without one), in the run's order."""
+    """The playout buffer settings of ``channel``'s rows (of every row without one), fixed ones by delay."""
     if "playout" not in df.columns:
         return [""]
     d = df if channel is None else df[df["channel"] == channel]
-    return list(dict.fromkeys(d["playout"].fillna("").astype(str)))
+    return playout_order(d["playout"].fillna("").astype(str))
 
 
 def label_packets(df: pd.DataFrame) -> pd.DataFrame:

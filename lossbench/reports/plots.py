@@ -27,7 +27,7 @@ import pandas as pd
 
 from lossbench.errors import ConfigError
 from lossbench.metrics.table import column_info, column_range
-from lossbench.reports.data import PALETTE, mean_ci, swept_channels
+from lossbench.reports.data import PALETTE, mean_ci, playout_order, swept_channels
 
 FORMATS = ("png", "pdf", "svg")
 #: figure width in inches: screen, one column of a two-column paper (IEEE), a full page width
@@ -549,7 +549,7 @@ def quality_vs_delay_per_loss(df: pd.DataFrame, metric: str, channel: str, out_s
         ax.grid(alpha=0.3)
         ax.tick_params(labelsize=fs["tick"])
         ax.set_ylim(lo, hi)
-    settings = ", ".join(dict.fromkeys(d["playout"].astype(str)))
+    settings = ", ".join(playout_order(d["playout"].astype(str)))
     _legends(fig, opts, fs, handles, labels, f"quality against mouth-to-ear delay, one point per playout setting "
              f"({settings}); each system's best concealment on {channel}", None,
              "mean mouth-to-ear delay (ms): codec + packetisation + network + buffer", axis_label(metric))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from lossbench.metrics.table import column_info
-from lossbench.reports.data import mean_ci, swept_channels
+from lossbench.reports.data import mean_ci, playout_order, swept_channels
 
 
 def summary_stats(df: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
@@ -17,7 +17,7 @@ def summary_stats(df: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, pd.DataF
     play = d["playout"].fillna("").astype(str) if "playout" in d.columns else pd.Series("", index=d.index)
     if play.nunique() > 1:  # grouped by delay: the conditions of each playout setting together
         d["condition"] = [f"{p} · {c}" for p, c in zip(play, d["condition"])]
-        rank = {p: i for i, p in enumerate(dict.fromkeys(play))}
+        rank = {p: i for i, p in enumerate(playout_order(play))}
         d["_play"] = play.map(rank)
         order = list(dict.fromkeys(d.sort_values(["_play", "channel", "loss_param"])["condition"]))
     else:

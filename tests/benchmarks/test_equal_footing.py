@@ -113,3 +113,10 @@ def test_a_packet_due_exactly_at_the_playout_time_is_in_time():
     rec = lossless.build().transmit(s, channel_rng(0, lossless.rng_key, clip.id, 0))
     assert np.isfinite(rec.playout_deadline_s).all()
     assert np.array_equal(ss.decode(s, rec, "mlm").audio, ss.decode(s, None, "mlm").audio)
+
+
+def test_buffers_are_shown_in_a_readers_order():
+    from lossbench.reports.data import playout_order
+
+    got = playout_order(["fixed:60ms", "tsm", "fixed:100ms", "fixed:0ms", "fixed:60ms", "adaptive", "fixed:20ms"])
+    assert got == ["fixed:0ms", "fixed:20ms", "fixed:60ms", "fixed:100ms", "tsm", "adaptive"]
