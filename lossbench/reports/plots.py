@@ -213,8 +213,10 @@ def quality_vs_loss(df: pd.DataFrame, metric: str, channel: str, out_stem: Path,
         ax.grid(alpha=0.3)
         ax.tick_params(labelsize=fs["tick"])
     what = f"concealments of {systems[0]}" if one_codec else "concealments (colour) per system"
+    buffers = d["playout"].dropna().astype(str).unique() if "playout" in d.columns else []
+    behind = f", behind the {buffers[0]} playout buffer" if len(buffers) == 1 and buffers[0] else ""
     _legends(fig, opts, fs, [_line(cst[c]) for c in concs], concs, f"mean and 95 % CI over clips and seeds; {what}",
-             overview, f"packet loss rate, {channel} channel (%)", axis_label(metric))
+             overview, f"packet loss rate, {channel} channel (%){behind}", axis_label(metric))
     return save(fig, out_stem, opts)
 
 
