@@ -211,3 +211,20 @@ def test_side_info_plc_beats_zero_y_on_a_gap_in_a_real_clip():
     finally:
         cod.glaris.synthesis = orig
     assert err["side-info-plc"] < 0.5 * err["zero-y"], err  # 0.10 against 1.24 with the shipped modules
+
+
+def test_zero_z_is_the_plc_without_the_lost_frames_side_information(clip):
+    """Fig. 5d (zero-z): the same PLC as side-info-plc, fed zeros for the side information of the frames that lost
+    y. Without loss it is every other concealment; under loss it differs from side-info-plc only at lost frames and
+    after them (the PLC's causal context), and the received frames before the first loss are untouched."""
+    cod = make_codec("glaris:q=48,side=1,offsets=1")
+    s = cod.encode(clip)
+    assert np.array_equal(cod.decode(s, None, "zero-z").audio, cod.decode(s, None, "side-info-plc").audio)
+    lost = np.zeros(s.num_packets, bool)
+    lost[[40, 41, 90]] = True
+    rec = Reception.from_lost(lost)
+    z, si = cod.decode(s, rec, "zero-z"), cod.decode(s, rec, "side-info-plc")
+    assert np.isfinite(z.audio).all() and not np.allclose(z.audio, si.audio)
+    first = 40 * cod.frame_samples - cod.delay_samples
+    assert np.array_equal(z.audio[:first], si.audio[:first])
+    assert z.info["z_missing_frames"] == si.info["z_missing_frames"]

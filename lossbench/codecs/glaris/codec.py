@@ -24,6 +24,8 @@ frames of context, so the PMFs equal the sender's), and conceals the rest:
   with the confidence tokens M_H / M_L (eq. 5); a missing z is the learned mask token;
 - ``prior-mean``: the entropy model's predicted mean mu_t;
 - ``zero-y``: y_t = 0 (the latent-domain zero filling of the paper's Fig. 5c);
+- ``zero-z``: the side-info PLC with the side information of every frame that lost y zero-filled (z^Q = 0, no
+  copy, no mask token): the paper's Fig. 5d, what the PLC does without its side information;
 - waveform strategies: the frames that lost y are decoded from y = 0, then concealed in the waveform.
 
 The redundant bitrate (0.5 Q |offsets| kbit/s in theory) is measured from the payloads (``fec_kbps``).
@@ -95,7 +97,7 @@ class GlarisCodec(FrameCodec):
     """
 
     name = "glaris"
-    native_concealments: tuple[str, ...] = ("side-info-plc", "prior-mean", "zero-y")
+    native_concealments: tuple[str, ...] = ("side-info-plc", "prior-mean", "zero-y", "zero-z")
     facts = ("side_kbps", "y_lost_frames", "z_missing_frames", "z_from_copies", "corrupt_payloads")
 
     def __init__(self, q: int = 32, side: int = 2, offsets: Any = "1/13", weights: str | None = None,
@@ -298,6 +300,11 @@ class GlarisCodec(FrameCodec):
             yq_t = m.dequantize(torch.from_numpy(rx["yq"].T.astype(np.float32)).unsqueeze(0), self._q())
             if concealment == "side-info-plc":
                 fill = m.plc(s, yq_t, lost_t, z_missing, self._q())
+            elif concealment == "zero-z":  # Fig. 5d: the lost frames' z^Q zero-filled, then the same PLC
+                z0 = torch.from_numpy(zc[:, : self.side].T.copy()).unsqueeze(0)
+                zq0 = m.z_rvq.decode(z0) * (~lost_t)[:, None, :]
+                _, _, s0 = self._entropy(zq0, torch.zeros_like(z_missing))
+                fill = m.plc(s0, yq_t, lost_t, torch.zeros_like(z_missing), self._q())
             elif concealment == "prior-mean":
                 fill = m.dequantize(torch.from_numpy(mu.T.astype(np.float32)).unsqueeze(0), self._q())
             else:  # zero-y, and the waveform strategies' base decode
