@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -133,8 +133,6 @@ def _net_suffix(e: ChannelEntry, playout: bool = True) -> str:
 
 def _with_playout(e: ChannelEntry) -> ChannelEntry:
     """``e`` with its playout buffer: the one it names, else :data:`DEFAULT_PLAYOUT`; ``none`` is refused."""
-    from dataclasses import replace
-
     if e.playout is None:
         return replace(e, playout=DEFAULT_PLAYOUT)
     if str(e.playout).strip().lower() in ("", "none"):

@@ -102,9 +102,8 @@ def write_plots(df: pd.DataFrame, plot_dir: Path, opts: FigureOptions = FigureOp
 
     metrics = scored_columns(df)
 
-    def per_playout(ch: str):
-        """(rows, file suffix) per playout setting of channel ``ch``: a figure never pools rows of two delays."""
-        settings = playout_settings(df, ch)
+    def per_playout(settings: list[str]):
+        """(rows, file suffix) per playout setting of a channel: a figure never pools rows of two delays."""
         if len(settings) == 1:
             yield df, ""
             return
@@ -112,14 +111,15 @@ def write_plots(df: pd.DataFrame, plot_dir: Path, opts: FigureOptions = FigureOp
             yield df[df["playout"].fillna("").astype(str) == p], "_" + safe_name(p)
 
     for ch in swept_channels(df):
-        for d, sfx in per_playout(ch):
+        settings = playout_settings(df, ch)
+        for d, sfx in per_playout(settings):
             for m in metrics:
                 run(plots.quality_vs_loss, d, m, ch, plot_dir / f"loss_{ch}{sfx}_{m}", fo)
-        if len(playout_settings(df, ch)) > 1:  # quality against delay, per loss level
+        if len(settings) > 1:  # quality against delay, per loss level
             for m in metrics:
                 run(plots.quality_vs_delay_per_loss, df, m, ch, plot_dir / f"delay_{ch}_{m}", fo)
     for ch in distribution_channels(df):
-        for d, sfx in per_playout(ch):
+        for d, sfx in per_playout(playout_settings(df, ch)):
             for m in metrics:
                 run(plots.distribution, d, m, ch, plot_dir / f"cdf_{ch}{sfx}_{m}", fo)
                 if box:

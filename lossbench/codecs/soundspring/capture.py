@@ -39,6 +39,7 @@ from lossbench.codecs.soundspring.coding import (
     SlicePacket,
     _BlockModel,
     check_layers,
+    empty_reception,
     rvq_causal,
 )
 
@@ -124,11 +125,7 @@ def decode_capture(model: MaskedTokenLM, packets: list[SlicePacket | None], plan
     fb = layout.frame_blocks(N)
     arr = np.zeros(len(plan)) if arrival is None else np.asarray(arrival, dtype=np.float64)
     cut = np.full(N, np.inf) if frame_cutoff is None else np.asarray(frame_cutoff, dtype=np.float64)
-    coarse_time = np.full(N, np.inf)
-    toks = np.zeros((N, K_max), dtype=np.int64)
-    state = np.full((N, K_max), "L", dtype="<U1")
-    Ks = [0] * len(blocks)
-    fec_rec = np.zeros(N, dtype=bool)
+    toks, state, Ks, fec_rec, coarse_time = empty_reception(N, K_max, len(blocks))
     corrupt = 0
     fine_parts: dict[int, tuple[int, bytes, bool]] = {}  # block -> (packet, fine bytes, escaped)
     cb = -(-nc * 10 // 8)

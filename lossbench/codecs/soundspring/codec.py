@@ -94,6 +94,15 @@ STREAM_CONTEXT = 5
 DEFAULT_CONCEAL_LAYERS = 3
 
 
+def _clock_in_frames(reception: Reception | None, frame_s: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """The harness's receiver clock in frames: (each packet's arrival, inf if lost; its playout deadline, with
+    the clock's tolerance), or None where no playout buffer set deadlines."""
+    if reception is None or not np.isfinite(reception.playout_deadline_s).any():
+        return None
+    arrival = np.where(reception.arrived, reception.arrival_time_s, np.inf) / frame_s
+    return arrival, (reception.playout_deadline_s + CLOCK_TOLERANCE_S) / frame_s
+
+
 def _int_list(v: Any, what: str) -> tuple[int, ...]:
     if isinstance(v, (int, np.integer)):
         return (int(v),)
@@ -316,6 +325,7 @@ class SoundSpringCodec(CodecBase):
         # the fine tokens raw as the packets would carry them: 10-bit indices, byte-padded per packet (the same
         # framing as the coded stream, so the escape makes coded <= raw hold packet by packet and in total)
         fine_raw_bits = 8 * sum(p.raw_bytes for p in plan)
+        fine = [p for p in plan if p.raw_bytes]  # the packets that carry fine tokens
         dur = n / self.sample_rate_hz
         if self.capture:
             own, full = capture_latency(self.layout, nf, self.backbone.decoder_lookahead_frames)
@@ -330,8 +340,7 @@ class SoundSpringCodec(CodecBase):
                   # the fine tokens: what they cost as sent (range-coded under the MLM, or raw where that would
                   # cost more: the escape) against raw 10-bit indices; the share of packets whose fine tokens went raw
                   "fine_coded_kbps": coded_bits / dur / 1000.0, "fine_raw_kbps": fine_raw_bits / dur / 1000.0,
-                  "fine_escaped_fraction": (sum(p.escaped for p in plan) / n_fine) if (n_fine := sum(
-                      p.raw_bytes > 0 for p in plan)) else 0.0,
+                  "fine_escaped_fraction": sum(p.escaped for p in fine) / len(fine) if fine else 0.0,
                   "plan": [(p.block, p.column, p.groups) for p in plan],
                   "latency_ms": 1000.0 * own * fd, "own_clock_latency_ms": 1000.0 * full * fd},
         )
@@ -348,13 +357,12 @@ class SoundSpringCodec(CodecBase):
                for pl, p, u in zip(plan, stream.packets, usable)]
         send = cutoff = None
         fd = stream.frame_duration_s
-        if reception is not None and np.isfinite(reception.playout_deadline_s).any():
+        if (clock := _clock_in_frames(reception, fd)) is not None:
             # the receiver clock of the harness (a playout buffer set deadlines): a block uses a packet only if it
             # arrived by the block's playout time, the earliest deadline of the block's own packets
-            deadline = np.full(len(self.layout.blocks(nf)), np.inf)
-            np.minimum.at(deadline, [pl.block for pl in plan], reception.playout_deadline_s)
-            send = np.where(reception.arrived, reception.arrival_time_s, np.inf) / fd
-            cutoff = (deadline + CLOCK_TOLERANCE_S) / fd
+            send, packet_deadline = clock
+            cutoff = np.full(len(self.layout.blocks(nf)), np.inf)
+            np.minimum.at(cutoff, [pl.block for pl in plan], packet_deadline)
         elif self.mode == "stream":  # no buffer: each block uses what was sent by its decision time
             send = np.rint(np.array([p.send_time_s for p in stream.packets]) / fd).astype(np.int64)
             cutoff = self.schedule(plan, send, nf).cutoff
@@ -368,11 +376,7 @@ class SoundSpringCodec(CodecBase):
             raise ConfigError(f"soundspring capture stream: {stream.num_packets} packets for {nf} frames")
         got = [SlicePacket(pl.block, pl.column, pl.groups, p.payload, pl.frames, pl.send_frame, fine_of=pl.fine_of)
                if u else None for pl, p, u in zip(plan, stream.packets, usable)]
-        arrival = cutoff = None
-        if reception is not None and np.isfinite(reception.playout_deadline_s).any():
-            fd = stream.frame_duration_s
-            arrival = np.where(reception.arrived, reception.arrival_time_s, np.inf) / fd
-            cutoff = (reception.playout_deadline_s + CLOCK_TOLERANCE_S) / fd  # packet t is frame t's
+        arrival, cutoff = _clock_in_frames(reception, stream.frame_duration_s) or (None, None)  # packet t: frame t's
         return decode_capture(self.mlm, got, plan, nf, self.layout, self.backbone.num_quantizers, arrival, cutoff)
 
     @functools.cached_property

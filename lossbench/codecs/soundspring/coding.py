@@ -485,6 +485,14 @@ def _parse(payload: bytes, layout: Layout, K_max: int, groups: tuple[int, ...], 
     return K, coarse, fec, body[pos:], escaped
 
 
+def empty_reception(n_frames: int, K_max: int, n_blocks: int
+                    ) -> tuple[np.ndarray, np.ndarray, list[int], np.ndarray, np.ndarray]:
+    """What a receiver starts from: tokens (zeros), states (all 'L'), each block's K (0: unknown), the frames
+    recovered from FEC (none) and each frame's coarse-token arrival (never)."""
+    return (np.zeros((n_frames, K_max), dtype=np.int64), np.full((n_frames, K_max), "L", dtype="<U1"),
+            [0] * n_blocks, np.zeros(n_frames, dtype=bool), np.full(n_frames, np.inf))
+
+
 def decode_tokens(model: MaskedTokenLM, packets: list[SlicePacket | None], plan: list[SlicePacket],
                   n_frames: int, layout: Layout, K_max: int = 24, send: np.ndarray | None = None,
                   cutoff: np.ndarray | None = None) -> Received:
@@ -508,11 +516,7 @@ def decode_tokens(model: MaskedTokenLM, packets: list[SlicePacket | None], plan:
         cutoff = np.full(len(blocks), np.inf)
     send = np.asarray(send, dtype=np.float64)
     cutoff = np.asarray(cutoff, dtype=np.float64)
-    coarse_time = np.full(N, np.inf)
-    toks = np.zeros((N, K_max), dtype=np.int64)
-    state = np.full((N, K_max), "L", dtype="<U1")
-    Ks = [0] * len(blocks)
-    fec_rec = np.zeros(N, dtype=bool)
+    toks, state, Ks, fec_rec, coarse_time = empty_reception(N, K_max, len(blocks))
     corrupt = 0
     parsed: dict[int, tuple] = {}
     by_block: dict[int, list[int]] = {}
