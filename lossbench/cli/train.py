@@ -181,6 +181,27 @@ def soundspring_card_cmd(
     console.print(f"wrote {write_card(data, ckpt_dir, count=clips, backbone=backbone)}")
 
 
+@app.command("soundspring-freq")
+@friendly_errors
+def soundspring_freq_cmd(
+    data: Annotated[Path, typer.Option(help="directory made by 'lossbench data prepare-speech'")] = Path("data/speech"),
+    max_hours: Annotated[float | None, typer.Option(
+        help="count at most this much training audio (the MLM's seeded subset)")] = 3.0,
+    backbone: Annotated[str, typer.Option(help="whose tokens")] = DEFAULT_BACKBONE,
+    out: Annotated[Path | None, typer.Option(help="default: the backbone's shipped token_freq file")] = None,
+) -> None:
+    """Count each layer's token frequencies on the training tokens: the table of SoundSpring's entropy=freq."""
+    from lossbench.codecs.neural.tokens import codec_sha, tokenize
+    from lossbench.codecs.soundspring.frequencies import count_tokens, save_frequencies
+
+    cls = backbone_class(backbone)
+    toks = tokenize(data, "train", max_hours=max_hours, backbone=cls.name)
+    dest = out or cls.shipped_path("token_freq")
+    src = f"training split of {data}" + (f", {max_hours:g} h seeded subset" if max_hours else "")
+    save_frequencies(count_tokens(toks), dest, cls.name, codec_sha(None, cls.name), src)
+    console.print(f"wrote {dest} ({toks.shape[0]} frames)")
+
+
 @app.command("glaris")
 @friendly_errors
 def train_glaris_cmd(

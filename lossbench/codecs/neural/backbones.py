@@ -305,7 +305,8 @@ class FarganFeatureBackbone(Backbone):
                "mlm": NEURAL_DIR / "soundspring" / "weights" / "mlm_fargan.safetensors",
                "glaris": NEURAL_DIR / "glaris" / "weights" / "glaris_fargan.safetensors",
                "coarse_head": NEURAL_DIR / "soundspring" / "weights" / "coarse_head_fargan.safetensors",
-               "glaris_decoder": NEURAL_DIR / "glaris" / "weights" / "glaris_decoder_fargan.safetensors"}
+               "glaris_decoder": NEURAL_DIR / "glaris" / "weights" / "glaris_decoder_fargan.safetensors",
+               "token_freq": NEURAL_DIR / "soundspring" / "weights" / "token_freq_fargan.safetensors"}
     card_name = "MODEL_CARD_fargan.md"
     token_note = " Layers 1-2 are the pitch tokens (period x 4 correlation levels, 896 of 1024 ids used)."
     latent_note = ("- l: the RVQ part of the fargan quantiser's latent (layers 2..23, 64-d); the two pitch tokens per "

@@ -25,8 +25,6 @@ tokens only if theirs did (its own packet, or the next frame's FEC copy).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from lossbench.codecs.entropy import CategoricalStream, crc_frame, crc_unframe
@@ -34,6 +32,7 @@ from lossbench.codecs.fec import PayloadError
 from lossbench.codecs.rvq import pack_indices, unpack_indices
 from lossbench.codecs.soundspring.coding import (
     ESCAPE,
+    CoderModel,
     Layout,
     Received,
     SlicePacket,
@@ -42,9 +41,7 @@ from lossbench.codecs.soundspring.coding import (
     empty_reception,
     rvq_causal,
 )
-
-if TYPE_CHECKING:
-    from lossbench.codecs.soundspring.mlm import MaskedTokenLM
+from lossbench.codecs.soundspring.frequencies import TokenFrequencies
 
 
 def fine_frames(layout: Layout, n_frames: int) -> list[int]:
@@ -63,7 +60,7 @@ def capture_plan(layout: Layout, n_frames: int) -> list[SlicePacket]:
                         fine_of=tuple(carried.get(t, ()))) for t in range(n_frames)]
 
 
-def encode_capture(model: MaskedTokenLM, tokens: np.ndarray, Ks: list[int], layout: Layout) -> list[SlicePacket]:
+def encode_capture(model: CoderModel, tokens: np.ndarray, Ks: list[int], layout: Layout) -> list[SlicePacket]:
     """The packets of a token stream on the capture schedule (``tokens`` (N, >= max K), one K per block)."""
     sl = layout.slicing
     N = tokens.shape[0]
@@ -109,7 +106,7 @@ def capture_latency(layout: Layout, n_frames: int, decoder_lookahead: int) -> tu
     return own, full + decoder_lookahead
 
 
-def decode_capture(model: MaskedTokenLM, packets: list[SlicePacket | None], plan: list[SlicePacket], n_frames: int,
+def decode_capture(model: CoderModel, packets: list[SlicePacket | None], plan: list[SlicePacket], n_frames: int,
                    layout: Layout, K_max: int = 24, arrival: np.ndarray | None = None,
                    frame_cutoff: np.ndarray | None = None) -> Received:
     """Recover tokens from the capture-schedule packets that arrived (None = lost).
@@ -209,7 +206,8 @@ def decode_capture(model: MaskedTokenLM, packets: list[SlicePacket | None], plan
                     pos += T * lay.size
                 cond_at = np.full(T, -np.inf)
             else:
-                known = np.isfinite(coarse_time[w0:w1]).all()
+                free = isinstance(model, TokenFrequencies)  # context-free PMFs: no condition tokens to wait for
+                known = free or np.isfinite(coarse_time[w0:w1]).all()
                 if broken or not known:  # a condition token never arrived: Phi cannot be followed, nor what follows
                     broken = True
                     state[b0 : b0 + T, nc:K][state[b0 : b0 + T, nc:K] == "L"] = "I"
@@ -219,7 +217,7 @@ def decode_capture(model: MaskedTokenLM, packets: list[SlicePacket | None], plan
                 for j in groups:
                     lay = sl.layers_of(j, K)
                     got_fine[:, lay - nc] = stream.decode(bm.probs(0, j)).reshape(T, lay.size)
-                cond_at = np.full(T, coarse_time[w0:w1].max())
+                cond_at = np.full(T, -np.inf if free else coarse_time[w0:w1].max())
             # per frame: the fine packet, and (range-coded) its conditions, must have come by its playout time
             in_time = (arr[i] <= cut[frames]) & (cond_at <= cut[frames])
             ok = frames[in_time]

@@ -70,6 +70,7 @@ from lossbench.codecs.base import CODECS, CodecBase, DecodeResult
 from lossbench.codecs.neural import DEFAULT_BACKBONE
 from lossbench.codecs.soundspring.capture import capture_latency, capture_plan, decode_capture, encode_capture
 from lossbench.codecs.soundspring.coding import (
+    CoderModel,
     Layout,
     Schedule,
     SlicePacket,
@@ -80,6 +81,7 @@ from lossbench.codecs.soundspring.coding import (
     stream_schedule,
 )
 from lossbench.codecs.soundspring.conceal import centred_windows, conceal_tokens, stream_windows
+from lossbench.codecs.soundspring.frequencies import ENTROPY_MODELS, load_frequencies
 from lossbench.codecs.soundspring.weights import load_mlm, mlm_path
 from lossbench.core import CLOCK_TOLERANCE_S, DEFAULT_HEADER_BYTES, Clip, EncodedStream, Packet, PacketKind, Reception
 from lossbench.errors import ConfigError
@@ -138,6 +140,12 @@ class SoundSpringCodec(CodecBase):
         escape: 1 (default): a packet whose range-coded fine tokens would take as many bytes as their raw 10-bit
             indices or more sends them raw, flagged in its first byte, so the stream never costs more than the
             raw tokens; 0: every packet range-coded under the MLM (the ablation).
+        entropy: what codes the fine tokens: ``mlm`` (default, the paper's: the masked LM's PMFs under Phi) or
+            ``freq`` (lossbench's: each layer's token frequencies on the training tokens, no context and no
+            Transformer pass; on the fargan backbone's tokens it codes in fewer bits than the MLM, whose context
+            adds nothing measurable, and its fine tokens decode without their coarse condition tokens;
+            :mod:`lossbench.codecs.soundspring.frequencies`). Concealment uses the MLM either way.
+        freq_weights: another token-frequency table (``lossbench train soundspring-freq``).
         conceal_layers: the depth the ``mlm`` concealments restore (lower layers only).
         vbr: layer counts to choose from per block by its level, e.g. ``3/6/12/24``
             (empty: always ``layers``); thresholds in ``vbr_db`` (dBFS, one fewer).
@@ -157,7 +165,8 @@ class SoundSpringCodec(CodecBase):
                  pack: str = "slice", fec: str = "next", conceal_layers: int = DEFAULT_CONCEAL_LAYERS, vbr: Any = "",
                  vbr_db: Any = "-50/-40/-30", weights: str | None = None, mlm_weights: str | None = None,
                  backbone: str = DEFAULT_BACKBONE, header_bytes: int = DEFAULT_HEADER_BYTES,
-                 conceal_context: int = 20, escape: Any = 1) -> None:
+                 conceal_context: int = 20, escape: Any = 1, entropy: str = "mlm",
+                 freq_weights: str | None = None) -> None:
         from lossbench.codecs.neural.backbones import get_backbone
 
         self._set_header(header_bytes)
@@ -168,6 +177,12 @@ class SoundSpringCodec(CodecBase):
                               f"mode={mode!r}")
         self.backbone = get_backbone(backbone, weights)
         self.mlm = load_mlm(mlm_weights, self.backbone.name)
+        if entropy not in ENTROPY_MODELS:
+            raise ConfigError(f"soundspring: entropy must be one of {', '.join(ENTROPY_MODELS)}; got {entropy!r}")
+        self.entropy, self.freq_weights = entropy, freq_weights
+        #: what codes the fine tokens (the MLM, or the context-free frequencies)
+        self.coder: CoderModel = (self.mlm if entropy == "mlm"
+                                  else load_frequencies(freq_weights, self.backbone.name))
         nq = self.backbone.num_quantizers
         bnd = _int_list(bounds, "bounds")
         nc = bnd[0]
@@ -232,7 +247,12 @@ class SoundSpringCodec(CodecBase):
     # ------------------------------------------------------------------ description
 
     def model_files(self) -> dict[str, Path]:
-        return {"codec": self.backbone.weights, "mlm": mlm_path(self.mlm_weights, self.backbone.name)}
+        files = {"codec": self.backbone.weights, "mlm": mlm_path(self.mlm_weights, self.backbone.name)}
+        if self.entropy == "freq":
+            from lossbench.codecs.neural.backbones import backbone_class
+
+            files["token_freq"] = backbone_class(self.backbone.name).shipped_path("token_freq", self.freq_weights)
+        return files
 
     def codec_params(self) -> dict[str, Any]:
         p: dict[str, Any] = {"layers": self.layers, "mode": self.mode}
@@ -245,6 +265,8 @@ class SoundSpringCodec(CodecBase):
         p |= {"slices": self.slices, "pack": self.pack, "fec": self.fec}
         if not self.escape:
             p["escape"] = 0
+        if self.entropy != "mlm":
+            p["entropy"] = self.entropy
         p["backbone"] = self.backbone.name
         if self.conceal_layers != DEFAULT_CONCEAL_LAYERS:
             p["conceal_layers"] = self.conceal_layers
@@ -253,7 +275,7 @@ class SoundSpringCodec(CodecBase):
         if self.vbr:
             p["vbr"] = "/".join(map(str, self.vbr))
             p["vbr_db"] = "/".join(map(str, self.vbr_db))
-        for k in ("weights", "mlm_weights"):
+        for k in ("weights", "mlm_weights", "freq_weights"):
             if getattr(self, k):
                 p[k] = getattr(self, k)
         return p
@@ -314,7 +336,7 @@ class SoundSpringCodec(CodecBase):
         x = self.padded_input(clip)
         toks = self.tokens(x)
         Ks = self.block_layers(x, nf)
-        plan = (encode_capture if self.capture else encode_tokens)(self.mlm, toks, Ks, self.layout)
+        plan = (encode_capture if self.capture else encode_tokens)(self.coder, toks, Ks, self.layout)
         fd = self.frame_duration_s
         packets = [Packet(i, sp.send_frame * fd, sp.payload, sp.frames, PacketKind.PRIMARY) for i, sp in enumerate(plan)]
         blocks = self.layout.blocks(nf)
@@ -366,7 +388,7 @@ class SoundSpringCodec(CodecBase):
         elif self.mode == "stream":  # no buffer: each block uses what was sent by its decision time
             send = np.rint(np.array([p.send_time_s for p in stream.packets]) / fd).astype(np.int64)
             cutoff = self.schedule(plan, send, nf).cutoff
-        return decode_tokens(self.mlm, got, plan, nf, self.layout, self.backbone.num_quantizers, send, cutoff)
+        return decode_tokens(self.coder, got, plan, nf, self.layout, self.backbone.num_quantizers, send, cutoff)
 
     def _receive_capture(self, stream: EncodedStream, reception: Reception | None, usable: np.ndarray, nf: int):
         """The capture schedule's receiver: every frame decides at its own playout time (the deadline of its own
@@ -377,7 +399,7 @@ class SoundSpringCodec(CodecBase):
         got = [SlicePacket(pl.block, pl.column, pl.groups, p.payload, pl.frames, pl.send_frame, fine_of=pl.fine_of)
                if u else None for pl, p, u in zip(plan, stream.packets, usable)]
         arrival, cutoff = _clock_in_frames(reception, stream.frame_duration_s) or (None, None)  # packet t: frame t's
-        return decode_capture(self.mlm, got, plan, nf, self.layout, self.backbone.num_quantizers, arrival, cutoff)
+        return decode_capture(self.coder, got, plan, nf, self.layout, self.backbone.num_quantizers, arrival, cutoff)
 
     @functools.cached_property
     def _codebooks(self) -> list[np.ndarray]:

@@ -49,7 +49,7 @@ tokens at the receiver: it decodes even where the coarse tokens or key slices it
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Union, cast
 
 import numpy as np
 
@@ -57,10 +57,14 @@ from lossbench.codecs.entropy import CategoricalStream, crc_frame, crc_unframe
 from lossbench.codecs.fec import PayloadError
 from lossbench.codecs.neural.threads import single_thread
 from lossbench.codecs.rvq import pack_indices, unpack_indices
+from lossbench.codecs.soundspring.frequencies import TokenFrequencies
 from lossbench.errors import ConfigError
 
 if TYPE_CHECKING:
     from lossbench.codecs.soundspring.mlm import MaskedTokenLM
+
+#: what codes the fine tokens: the masked LM (the paper's), or the context-free token frequencies (``entropy=freq``)
+CoderModel = Union["MaskedTokenLM", TokenFrequencies]
 
 PACKINGS = ("slice", "frame", "capture")
 FEC_MODES = ("none", "next", "same")
@@ -204,9 +208,11 @@ class _BlockModel:
     depend on the shapes of these calls, and both ends make the same calls.
     """
 
-    def __init__(self, model: MaskedTokenLM, layout: Layout, coarse_win: np.ndarray, off: int, T: int, K: int):
+    def __init__(self, model: CoderModel, layout: Layout, coarse_win: np.ndarray, off: int, T: int, K: int):
         sl = layout.slicing
-        self.model, self.sl, self.off, self.T, self.K = model, sl, off, T, K
+        self.sl, self.off, self.T, self.K = sl, off, T, K
+        self.free: TokenFrequencies | None = model if isinstance(model, TokenFrequencies) else None
+        self.model = cast("MaskedTokenLM", model)  # used only when ``free`` is None
         W = coarse_win.shape[0]
         self.vis = np.full((W, K), -1, dtype=np.int64)
         self.vis[:, : sl.n_coarse] = coarse_win
@@ -219,6 +225,8 @@ class _BlockModel:
 
     def key_probs(self) -> np.ndarray:
         """PMFs (frames of the key column, K - N_C fine layers, V)."""
+        if self._key_p is None and self.free is not None:
+            self._key_p = self.free.probs(self.key_f.size, np.arange(self.sl.n_coarse, self.K))
         if self._key_p is None:
             self._key_p = mlm_probs(self.model, self.coarse_vis, self.key_f, np.arange(self.sl.n_coarse, self.K))
         return self._key_p
@@ -237,6 +245,9 @@ class _BlockModel:
         key slices are missing gets PMFs that are never used (its non-key
         slices are invalid), and the batch keeps the same shape at both ends.
         """
+        if not self._nonkey_p and self.free is not None:
+            self._nonkey_p = {g: self.free.probs(self.other_cols.size, self.sl.layers_of(g, self.K))
+                              for g in self.sl.groups(self.K)[1:]}
         if not self._nonkey_p:
             fine = self.sl.groups(self.K)[1:]
             vs = np.repeat(self.vis[None], len(fine), 0)
@@ -309,7 +320,7 @@ def check_layers(tokens: np.ndarray, Ks: list[int], layout: Layout) -> list[tupl
     return blocks
 
 
-def encode_tokens(model: MaskedTokenLM, tokens: np.ndarray, Ks: list[int], layout: Layout) -> list[SlicePacket]:
+def encode_tokens(model: CoderModel, tokens: np.ndarray, Ks: list[int], layout: Layout) -> list[SlicePacket]:
     """Packets of a token stream: ``tokens`` (N, >= max K) int, ``Ks`` one K per block."""
     sl = layout.slicing
     N = tokens.shape[0]
@@ -493,7 +504,7 @@ def empty_reception(n_frames: int, K_max: int, n_blocks: int
             [0] * n_blocks, np.zeros(n_frames, dtype=bool), np.full(n_frames, np.inf))
 
 
-def decode_tokens(model: MaskedTokenLM, packets: list[SlicePacket | None], plan: list[SlicePacket],
+def decode_tokens(model: CoderModel, packets: list[SlicePacket | None], plan: list[SlicePacket],
                   n_frames: int, layout: Layout, K_max: int = 24, send: np.ndarray | None = None,
                   cutoff: np.ndarray | None = None) -> Received:
     """Recover tokens from the packets that arrived (None = lost), following Phi.
@@ -517,6 +528,7 @@ def decode_tokens(model: MaskedTokenLM, packets: list[SlicePacket | None], plan:
     send = np.asarray(send, dtype=np.float64)
     cutoff = np.asarray(cutoff, dtype=np.float64)
     toks, state, Ks, fec_rec, coarse_time = empty_reception(N, K_max, len(blocks))
+    free = isinstance(model, TokenFrequencies)
     corrupt = 0
     parsed: dict[int, tuple] = {}
     by_block: dict[int, list[int]] = {}
@@ -589,8 +601,8 @@ def decode_tokens(model: MaskedTokenLM, packets: list[SlicePacket | None], plan:
         if not fine:
             continue
         w0, w1 = layout.window(b0, T, N)
-        # a condition (coarse) token is missing: Phi cannot be followed
-        if not (np.isfinite(coarse_time[w0:w1]) & (coarse_time[w0:w1] <= cutoff[b])).all():
+        # a condition (coarse) token is missing: Phi cannot be followed (context-free PMFs need none)
+        if not free and not (np.isfinite(coarse_time[w0:w1]) & (coarse_time[w0:w1] <= cutoff[b])).all():
             state[b0 : b0 + T, nc:K][state[b0 : b0 + T, nc:K] == "L"] = "I"
             take_raw(b, b0, T, K)
             continue
@@ -625,7 +637,7 @@ def decode_tokens(model: MaskedTokenLM, packets: list[SlicePacket | None], plan:
             for jj in pk.groups:
                 if jj == 0 or (col, jj) in got_groups:
                     continue
-                if col != sl.key and not all(key_ok.get(g, False) for g in fine if g <= jj):
+                if col != sl.key and not free and not all(key_ok.get(g, False) for g in fine if g <= jj):
                     return None
                 got_groups[(col, jj)] = streams[i].decode(bm.probs(col, jj))
                 if jj == j:
@@ -656,7 +668,7 @@ def decode_tokens(model: MaskedTokenLM, packets: list[SlicePacket | None], plan:
                 if col == sl.key:
                     continue
                 f = b0 + sl.frames_of(col, T)
-                if not all(key_ok[g] for g in fine if g <= j) and not escaped_at(b, col, j):
+                if not free and not all(key_ok[g] for g in fine if g <= j) and not escaped_at(b, col, j):
                     state[np.ix_(f, lay)] = "I"  # Case 4: a key slice it is conditioned on is missing
                     continue
                 v = read(col, j)
@@ -675,7 +687,7 @@ def rvq_causal(state: np.ndarray) -> None:
     state[above & ok] = "I"
 
 
-def fine_bits(model: MaskedTokenLM, tokens: np.ndarray, K: int, layout: Layout) -> np.ndarray:
+def fine_bits(model: CoderModel, tokens: np.ndarray, K: int, layout: Layout) -> np.ndarray:
     """Ideal code length (bits) per fine token under Phi, per layer: float (K - N_C,) means."""
     sl = layout.slicing
     N = tokens.shape[0]
