@@ -122,6 +122,8 @@ def write_card(data: Path, ckpt_dir: Path, count: int = 16, backbone: str = DEFA
     for label, r in rates.items():
         lines.append(f"| {label} | {r[12]:.2f} kbit/s | {100 * (1 - r[12] / 6):.1f} % | {r[24]:.2f} kbit/s | "
                      f"{100 * (1 - r[24] / 12):.1f} % |")
+    lines += capture_rate_table(clips, opts)
+    lines += limits_table(mlm, data, backbone)
     lines += predictor_table(make_codec("soundspring:layers=6,slices=1,pack=frame,fec=none" + opts),
                              [x for _, x in clips])
     if evals:
@@ -135,6 +137,84 @@ def write_card(data: Path, ckpt_dir: Path, count: int = 16, backbone: str = DEFA
     out = out or WEIGHTS_DIR / backbone_class(backbone).card_name
     out.write_text("\n".join(lines))
     return out
+
+
+def capture_rate_table(clips: list[tuple[str, np.ndarray]], opts: str) -> list[str]:
+    """The fine tokens' rate on the paper's capture schedule (20 ms packets, escape on), coded under the MLM
+    and under the token frequencies, against the same tokens raw."""
+    from lossbench.codecs import make_codec
+    from lossbench.core import Clip
+
+    lines = ["", "SoundSpring-S on the paper's send schedule (`pack=capture`: a packet per 20 ms frame, a block's fine",
+             "tokens in one packet; escape on: a packet whose coded fine part would not be shorter goes raw). Fine",
+             "tokens as sent against the same tokens 10-bit packed in the same packets; `escaped`: share of the",
+             "packets carrying fine tokens that went raw:", "",
+             "| K | entropy model | fine coded | fine raw | saving | escaped |", "|---|---|---|---|---|---|"]
+    for K in (6, 12, 24):
+        for ent, name in (("mlm", "MLM (the paper's)"), ("freq", "token frequencies (`entropy=freq`)")):
+            cod = make_codec(f"soundspring:layers={K},slices=1,pack=capture,fec=none,entropy={ent}{opts}")
+            coded = raw = esc = dur = 0.0
+            for name_, x in clips:
+                st = cod.encode(Clip(name_, x, 16000))
+                coded += st.meta["fine_coded_kbps"] * st.duration_s
+                raw += st.meta["fine_raw_kbps"] * st.duration_s
+                esc += st.meta["fine_escaped_fraction"] * st.duration_s
+                dur += st.duration_s
+            lines.append(f"| {K} | {name} | {coded / dur:.3f} kbit/s | {raw / dur:.3f} kbit/s | "
+                         f"{100 * (1 - coded / raw):.1f} % | {100 * esc / dur:.0f} % |")
+    return lines
+
+
+def limits_table(mlm, data: Path, backbone: str, frames: int = 8000) -> list[str]:
+    """Where the saving stops (:mod:`lossbench.codecs.soundspring.limits`): the coding contexts, one-token count
+    models, training against held-out tokens, and the cost of a pass."""
+    from lossbench.codecs.neural.tokens import tokenize
+    from lossbench.codecs.soundspring.limits import CONTEXTS, context_bits, pair_bits, rtf_passes, sample_chunks, unigram_bits
+
+    train = tokenize(data, "train", max_hours=3.0, backbone=backbone)
+    valid = tokenize(data, "valid", backbone=backbone)
+    nc = mlm.cfg.n_coarse
+    sets = {"held-out": sample_chunks(valid, frames), "training": sample_chunks(train, frames, seed=1)}
+    groups = {"4-6": slice(0, 3), "7-12": slice(3, 9), "13-24": slice(9, 21), "4-24": slice(0, 21)}
+    rows: dict[str, np.ndarray] = {}
+    for ctx in CONTEXTS:
+        ch = sets["held-out"]
+        rows[ctx] = (unigram_bits(train, ch.reshape(-1, ch.shape[2]), nc) if ctx == "unigram"
+                     else context_bits(mlm, ch, ctx))
+    tr = sets["training"]
+    train_rows = {"unigram": unigram_bits(train, tr.reshape(-1, tr.shape[2]), nc),
+                  "coarse": context_bits(mlm, tr, "coarse")}
+    what = {"unigram": "none: each layer's token frequencies on the training tokens (`entropy=freq`)",
+            "coarse": "the window's coarse tokens (the shipped coder, T_S=3, T_F=2)",
+            "coarse+past": "+ the coarse tokens of 15 earlier frames",
+            "history": "+ every layer of those 15 frames (earlier fine tokens)",
+            "lower": "the coarse tokens + the block's lower fine layers (a pass per layer)",
+            "history+lower": "both"}
+    lines = ["", f"## Where the saving stops: context, data, capacity ({frames} held-out frames of the validation "
+                 "speakers)", "",
+             "Mean ideal code length (bits per fine token) by layer group under each coding context; 10 bits raw.", "",
+             "| context the model sees | layers 4-6 | 7-12 | 13-24 | 4-24 |", "|---|---|---|---|---|"]
+    for ctx, b in rows.items():
+        lines.append(f"| {ctx}: {what[ctx]} | " + " | ".join(f"{b[g].mean():.3f}" for g in groups.values()) + " |")
+    lines += ["", "The same contexts as count tables (every value of one context token, Witten-Bell interpolated with "
+                  "the layer's frequencies; no capacity limit):", "",
+              "| layer | frequencies | + its previous frame's token | + the layer below's token | + the first pitch "
+              "token |", "|---|---|---|---|---|"]
+    te = sets["held-out"].reshape(-1, sets["held-out"].shape[2])
+    for k in (3, 5, 8, 12, 20, 23):
+        lines.append(f"| {k + 1} | {rows['unigram'][k - nc]:.3f} | {pair_bits(train, te, k, k, 1):.3f} | "
+                     f"{pair_bits(train, te, k, k - 1, 0):.3f} | {pair_bits(train, te, k, 0, 0):.3f} |")
+    lines += ["", "Data: the same measurement on training tokens (frames the MLM and the table were fitted on):", "",
+              "| model | held-out, 4-24 | training, 4-24 |", "|---|---|---|"]
+    for ctx in ("unigram", "coarse"):
+        lines.append(f"| {ctx} | {rows[ctx].mean():.3f} | {train_rows[ctx].mean():.3f} |")
+    t1 = rtf_passes(mlm, 5)
+    t2 = rtf_passes(mlm, 20, layers=1)
+    lines += ["", f"Cost (one thread): a coder pass over the shipped 5-frame window takes {1000 * t1:.2f} ms, so "
+                  f"coding under the MLM costs RTF {t1 / 0.06:.3f} per end (a pass per 60 ms block); a context with the "
+                  f"block's lower layers needs a pass per layer, {1000 * t2:.2f} ms each over 20 frames: RTF "
+                  f"{21 * t2 / 0.06:.3f} at K = 24. The frequency table needs no pass."]
+    return lines
 
 
 def predictor_table(codec, clips: list[np.ndarray], loss: float = 0.1, seeds: tuple[int, ...] = (0, 1)) -> list[str]:

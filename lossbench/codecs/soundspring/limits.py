@@ -54,6 +54,31 @@ def unigram_bits(train: np.ndarray, test: np.ndarray, n_coarse: int, vocab: int 
     return out
 
 
+def pair_bits(train: np.ndarray, test: np.ndarray, layer: int, ctx_layer: int, lag: int, vocab: int = 1024) -> float:
+    """Bits per token of ``layer`` in ``test`` (frames, K) under a count model of it given one context token:
+    ``ctx_layer``'s token ``lag`` frames earlier (lag 0: the same frame), Witten-Bell interpolated with the layer's
+    frequencies, counted on ``train``. A table over every context value: no capacity limit, only data."""
+    def pairs(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        t = np.asarray(t, dtype=np.int64)
+        return t[: len(t) - lag, ctx_layer], t[lag:, layer]
+
+    c_tr, x_tr = pairs(train)
+    c_te, x_te = pairs(test)
+    key = c_tr * vocab + x_tr
+    uniq, cnt = np.unique(key, return_counts=True)
+    n_ctx = np.bincount(c_tr, minlength=vocab).astype(np.float64)
+    types = np.bincount(uniq // vocab, minlength=vocab).astype(np.float64)
+    lam = n_ctx / np.maximum(n_ctx + types, 1e-12)
+    uni = np.bincount(x_tr, minlength=vocab) + 0.5
+    uni = uni / uni.sum()
+    pos = np.searchsorted(uniq, c_te * vocab + x_te)
+    pos = np.minimum(pos, uniq.size - 1)
+    hit = np.where(uniq[pos] == c_te * vocab + x_te, cnt[pos], 0)
+    ml = hit / np.maximum(n_ctx[c_te], 1)
+    p = lam[c_te] * ml + (1 - lam[c_te]) * uni[x_te]
+    return float(-np.log2(p).mean())
+
+
 def _windows(chunks: np.ndarray, stride: int, past: int, lookahead: int) -> tuple[np.ndarray, int]:
     """Every full window (past + stride + lookahead frames) of every chunk: (n, W, K), and the block's offset."""
     W = past + stride + lookahead
@@ -124,4 +149,4 @@ def kbps(bits: np.ndarray, K: int, n_coarse: int = 3, frame_s: float = 0.02) -> 
     return (10 * n_coarse + float(np.sum(bits[: K - n_coarse]))) / frame_s / 1000
 
 
-__all__ = ["CONTEXTS", "context_bits", "kbps", "rtf_passes", "sample_chunks", "unigram_bits"]
+__all__ = ["CONTEXTS", "context_bits", "kbps", "pair_bits", "rtf_passes", "sample_chunks", "unigram_bits"]
