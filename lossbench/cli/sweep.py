@@ -154,12 +154,13 @@ def rerun_cmd(
 def claims_cmd(
     claims_file: Annotated[Path, typer.Argument(help="a TOML file of [[claim]] tables (lossbench/reports/claims.py)")],
     run_dirs: Annotated[list[Path], typer.Argument(help="run directories whose rows decide the claims (pooled)")],
+    only: Annotated[list[str] | None, typer.Option(help="decide only the claim with this id (repeatable)")] = None,
 ) -> None:
     """Decide each claim of a claims file by its written rule (paired tests), printing the numbers beside each
     verdict in Markdown."""
     from lossbench.reports.claims import check_claims
 
-    decisions = check_claims(claims_file, list(run_dirs))
+    decisions = check_claims(claims_file, list(run_dirs), only)
     typer.echo("\n\n".join(d.markdown() for d in decisions))
 
 

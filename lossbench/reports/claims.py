@@ -248,14 +248,23 @@ def load_claims(path: str | Path) -> list[Claim]:
     return out
 
 
-def check_claims(claims_file: str | Path, run_dirs: list[str | Path]) -> list[Decision]:
-    """Every claim of ``claims_file`` decided on the rows of the runs (their results pooled)."""
+def check_claims(claims_file: str | Path, run_dirs: list[str | Path], only: list[str] | None = None
+                 ) -> list[Decision]:
+    """Every claim of ``claims_file`` (or those whose ids ``only`` names) decided on the rows of the runs (their
+    results pooled)."""
     from lossbench.reports.data import load_results
 
     if not run_dirs:
         raise ConfigError("name at least one run directory")
+    claims = load_claims(claims_file)
+    if only:
+        ids = [c.id for c in claims]
+        unknown = [i for i in only if i not in ids]
+        if unknown:
+            raise ConfigError(f"no claim {', '.join(map(repr, unknown))} in {claims_file}; {choices(ids)}")
+        claims = [c for c in claims if c.id in only]
     df = pd.concat([load_results(r) for r in run_dirs], ignore_index=True)
-    return [decide(df, c) for c in load_claims(claims_file)]
+    return [decide(df, c) for c in claims]
 
 
 __all__ = ["MIN_PAIRS", "TESTS", "Claim", "Decision", "check_claims", "decide", "load_claims"]

@@ -113,6 +113,14 @@ def test_the_cli_decides_a_claims_file_on_run_directories(tmp_path):
     assert "### SS-1: A beats B at 10 and 20 %" in r.output and "**verdict: holds**" in r.output
     r = CliRunner().invoke(app, ["claims", str(tmp_path / "none.toml"), str(run)])
     assert r.exit_code == 2 and "does not exist" in " ".join(r.output.split())
+    # --only: the named claims alone (a claims file whose other claims need other runs); an unknown id is named
+    f.write_text(f.read_text() + '\n[[claim]]\nid = "X"\nstatement = "C beats B"\nmetric = "pesq_wb"\n'
+                 'a = {system = "C"}\nb = {system = "B"}\n')
+    assert CliRunner().invoke(app, ["claims", str(f), str(run)]).exit_code == 2  # no rows for C
+    r = CliRunner().invoke(app, ["claims", str(f), str(run), "--only", "SS-1"])
+    assert r.exit_code == 0 and "### SS-1" in r.output and "### X" not in r.output
+    r = CliRunner().invoke(app, ["claims", str(f), str(run), "--only", "SS-9"])
+    assert r.exit_code == 2 and "no claim 'SS-9'" in " ".join(r.output.split())
 
 
 def test_a_rate_against_a_rate_in_the_same_rows():
