@@ -123,7 +123,7 @@ def write_card(data: Path, ckpt_dir: Path, count: int = 16, backbone: str = DEFA
         lines.append(f"| {label} | {r[12]:.2f} kbit/s | {100 * (1 - r[12] / 6):.1f} % | {r[24]:.2f} kbit/s | "
                      f"{100 * (1 - r[24] / 12):.1f} % |")
     lines += capture_rate_table(clips, opts)
-    lines += limits_table(mlm, data, backbone)
+    lines += limits_table(mlm, data, backbone, codec_weights)
     lines += predictor_table(make_codec("soundspring:layers=6,slices=1,pack=frame,fec=none" + opts),
                              [x for _, x in clips])
     if evals:
@@ -165,16 +165,21 @@ def capture_rate_table(clips: list[tuple[str, np.ndarray]], opts: str) -> list[s
     return lines
 
 
-def limits_table(mlm, data: Path, backbone: str, frames: int = 8000) -> list[str]:
+def limits_table(mlm, data: Path, backbone: str, codec_weights: Path | None = None, frames: int = 8000) -> list[str]:
     """Where the saving stops (:mod:`lossbench.codecs.soundspring.limits`): the coding contexts, one-token count
     models, training against held-out tokens, and the cost of a pass."""
     from lossbench.codecs.neural.tokens import tokenize
     from lossbench.codecs.soundspring.limits import CONTEXTS, context_bits, pair_bits, rtf_passes, sample_chunks, unigram_bits
+    from lossbench.errors import ConfigError
 
-    train = tokenize(data, "train", max_hours=3.0, backbone=backbone)
-    valid = tokenize(data, "valid", backbone=backbone)
+    try:
+        train = tokenize(data, "train", weights=codec_weights, max_hours=3.0, backbone=backbone)
+        valid = tokenize(data, "valid", weights=codec_weights, backbone=backbone)
+        sets = {"held-out": sample_chunks(valid, frames), "training": sample_chunks(train, frames, seed=1)}
+    except (ConfigError, ValueError) as e:
+        return ["", "## Where the saving stops: context, data, capacity", "",
+                f"Not measured: the training and validation tokens of {data} are too few ({e})."]
     nc = mlm.cfg.n_coarse
-    sets = {"held-out": sample_chunks(valid, frames), "training": sample_chunks(train, frames, seed=1)}
     groups = {"4-6": slice(0, 3), "7-12": slice(3, 9), "13-24": slice(9, 21), "4-24": slice(0, 21)}
     rows: dict[str, np.ndarray] = {}
     for ctx in CONTEXTS:
