@@ -462,6 +462,20 @@ def delay_settings(df: pd.DataFrame) -> bool:
     return "playout" in df.columns and "mouth_to_ear_ms" in df.columns and df["playout"].nunique() > 1
 
 
+def _delay_points(g: pd.DataFrame, metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """One point per playout setting of ``g``: (mean mouth-to-ear delay, metric mean, 95 % half-width), sorted by
+    delay; None where no setting has a score."""
+    pts = []
+    for _setting, h in g.groupby("playout", sort=False):
+        m, ci, n = mean_ci(h[metric])
+        if n:
+            pts.append((float(h["mouth_to_ear_ms"].mean()), m, ci))
+    if not pts:
+        return None
+    x, mv, civ = (np.array(t) for t in zip(*sorted(pts)))
+    return x, mv, civ
+
+
 def quality_vs_delay(df: pd.DataFrame, metric: str, out_stem: Path, opts: FigureOptions = FigureOptions()) -> list[Path]:
     """Quality against the mean mouth-to-ear delay: one panel per system and concealment, one line per buffer
     policy (fixed, adaptive, tsm, speex), one point per buffer setting (its mean over clips, seeds and loss
@@ -481,15 +495,10 @@ def quality_vs_delay(df: pd.DataFrame, metric: str, out_stem: Path, opts: Figure
         g = d[(d["system"] == sysname) & (d["concealment"] == conc)]
         for pi, pol in enumerate(policies):
             for ji, jit in enumerate(jitters):
-                h = g[(g["_policy"] == pol) & (g["_jit"] == jit)]
-                pts = []
-                for _setting, s in h.groupby("playout", sort=False):
-                    m, ci, n = mean_ci(s[metric])
-                    if n:
-                        pts.append((float(s["mouth_to_ear_ms"].mean()), m, ci))
-                if not pts:
+                pts = _delay_points(g[(g["_policy"] == pol) & (g["_jit"] == jit)], metric)
+                if pts is None:
                     continue
-                x, mv, civ = (np.array(t) for t in zip(*sorted(pts)))
+                x, mv, civ = pts
                 ax.errorbar(x, np.clip(mv, lo, hi), yerr=civ, color=colors[pol], marker=MARKERS[pi % len(MARKERS)],
                             linestyle=LINESTYLES[ji % len(LINESTYLES)], ms=4, lw=1.1, capsize=2)
         title = f"{sysname} / {conc}" if d["concealment"].nunique() > 1 else str(sysname)
@@ -536,15 +545,11 @@ def quality_vs_delay_per_loss(df: pd.DataFrame, metric: str, channel: str, out_s
         labels.append(f"{sysname} ({best[sysname]})")
     for ax, lv in zip(axes, levels):
         for i, sysname in enumerate(systems):
-            g = d[(d["loss_param"] == lv) & (d["system"] == sysname) & (d["concealment"] == best[sysname])]
-            pts = []
-            for _setting, h in g.groupby("playout", sort=False):
-                m, ci, n = mean_ci(h[metric])
-                if n:
-                    pts.append((float(h["mouth_to_ear_ms"].mean()), m, ci))
-            if not pts:
+            pts = _delay_points(d[(d["loss_param"] == lv) & (d["system"] == sysname)
+                                  & (d["concealment"] == best[sysname])], metric)
+            if pts is None:
                 continue
-            x, mv, civ = (np.array(t) for t in zip(*sorted(pts)))
+            x, mv, civ = pts
             ax.errorbar(x, np.clip(mv, lo, hi), yerr=civ, color=PALETTE[i % len(PALETTE)],
                         marker=MARKERS[i % len(MARKERS)], ms=4, lw=1.1, capsize=2)
         ax.set_title(f"{channel} {100 * lv:.0f} % loss", fontsize=fs["title"])
