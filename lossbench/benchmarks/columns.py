@@ -32,8 +32,9 @@ DECODE = ("decode_rtf", "frames_concealed", "frames_recovered", "corrupt_packets
 #: scoring (the metric columns themselves come from the metric table)
 SCORE = ("metrics_resampled", "metrics_downmixed", "emodel_r", "emodel_mos", "emodel_note", "metrics_time_s",
          "metric_times")
-#: quality over time, on a time-varying channel
-TIMESERIES = ("timeseries",)
+#: quality over time, on a time-varying channel: the series, and its worst window (the paper's "minimum real-time
+#: score", a column a claim can pair)
+TIMESERIES = ("timeseries", "window_min")
 #: a kept example: its audio file, the frames heard concealed, a time-warping buffer's action log
 EXPORT = ("audio_file", "packet_marks", "playout_log")
 

@@ -211,6 +211,8 @@ def plan_sweep(spec: SweepSpec, run_dir: str | Path) -> Plan:
             raise ConfigError(f"clip_where {spec.clip_where!r} keeps none of the {len(refs)} clips of corpus "
                               f"{spec.corpus or 'default'!r}; their facts: {', '.join(facts) or 'none'}")
         refs = kept
+    if spec.min_clip_s is not None:
+        refs = _long_clips(refs, float(spec.min_clip_s), spec.corpus)
     clips = select_clips(refs, spec.clips)
     channels = expand_channels(spec.channels)
     from lossbench.netsim.network import FixedPlayout
@@ -310,6 +312,27 @@ def _check_clock(cod: Any, concealments: list[str], clips: list[ClipRef]) -> Non
             raise ConfigError(f"codec {cod.describe()!r} with concealment {conc!r} does not keep to the receiver clock "
                               f"(a frame may use only the packets that arrived by its playout time): {why}. It would "
                               f"be scored with packets a real receiver could not have used in time, so it is refused")
+
+
+def _long_clips(refs: list[ClipRef], min_s: float, corpus: str | None) -> list[ClipRef]:
+    """The clips at least ``min_s`` long, by their files' headers (a clip whose header cannot be read is kept: its
+    own error comes as rows)."""
+    import soundfile as sf
+
+    kept, longest = [], 0.0
+    for r in refs:
+        try:
+            d = float(sf.info(str(r.path)).duration)
+        except (OSError, RuntimeError):
+            kept.append(r)
+            continue
+        longest = max(longest, d)
+        if d >= min_s:
+            kept.append(r)
+    if not kept:
+        raise ConfigError(f"min_clip_s = {min_s:g} keeps none of the {len(refs)} clips of corpus "
+                          f"{corpus or 'default'!r}; the longest is {longest:.1f} s")
+    return kept
 
 
 def _shortest_clip(clips: list[ClipRef]) -> tuple[float, str] | None:

@@ -343,15 +343,17 @@ def _score(s: Setup, r: Received, conc: str, audio: np.ndarray, heard: np.ndarra
 
 def _timeseries(job: Job, s: Setup, sent: Sent, r: Received, audio: np.ndarray) -> dict[str, Any]:
     """Quality over time on a time-varying channel: PESQ-WB (else the first metric) over 2.5 s windows every
-    0.25 s, and when packets were lost."""
+    0.25 s, when packets were lost, and the worst window's value."""
     from lossbench.metrics import windowed
 
     name = "pesq_wb" if "pesq_wb" in job.metrics else job.metrics[0]
     t, v = windowed(name, audio, s.ref.samples, s.score_rate_hz, 2.5, 0.25)
     lost_t = (np.flatnonzero(~r.rec.usable) * sent.stream.frame_duration_s).round(3).tolist()
+    ok = v[~np.isnan(v)]
     return stage_row("timeseries", timeseries={"metric": name, "t": t.round(3).tolist(),
                                                "v": [None if np.isnan(x) else round(float(x), 4) for x in v],
-                                               "lost_t": lost_t})
+                                               "lost_t": lost_t},
+                     window_min=round(float(ok.min()), 4) if ok.size else None)
 
 
 def _export(job: Job, s: Setup, sent: Sent, r: Received, conc: str, audio: np.ndarray,

@@ -6,6 +6,7 @@ configs x seeds. TOML form (every key optional but ``codec`` and ``channel``)::
     name = "my-sweep"
     corpus = "default"            # or "fullband" (48 kHz music and speech), or a directory (wav/flac/ogg, LibriSpeech layout)
     clip_where = {kind = "music"} # optional: only the clips whose manifest facts match
+    min_clip_s = 20               # optional: only the clips at least this long (s), e.g. for time-varying channels
     clips = 12                    # evenly spaced over the corpus; omit for all
     transcripts = "texts.tsv"     # optional: '<clip id><TAB><text>' lines, the WER metric's reference texts
     metric_resampling = true      # a metric at a fixed rate scores a resampled copy (false: an error row)
@@ -47,7 +48,8 @@ from lossbench.errors import ConfigError, choices
 
 NET_KEYS = ("delay", "jitter", "playout")
 TOP_KEYS = ("name", "corpus", "clips", "seeds", "seed", "metrics", "concealments", "examples", "codec", "channel",
-            "workers", "scheduler", "out", "metric_resampling", "clip_where", "transcripts", "stereo", "packet_ms")
+            "workers", "scheduler", "out", "metric_resampling", "clip_where", "transcripts", "stereo", "packet_ms",
+            "min_clip_s")
 
 
 @dataclass
@@ -101,6 +103,8 @@ class SweepSpec:
     #: lost packet, so systems compared at one rate are compared on equal footing; the planner refuses a codec
     #: whose packets differ
     packet_ms: float | None = None
+    #: keep only the clips at least this long, in s (from the files' headers), before ``clips`` picks
+    min_clip_s: float | None = None
 
     def validate(self) -> SweepSpec:
         if not self.codecs:
@@ -121,6 +125,10 @@ class SweepSpec:
                                            or not 0 < self.packet_ms < 10_000):
             raise ConfigError(f"packet_ms must be a number of milliseconds > 0 (the audio per packet, e.g. 20), "
                               f"got {self.packet_ms!r}")
+        if self.min_clip_s is not None and (isinstance(self.min_clip_s, bool)
+                                            or not isinstance(self.min_clip_s, (int, float)) or self.min_clip_s <= 0):
+            raise ConfigError(f"min_clip_s must be a number of seconds > 0 (the shortest clip kept), "
+                              f"got {self.min_clip_s!r}")
         from lossbench.metrics import check_metric_names
 
         check_metric_names(self.metrics)
@@ -221,8 +229,9 @@ def spec_from_dict(d: dict[str, Any], where: str = "spec") -> SweepSpec:
             if not isinstance(d[k], int):
                 raise ConfigError(f"{where}: {k} must be an integer, got {d[k]!r}")
             kw[k] = d[k]
-    if "packet_ms" in d:
-        kw["packet_ms"] = d["packet_ms"]
+    for k in ("packet_ms", "min_clip_s"):
+        if k in d:
+            kw[k] = d[k]
     if "clip_where" in d:
         w = d["clip_where"]
         if not isinstance(w, dict) or not all(isinstance(v, (str, int, float, bool)) for v in w.values()):

@@ -249,8 +249,25 @@ def test_time_varying_channel_gets_a_time_series(tmp_path):
     run_sweep(s, tmp_path, progress=False)
     df = pd.read_parquet(tmp_path / "results.parquet")
     assert df["timeseries"].notna().all()
+    for ts, worst in zip(df["timeseries"], df["window_min"]):
+        assert worst == pytest.approx(np.nanmin(np.array(ts["v"], dtype=float)))
     write_report(tmp_path)
     assert (tmp_path / "plots" / "time_burst.png").exists()
+
+
+def test_min_clip_s_keeps_only_clips_that_long_and_names_the_longest_when_none_is(tmp_path):
+    import soundfile as sf
+
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    for name, secs in (("short", 1.0), ("mid", 3.0), ("long", 5.0)):
+        sf.write(corpus / f"{name}.wav", np.zeros(int(16000 * secs), dtype=np.float32), 16000)
+    p = plan_sweep(spec(corpus=str(corpus), clips=None, min_clip_s=3), tmp_path / "a")
+    assert sorted({j.clip.id for j in p.jobs}) == ["long", "mid"]
+    with pytest.raises(ConfigError, match=r"min_clip_s = 9 keeps none of the 3 clips .* the longest is 5.0 s"):
+        plan_sweep(spec(corpus=str(corpus), min_clip_s=9), tmp_path / "b")
+    with pytest.raises(ConfigError, match="min_clip_s must be a number of seconds > 0"):
+        plan_sweep(spec(corpus=str(corpus), min_clip_s=-1), tmp_path / "c")
 
 
 def test_a_row_can_be_recomputed_alone(local_run):
