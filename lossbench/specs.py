@@ -29,8 +29,11 @@ def _number(text: str, what: str) -> float:
 
 
 def parse_value(text: str) -> Any:
-    """Parse a spec value: int, float, percent, bool or string."""
+    """Parse a spec value: int, float, percent, bool or string (a quoted one, ``"..."`` or ``'...'``, stays the
+    string between the quotes: a command with spaces and commas)."""
     t = text.strip()
+    if len(t) >= 2 and t[0] == t[-1] and t[0] in "\"'":
+        return t[1:-1]
     low = t.lower()
     if low in ("true", "yes", "on"):
         return True
@@ -73,16 +76,32 @@ def split_spec(spec: str) -> tuple[str, dict[str, Any]]:
             raise ConfigError(f"model spec {spec!r}: {item.strip()!r} is not of the form key=value")
         k, v = item.split("=", 1)
         params[k.strip()] = parse_value(v) if k.strip() not in RAW_KEYS else v.strip()
+    if any(_quoted_open(item) for item in _split_top(body)):
+        raise ConfigError(f"model spec {spec!r}: a quote is not closed")
     return name, params
 
 
+def _quoted_open(item: str) -> bool:
+    """Whether a ``key=value`` item's value opens a quote it does not close."""
+    v = item.split("=", 1)[1].strip() if "=" in item else ""
+    return bool(v) and v[0] in "\"'" and (len(v) < 2 or v[-1] != v[0])
+
+
 def _split_top(body: str) -> list[str]:
-    """Split on commas not inside parentheses."""
+    """Split on commas not inside parentheses or quotes (``"..."``, ``'...'``)."""
     out: list[str] = []
     cur: list[str] = []
     depth = 0
+    quote = ""
     for ch in body:
-        if ch == "(":
+        if quote:
+            if ch == quote:
+                quote = ""
+            cur.append(ch)
+            continue
+        if ch in "\"'" and (not cur or "".join(cur).rstrip().endswith("=")):
+            quote = ch
+        elif ch == "(":
             depth += 1
         elif ch == ")":
             depth -= 1

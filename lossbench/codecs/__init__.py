@@ -5,7 +5,7 @@ machine without libopus; building one that cannot load says which package
 to install.
 """
 
-from lossbench.codecs import amrnb, amrwb, codec2, gsm, lc3, opus, pcm, rvq, spandsp, speex  # noqa: F401  (registers)
+from lossbench.codecs import amrnb, amrwb, codec2, external, gsm, lc3, opus, pcm, rvq, spandsp, speex  # noqa: F401  (registers)
 from lossbench.codecs.base import CODECS, Codec, DecodeResult, make_codec
 from lossbench.codecs.glaris import codec as _glaris  # noqa: F401  (registers)
 from lossbench.codecs.soundspring import codec as _soundspring  # noqa: F401  (registers)

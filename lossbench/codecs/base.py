@@ -76,7 +76,7 @@ class DecodeResult:
 
 
 #: meta keys that are not facts for the result table (structure the decoder needs)
-STRUCTURAL_META = frozenset({"frames", "plan"})
+STRUCTURAL_META = frozenset({"frames", "plan", "bit_counts"})
 
 
 def check_fact_names(owner: str, names: Any) -> None:
