@@ -3,9 +3,12 @@
 A command is a template whose ``{name}`` fields are replaced by paths (``{in}``, ``{out}``, ``{lossy}``, ...). It
 runs in a fresh temporary folder, with a timeout, and without a shell unless one is asked for (``shell=1``): the
 template is split as a POSIX shell would split it (:func:`shlex.split`) and each field is replaced inside one
-argument, so a path with spaces stays one argument. A command that cannot start, exits non-zero, runs past its
-timeout or leaves no output file raises :class:`~lossbench.errors.CodecError` naming the command as run, its exit
-status and the last lines of its standard error: in a sweep that is the task's error row.
+argument, so a path with spaces stays one argument. Since the command runs elsewhere, an argument of the template
+that names an existing file or folder by a relative path with a ``/`` in it (``examples/plc/model.py``) is made
+absolute against the folder lossbench was started in; with a shell, write absolute paths. A command that cannot
+start, exits non-zero, runs past its timeout or leaves no output file raises :class:`~lossbench.errors.CodecError`
+naming the command as run, its exit status and the last lines of its standard error: in a sweep that is the task's
+error row.
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ def run_command(template: str, fields: Mapping[str, str | Path], cwd: Path, time
             parts = shlex.split(template)
         except ValueError as exc:
             raise ConfigError(f"{what}: command {template!r} does not split into arguments: {exc}") from None
-        cmd = [p.format(**vals) for p in parts]
+        cmd = [_absolute(p).format(**vals) for p in parts]
         shown = shlex.join(cmd)
     try:
         proc = subprocess.run(cmd, cwd=cwd, shell=shell, stdin=subprocess.DEVNULL, capture_output=True,
@@ -77,6 +80,13 @@ def run_command(template: str, fields: Mapping[str, str | Path], cwd: Path, time
             raise CodecError(f"{what}: command `{shown}` exited with status 0 but wrote no {out.name}"
                              f"{_tail(proc.stderr)}")
     return shown
+
+
+def _absolute(arg: str) -> str:
+    """``arg`` made absolute if it is a relative path with a ``/`` that exists here (and has no field)."""
+    if "/" not in arg or arg.startswith(("-", "/")) or "{" in arg or not Path(arg).exists():
+        return arg
+    return str(Path(arg).resolve()).replace("{", "{{").replace("}", "}}")
 
 
 def _tail(stderr: bytes | str | None) -> str:

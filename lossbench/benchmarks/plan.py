@@ -197,6 +197,7 @@ def expand_channels(entries: list[ChannelEntry]) -> list[ChannelInstance]:
 def plan_sweep(spec: SweepSpec, run_dir: str | Path) -> Plan:
     from lossbench.codecs import make_codec
     from lossbench.concealment import CONCEALMENTS
+    from lossbench.concealment.waveform import is_waveform
 
     spec.validate()
     refs = scan_corpus(spec.corpus)
@@ -249,7 +250,7 @@ def plan_sweep(spec: SweepSpec, run_dir: str | Path) -> Plan:
         built.append((ce, cod))
         all_names |= set(cod.native_concealments)
     for name in spec.concealments:
-        if name != "native" and name not in all_names:
+        if name != "native" and name not in all_names and not is_waveform(name):
             raise ConfigError(f"unknown concealment {name!r}; valid for this sweep: {choices(all_names | {'native'})}")
     for ce, cod in built:
         if ce.concealments is not None:

@@ -47,7 +47,7 @@ import numpy as np
 
 from lossbench.benchmarks.columns import RESERVED_COLUMNS
 from lossbench.codecs.fec import Depacketized, Packetizer, depacketize
-from lossbench.concealment.waveform import CONCEALMENTS
+from lossbench.concealment.waveform import CONCEALMENTS, canonical_waveform, get_waveform, is_waveform
 from lossbench.core import DEFAULT_HEADER_BYTES, Clip, EncodedStream, Reception
 from lossbench.errors import AudioError, ConfigError, choices
 from lossbench.registry import Registry
@@ -222,11 +222,11 @@ class CodecBase(abc.ABC):
         if concealment in self.RENAMED:
             raise ConfigError(f"codec {self.name!r}: concealment {concealment!r} was renamed; use "
                               f"{self.RENAMED[concealment]}")
-        if self.channels > 1 and concealment in CONCEALMENTS:
+        if self.channels > 1 and is_waveform(concealment):
             raise ConfigError(f"codec {self.name!r} with {self.channels} channels: the waveform concealment "
                               f"{concealment!r} works on one channel; valid here: {choices(self.native_concealments)}")
-        if concealment in CONCEALMENTS:
-            return CONCEALMENTS.canonical(concealment)
+        if is_waveform(concealment):
+            return canonical_waveform(concealment)
         raise ConfigError(
             f"codec {self.name!r} does not support concealment {concealment!r}; valid: {choices(self.concealments)}"
         )
@@ -280,7 +280,7 @@ class CodecBase(abc.ABC):
         ``name`` is not native), then the codec delay removed and the length and range fixed."""
         if name not in self.native_concealments:
             o = self.conceal_offset_samples
-            raw = np.concatenate([raw[:o], CONCEALMENTS.get(name).conceal(raw[o:], bad, self.frame_samples,
+            raw = np.concatenate([raw[:o], get_waveform(name).conceal(raw[o:], bad, self.frame_samples,
                                                                            self.sample_rate_hz)])
         d = self.delay_samples
         audio = np.zeros((num_samples,) + raw.shape[1:], dtype=np.float32)

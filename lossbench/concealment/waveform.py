@@ -21,6 +21,8 @@ new array of the same length, where ``missing[i]`` marks samples
 from __future__ import annotations
 
 import abc
+import functools
+from collections.abc import Callable
 from typing import ClassVar
 
 import numpy as np
@@ -222,3 +224,43 @@ class NoiseFill(Concealment):
             w = np.linspace(0, 1, xf, dtype=np.float32)
             out[a : a + xf] = (1 - w) * hist[-1] * np.linspace(1, 0, xf) + w * out[a : a + xf]
         _fade_in_tail(out, b, xf, shaped[n:])
+
+
+#: waveform concealments built from a spec, ``NAME:k=v,...`` (``cmd:run="..."``, ``py:fn=...``): name -> factory;
+#: a plug-in adds one through the ``lossbench.concealment_models`` entry-point group
+CONCEALMENT_MODELS: Registry[Callable[..., Concealment]] = Registry("concealment model",
+                                                                      "lossbench.concealment_models")
+
+
+def _is_spec(name: str) -> bool:
+    return ":" in name or "(" in name
+
+
+@functools.lru_cache(maxsize=64)
+def _built(spec: str) -> Concealment:
+    from lossbench.specs import build
+
+    return build(CONCEALMENT_MODELS, spec, "model")
+
+
+def is_waveform(name: str) -> bool:
+    """Whether ``name`` is a waveform concealment: a registered name, or a spec of a concealment model (checked
+    by building it: a bad spec raises its ConfigError here)."""
+    if _is_spec(name):
+        from lossbench.specs import split_spec
+
+        if split_spec(name)[0] not in CONCEALMENT_MODELS:
+            return False
+        _built(name.strip())
+        return True
+    return name in CONCEALMENTS
+
+
+def canonical_waveform(name: str) -> str:
+    """The name a waveform concealment is recorded under (a spec as written, stripped)."""
+    return name.strip() if _is_spec(name) else CONCEALMENTS.canonical(name)
+
+
+def get_waveform(name: str) -> Concealment:
+    """The waveform concealment ``name`` names (a spec is built once per process)."""
+    return _built(name.strip()) if _is_spec(name) else CONCEALMENTS.get(name)
