@@ -170,3 +170,36 @@ def register(app: typer.Typer) -> None:
     app.command("report")(friendly_errors(report_cmd))
     app.command("compare")(friendly_errors(compare_cmd))
     app.command("claims")(friendly_errors(claims_cmd))
+    app.command("score")(friendly_errors(score_cmd))
+
+
+def score_cmd(
+    ref_dir: Annotated[Path, typer.Argument(help="folder of reference files")],
+    deg_dir: Annotated[Path, typer.Argument(help="folder of degraded files, paired with the references by name")],
+    out: Annotated[Path | None, typer.Option(help="run directory (default: runs/score-<DEG_DIR's name>)")] = None,
+    metrics: Annotated[str, typer.Option(help="comma-separated metrics of the table")] = "pesq_wb,stoi,plcmos",
+    label: Annotated[str | None, typer.Option(help="the rows' system (default: DEG_DIR's name)")] = None,
+    mask: Annotated[Path | None, typer.Option(help="folder of loss files, <name>.txt (one 0/1 per frame), whose "
+                                                   "statistics join each pair's row")] = None,
+    max_length_diff_ms: Annotated[float, typer.Option(help="lengths may differ by this much (the longer is cut); "
+                                                           "beyond it a pair is an error row")] = 0.0,
+    report: Annotated[bool, typer.Option(help="write plots, tables and report.html")] = True,
+) -> None:
+    """Score existing files: each file of DEG_DIR against the file of the same name in REF_DIR, one row per pair
+    in results.parquet, as a sweep writes them."""
+    from lossbench.benchmarks.score import score_folders
+
+    run_dir = out or Path("runs") / f"score-{deg_dir.resolve().name}"
+    names = [m.strip() for m in metrics.split(",") if m.strip()]
+    path = score_folders(ref_dir, deg_dir, run_dir, names, label, mask, max_length_diff_ms)
+    import pandas as pd
+
+    df = pd.read_parquet(path)
+    bad = df[df["status"] != "ok"]
+    for e in bad["error"]:
+        console.print(f"[yellow]not scored:[/yellow] {e}")
+    console.print(f"{len(df) - len(bad)} pairs scored, {len(bad)} not; results: {path}")
+    if report and len(bad) < len(df):
+        from lossbench.reports import write_report
+
+        console.print(f"report: {write_report(run_dir).resolve()}")
