@@ -48,6 +48,10 @@ LIBRARY: tuple[TraceSet, ...] = (
         5,
         description="Gilbert–Elliott with loss in both states, 10 %",
     ),
+    TraceSet("lossgen-10", "lossgen:loss_rate=0.10", 10,
+             description="Opus 1.5's LossGen (a generative model trained on real VoIP loss traces), 10 %"),
+    TraceSet("lossgen-20", "lossgen:loss_rate=0.20", 10,
+             description="Opus 1.5's LossGen (a generative model trained on real VoIP loss traces), 20 %"),
 )
 
 
