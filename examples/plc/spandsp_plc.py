@@ -8,7 +8,8 @@ Debian ships as libspandsp2).
 LOSSY.wav is 16-bit mono audio whose lost 20 ms frames are zeroed; MASK.txt holds one 0 or 1 per 20 ms frame
 (1 = lost), the challenge's loss-file format; OUT.wav is the concealed audio, of the same length. In a sweep::
 
-    lossbench sweep --codec g711 --concealment 'cmd:run="python3 examples/plc/spandsp_plc.py {lossy} {mask} {out}",sample_rate_hz=0' ...
+    lossbench sweep --codec g711 --channel bernoulli --loss 0.1 \
+        --concealment 'cmd:run="python3 examples/plc/spandsp_plc.py {lossy} {mask} {out}",sample_rate_hz=0'
 
 ``conceal(lossy, mask, sample_rate_hz)`` is the same concealer for ``py:fn=spandsp_plc:conceal`` (this folder on
 the Python path). Only the standard library and ctypes are used by the command, so that it reads as a template.

@@ -97,6 +97,38 @@ METRIC_TABLE: dict[str, Metric] = {m.name: m for m in (
            intrusive=False),
 )}
 
+#: the entry-point group a package adds metrics through: each entry point names a :class:`Metric`
+PLUGIN_GROUP = "lossbench.metrics"
+
+
+def _add_plugin_metrics(table: dict[str, Metric]) -> None:
+    """Metrics of installed plug-ins (``[project.entry-points."lossbench.metrics"]``) joined to the table. A plug-in
+    that does not load, is not a Metric, or reuses a name or a column is left out with a warning naming it: one
+    broken package never stops lossbench."""
+    import warnings
+    from importlib import metadata
+
+    taken = {c.name for m in table.values() for c in m.columns}
+    for ep in metadata.entry_points(group=PLUGIN_GROUP):
+        try:
+            m = ep.load()
+        except Exception as exc:  # a plug-in's import error, whatever its type
+            warnings.warn(f"metric plug-in {ep.name!r} ({ep.value}) did not load: {type(exc).__name__}: {exc}",
+                          stacklevel=2)
+            continue
+        why = ("it is not a lossbench.metrics.table.Metric" if not isinstance(m, Metric)
+               else f"the name {m.name!r} is taken" if m.name in table
+               else f"a column of it is taken ({', '.join(sorted(taken & set(m.column_names)))})"
+               if taken & set(m.column_names) else "")
+        if why:
+            warnings.warn(f"metric plug-in {ep.name!r} ({ep.value}) left out: {why}", stacklevel=2)
+            continue
+        table[m.name] = m
+        taken |= set(m.column_names)
+
+
+_add_plugin_metrics(METRIC_TABLE)
+
 #: output column -> (its metric, the column's description)
 COLUMNS: dict[str, tuple[Metric, Column]] = {c.name: (m, c) for m in METRIC_TABLE.values() for c in m.columns}
 

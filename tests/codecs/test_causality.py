@@ -12,6 +12,9 @@ The probe is :func:`lossbench.codecs.causality.clock_violation`, which the plann
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
 from lossbench.codecs import CODECS, make_codec
@@ -23,9 +26,16 @@ VARIANTS = ["pcm:red=1", "pcm:xor=4", "g711:red=1", "opus:bitrate=24000,fec=1,lo
             "opus:bitrate=24000,dred_ms=200,loss_perc=20", "opus:bitrate=16000,red=2", "opus:bitrate=16000,xor=3"]
 
 
+#: codecs with required parameters: the spec they are probed with (exec: Codec 2's binaries over G.192)
+_ADAPTER = Path(__file__).resolve().parents[2] / "examples" / "g192" / "codec2_g192.py"
+_A = f"{sys.executable} {_ADAPTER}"
+REQUIRED = {"exec": f'exec:encode="{_A} enc 3200 {{in}} {{out}}",decode="{_A} dec 3200 {{in}} {{out}}",'
+                    f"sample_rate_hz=8000,frame_ms=20,delay_ms=17.5"}
+
+
 def _cases() -> list[tuple[str, str]]:
     out = []
-    for spec in [*CODECS.names(), *VARIANTS]:
+    for spec in [*(REQUIRED.get(n, n) for n in CODECS.names()), *VARIANTS]:
         codec = make_codec(spec)
         for conc in codec.native_concealments or ("zeros",):
             out.append((spec, conc))
