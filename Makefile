@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml scripts/install-system-deps.sh Makefile
 	bash scripts/install-system-deps.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[all,test]'
 	# DistillMOS's model and weights without its torchaudio requirement, whose wheels cannot load next to
 	# torch 2.13 (lossbench/metrics/learned.py imports the model without it; it needs only torch)
 	$(PY) -m pip install -q --no-deps distillmos==0.9.1 xls-r-sqa==0.1.0

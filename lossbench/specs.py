@@ -258,4 +258,9 @@ def build(registry: Any, spec: str | Mapping[str, Any], name_key: str) -> Any:
             raise ConfigError(f"{registry.kind} mapping needs a {name_key!r} key naming one of: {choices(registry.names())}")
     else:
         name, params = split_spec(spec)
-    return call_factory(registry.get(name), params, f"{registry.kind} {name!r}")
+    try:
+        return call_factory(registry.get(name), params, f"{registry.kind} {name!r}")
+    except ModuleNotFoundError as exc:  # an optional package the thing needs (torch for a neural codec)
+        from lossbench.extras import missing_extra
+
+        raise missing_extra(exc, f"{registry.kind} {name!r}") from None

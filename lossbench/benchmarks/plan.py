@@ -22,6 +22,7 @@ import numpy as np
 from lossbench.benchmarks.spec import ChannelEntry, SweepSpec
 from lossbench.corpus import ClipRef, scan_corpus
 from lossbench.errors import ConfigError, LossbenchError, choices
+from lossbench.extras import MissingExtra
 
 #: channel instances per job at most: a (clip, codec) with more is split (each part encodes the clip again,
 #: which costs far less than the decodes and scores of its channels), so that two workers stay busy to the end
@@ -240,6 +241,8 @@ def plan_sweep(spec: SweepSpec, run_dir: str | Path) -> Plan:
     for ce in spec.codecs:
         try:
             cod = make_codec(ce.spec)
+        except MissingExtra:
+            raise  # names the codec and the extra already
         except LossbenchError as exc:
             raise ConfigError(f"codec {ce.spec!r}: {exc}") from None
         if spec.packet_ms is not None and abs(1000.0 * cod.packet_duration_s - spec.packet_ms) > 1e-6:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from lossbench.cli.common import console, friendly_errors
+from lossbench.cli.common import console, escape, friendly_errors
 from lossbench.errors import ConfigError
 
 DEFAULT_SPEC = Path(__file__).resolve().parent.parent / "benchmarks" / "default_spec.toml"
@@ -197,7 +197,7 @@ def score_cmd(
     df = pd.read_parquet(path)
     bad = df[df["status"] != "ok"]
     for e in bad["error"]:
-        console.print(f"[yellow]not scored:[/yellow] {e}")
+        console.print(f"[yellow]not scored:[/yellow] {escape(str(e))}")
     console.print(f"{len(df) - len(bad)} pairs scored, {len(bad)} not; results: {path}")
     if report and len(bad) < len(df):
         from lossbench.reports import write_report

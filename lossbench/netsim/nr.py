@@ -80,8 +80,9 @@ def _sionna() -> dict[str, Any]:
         from sionna.sys import PHYAbstraction
         from sionna.sys.effective_sinr import EESM
     except ImportError as exc:
-        raise ConfigError(f"the nr: channel needs Sionna (sionna-no-rt 2.2.0 and h5py), which is not installed "
-                          f"({exc}): run make setup") from None
+        from lossbench.extras import missing_extra
+
+        raise missing_extra(exc, "the nr: channel (Sionna)") from None
     return {"torch": torch, "TDL": TDL, "tb_size": calculate_tb_size, "decode_mcs": decode_mcs_index,
             "phy": PHYAbstraction(), "beta": EESM().beta_tensor.cpu().numpy()}
 

@@ -148,8 +148,10 @@ def make_trace(file: str, offset: int = 0, cycle: bool = True) -> LossModel:
 def make_nr_link(**params: Any) -> LossModel:
     """A 5G NR link on Sionna (fading, link adaptation, BLER, HARQ): snr_db, speed_kmh, profile, la, harq, ...;
     preset=glaris."""
+    from lossbench.extras import check_modules
     from lossbench.netsim.nr import make_nr
 
+    check_modules(("sionna", "h5py", "torch"), "the nr: channel (Sionna)")
     return make_nr(**params)
 
 

@@ -197,8 +197,10 @@ def read_pcap(path: str | Path, ssrc: int | None = None, clock_rate: int | None 
         from scapy.error import Scapy_Exception
         from scapy.layers.inet import UDP
         from scapy.utils import PcapReader
-    except ImportError:
-        raise TraceFormatError("reading pcap needs scapy==2.8.0: run make setup") from None
+    except ImportError as exc:
+        from lossbench.extras import missing_extra
+
+        raise missing_extra(exc, f"reading the pcap {p}") from None
     import logging
 
     logging.getLogger("scapy.runtime").setLevel(logging.ERROR)

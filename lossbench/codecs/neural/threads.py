@@ -27,14 +27,18 @@ _blas: Any = None  # threadpoolctl's limiter while the count is above zero
 @contextlib.contextmanager
 def single_thread() -> Iterator[None]:
     """Run the block with torch on one intra-op thread and the BLAS/OpenMP pools that threadpoolctl sees on one
-    thread (re-entrant and safe across threads)."""
-    import torch
+    thread (re-entrant and safe across threads). Without torch (a core install), the BLAS pools alone."""
+    try:
+        import torch
+    except ImportError:
+        torch = None  # type: ignore[assignment]
 
     global _depth, _saved_torch, _blas
     with _lock:
         if _depth == 0:
-            _saved_torch = torch.get_num_threads()
-            torch.set_num_threads(1)
+            if torch is not None:
+                _saved_torch = torch.get_num_threads()
+                torch.set_num_threads(1)
             from threadpoolctl import threadpool_limits
 
             _blas = threadpool_limits(limits=1)
@@ -45,7 +49,8 @@ def single_thread() -> Iterator[None]:
         with _lock:
             _depth -= 1
             if _depth == 0:
-                torch.set_num_threads(_saved_torch)
+                if torch is not None:
+                    torch.set_num_threads(_saved_torch)
                 if _blas is not None:
                     _blas.restore_original_limits()
                     _blas = None
