@@ -124,7 +124,7 @@ def test_a_packet_too_large_for_any_mcs_is_a_clear_error():
         NrLink(la="fixed", mcs=1).outcomes(np.zeros(1), np.array([100]), np.random.default_rng(0))
 
 
-def test_missing_sionna_is_an_error_naming_make_setup(monkeypatch):
+def test_missing_sionna_is_an_error_naming_the_wireless_extra(monkeypatch):
     import sys
 
     from lossbench.netsim import nr
@@ -133,7 +133,8 @@ def test_missing_sionna_is_an_error_naming_make_setup(monkeypatch):
     nr._tables.cache_clear()
     monkeypatch.setitem(sys.modules, "sionna.sys", None)
     try:
-        with pytest.raises(ConfigError, match="needs Sionna.*make setup"):
+        with pytest.raises(ConfigError, match=r"nr: channel \(Sionna\) needs the 'wireless' extra.*"
+                                              r"pip install 'lossbench\[wireless\]'"):
             NrLink().outcomes(np.zeros(2), np.array([100, 100]), np.random.default_rng(0))
     finally:
         monkeypatch.delitem(sys.modules, "sionna.sys")
