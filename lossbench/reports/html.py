@@ -31,7 +31,15 @@ from lossbench.reports.data import (
     swept_channels,
 )
 from lossbench.reports.plots import FigureOptions
-from lossbench.reports.tables import error_table, latex_compare, latex_table, markdown, rate_table, summary_table
+from lossbench.reports.tables import (
+    error_table,
+    latex_compare,
+    latex_table,
+    markdown,
+    per_trace_table,
+    rate_table,
+    summary_table,
+)
 
 #: the columns a results table from this version has; an older file without them gets a clear message
 REQUIRED = ("status", "system", "codec", "codec_config", "concealment", "channel", "channel_key", "loss_param", "clip",
@@ -195,6 +203,10 @@ def _write_report(run_dir: Path, opts: FigureOptions, box: bool) -> Path:
     for m in metrics:
         parts.append(f"<h2>{html.escape(plots.axis_label(m))}</h2>")
         parts.append(summary_table(df, m).to_html())
+        pt = per_trace_table(df, m)
+        if not pt.empty:
+            parts.append(f"<h3>{html.escape(plots.axis_label(m))} per trace</h3>")
+            parts.append(pt.to_html())
     if comparisons and cmp_metric is not None:
         parts.append(f"<h2>Concealments compared ({html.escape(cmp_metric)}, paired per clip, channel instance and "
                      "seed; 95 % t interval of the difference; Wilcoxon signed-rank p)</h2>")

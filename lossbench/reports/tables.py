@@ -44,6 +44,29 @@ def summary_table(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     return t
 
 
+#: a trace channel with at most this many traces gets a table per trace
+MAX_TRACES_TABULATED = 40
+
+
+def per_trace_table(df: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Mean ``metric`` per system/concealment (rows) and trace (columns: the trace file and the loss it dealt) of
+    the trace channels with more than one trace (the Deep PLC Challenge reports per trace); empty if none."""
+    d = df[(df["status"] == "ok") & (df.get("channel_kind", pd.Series(index=df.index, dtype=object)) == "trace")]
+    if d.empty or metric not in d.columns:
+        return pd.DataFrame()
+    keys = d.groupby("channel")["channel_key"].nunique()
+    d = d[d["channel"].isin(keys[(keys > 1) & (keys <= MAX_TRACES_TABULATED)].index)]
+    if d.empty:
+        return pd.DataFrame()
+    file = d["channel_key"].astype(str).str.removeprefix("trace:").str.split("|").str[0].map(lambda s: s.rsplit("/", 1)[-1])
+    loss = d.groupby("channel_key")["effective_loss"].transform("mean") if "effective_loss" in d.columns else None
+    col = file if loss is None else file + " (" + (100 * loss).round(1).astype(str) + " %)"
+    t = d.assign(_row=d["system"].astype(str) + " / " + d["concealment"].astype(str), _col=col).pivot_table(
+        index="_row", columns="_col", values=metric, aggfunc="mean", sort=False)
+    t.index.name, t.columns.name = "system / concealment", None
+    return t.round(2)
+
+
 def _tex(text: str) -> str:
     out = str(text)
     for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("$", r"\$"), ("#", r"\#"),
@@ -118,6 +141,10 @@ def markdown(df: pd.DataFrame, metrics: list[str]) -> str:
         name, higher = column_info(m)
         parts.append(f"## {name} ({'higher' if higher else 'lower'} is better)\n")
         parts.append(summary_table(df, m).to_markdown() + "\n")
+        pt = per_trace_table(df, m)
+        if not pt.empty:
+            parts.append(f"### {name} per trace (mean over clips; the loss each trace dealt)\n")
+            parts.append(pt.to_markdown() + "\n")
     parts.append("## Measured bitrate and speed (mean per system)\n")
     parts.append(rate_table(df).to_markdown() + "\n")
     err = error_table(df)
