@@ -144,3 +144,26 @@ def test_bad_exec_specs_name_the_value(spec, message):
 def test_the_description_builds_the_same_codec():
     c = make_codec('exec:encode="enc -m 3, -q {in} {out}",decode="dec {in} {out}",sample_rate_hz=8000,frame_ms=20')
     assert make_codec(c.describe()).config() == c.config()
+
+
+@pytest.mark.needs_tools
+def test_a_sweep_runs_exec_and_a_failing_decoder_gives_error_rows_not_a_crash(tmp_path):
+    import pandas as pd
+
+    from lossbench.benchmarks.spec import spec_from_dict
+    from lossbench.benchmarks.sweep import run_sweep
+
+    need_tools("c2enc", "c2dec")
+    good = _exec().describe()
+    bad = _exec(decode='"sh -c \'echo decoder: bad frame table >&2; exit 5\' {in} {out}"').describe()
+    spec = spec_from_dict({"name": "ex", "clips": 2, "metrics": ["si_snr"], "examples": 0,
+                           "codec": [{"spec": good, "label": "c2", "concealments": ["exec-bfi", "zeros"]},
+                                     {"spec": bad, "label": "broken", "concealments": ["exec-bfi"]}],
+                           "channel": [{"model": "bernoulli", "loss": [0.1]}]})
+    run_sweep(spec, tmp_path, progress=False)
+    df = pd.read_parquet(tmp_path / "results.parquet")
+    ok, broken = df[df["system"] == "c2"], df[df["system"] == "broken"]
+    assert len(ok) == 4 and (ok["status"] == "ok").all() and (ok["g192_frames_bad"] > 0).all()
+    assert abs(ok["payload_kbps"].mean() - 3.2) < 0.05
+    assert len(broken) == 2 and (broken["status"] == "error").all()
+    assert all("exited with status 5; its stderr ends: decoder: bad frame table" in e for e in broken["error"])
