@@ -74,10 +74,10 @@ def split_spec(spec: str) -> tuple[str, dict[str, Any]]:
             continue
         if "=" not in item:
             raise ConfigError(f"model spec {spec!r}: {item.strip()!r} is not of the form key=value")
+        if _quoted_open(item):
+            raise ConfigError(f"model spec {spec!r}: a quote is not closed")
         k, v = item.split("=", 1)
         params[k.strip()] = parse_value(v) if k.strip() not in RAW_KEYS else v.strip()
-    if any(_quoted_open(item) for item in _split_top(body)):
-        raise ConfigError(f"model spec {spec!r}: a quote is not closed")
     return name, params
 
 

@@ -321,13 +321,10 @@ def _check_clock(cod: Any, concealments: list[str], clips: list[ClipRef]) -> Non
 def _long_clips(refs: list[ClipRef], min_s: float, corpus: str | None) -> list[ClipRef]:
     """The clips at least ``min_s`` long, by their files' headers (a clip whose header cannot be read is kept: its
     own error comes as rows)."""
-    import soundfile as sf
-
     kept, longest = [], 0.0
     for r in refs:
-        try:
-            d = float(sf.info(str(r.path)).duration)
-        except (OSError, RuntimeError):
+        d = _header_duration(r)
+        if d is None:
             kept.append(r)
             continue
         longest = max(longest, d)
@@ -339,16 +336,23 @@ def _long_clips(refs: list[ClipRef], min_s: float, corpus: str | None) -> list[C
     return kept
 
 
+def _header_duration(c: ClipRef) -> float | None:
+    """A clip's duration in s from its file's header; None if the header cannot be read."""
+    import soundfile as sf
+
+    try:
+        return float(sf.info(str(c.path)).duration)
+    except (OSError, RuntimeError):
+        return None
+
+
 def _shortest_clip(clips: list[ClipRef]) -> tuple[float, str] | None:
     """(duration in s, id) of the shortest clip, from the files' headers; None if none can be read (the clips'
     own errors then come as rows)."""
-    import soundfile as sf
-
     out = None
     for c in clips:
-        try:
-            d = float(sf.info(str(c.path)).duration)
-        except (OSError, RuntimeError):
+        d = _header_duration(c)
+        if d is None:
             continue
         if out is None or d < out[0]:
             out = (d, c.id)

@@ -385,6 +385,13 @@ class FrameCodec(CodecBase, abc.ABC):
             return [self.decode_frames(frames, c, clock) for c in concealments]  # type: ignore[call-arg]  # such codecs take clock
         return [self.decode_frames(frames, c) for c in concealments]
 
+    def decode_received(self, stream: EncodedStream, dp: Depacketized, hooks: list[str | None]
+                        ) -> list[tuple[np.ndarray, np.ndarray, dict[str, Any]]]:
+        """(raw audio, bad frames, facts) for each hook (a native concealment, or None: bad frames left zero) from
+        what arrived: ``decode_frames_many`` on the frames (override for a decoder that needs the stream's
+        structural meta as well)."""
+        return self.decode_frames_many(dp.frames, hooks, dp)
+
     def decode(self, stream: EncodedStream, reception: Reception | None = None,
                concealment: str = "zeros") -> DecodeResult:
         """Decode what arrived in time and conceal the rest."""
@@ -398,7 +405,7 @@ class FrameCodec(CodecBase, abc.ABC):
         names = [self.check_concealment(c) for c in concealments]
         dp = self.receive(stream, reception)
         hooks = list(dict.fromkeys(n if n in self.native_concealments else None for n in names))
-        raw = dict(zip(hooks, self.decode_frames_many(dp.frames, hooks, dp)))
+        raw = dict(zip(hooks, self.decode_received(stream, dp, hooks)))
         out = []
         for n in names:
             audio, bad, info = raw[n if n in self.native_concealments else None]

@@ -33,9 +33,10 @@ from typing import Any
 import numpy as np
 
 from lossbench.audio import from_int16, to_int16
-from lossbench.codecs.base import CODECS, DecodeResult, FrameCodec
+from lossbench.codecs.base import CODECS, FrameCodec
+from lossbench.codecs.fec import Depacketized
 from lossbench.codecs.g192 import bits_to_bytes, bytes_to_bits, read_g192, write_g192
-from lossbench.core import DEFAULT_HEADER_BYTES, EncodedStream, Reception
+from lossbench.core import DEFAULT_HEADER_BYTES, EncodedStream
 from lossbench.errors import CodecError, ConfigError
 from lossbench.external import check_template, run_command
 
@@ -135,26 +136,23 @@ class ExecCodec(FrameCodec):
                       ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
         raise CodecError("exec: frames decode with their bit counts; call decode or decode_many")
 
-    def decode_many(self, stream: EncodedStream, reception: Reception | None,
-                    concealments: list[str]) -> list[DecodeResult]:
-        """One decoder run per reception: the BFI frames are the same for every concealment."""
-        self.check_stream(stream)
-        names = [self.check_concealment(c) for c in concealments]
+    def decode_received(self, stream: EncodedStream, dp: Depacketized, hooks: list[str | None]
+                        ) -> list[tuple[np.ndarray, np.ndarray, dict[str, Any]]]:
+        """One decoder run per reception (the BFI frames are the same for every concealment): its output for
+        ``exec-bfi``, the same with the bad frames zeroed for a waveform concealment."""
         counts = stream.meta.get("bit_counts")
         if not isinstance(counts, list):
             raise CodecError("exec: the stream carries no bit counts (it was not encoded by exec)")
-        dp = self.receive(stream, reception)
         raw, bad = self._decode_g192(dp.frames, counts)
         info = {"g192_frames_bad": int(bad.sum())}
         out = []
-        for n in names:
+        for h in hooks:
             audio = raw
-            if n not in self.native_concealments:
+            if h is None:
                 audio = raw.copy()
                 for i in np.flatnonzero(bad):
                     audio[i * self.frame_samples : (i + 1) * self.frame_samples] = 0.0
-            out.append(DecodeResult(self.finish_audio(audio, bad, n, stream.num_samples), bad.copy(),
-                                    dp.recovered.copy(), dp.corrupt_packets, dict(info)))
+            out.append((audio, bad, info))
         return out
 
     def _decode_g192(self, frames: list[bytes | None], counts: list[int]) -> tuple[np.ndarray, np.ndarray]:
