@@ -161,7 +161,9 @@ def _paired(df: pd.DataFrame, claim: Claim) -> pd.DataFrame:
             raise ConfigError(f"claim {claim.id!r}: {arm} ({_sel(sel)}) selects more than one row per clip, channel "
                               f"instance and seed; name the system and concealment")
         arms.append(g[[*PAIR_ON, "loss_param"]].assign(v=g[cols[arm]].to_numpy(float)))
-    both = arms[0].merge(arms[1][[*PAIR_ON, "v"]], on=list(PAIR_ON), how="inner", suffixes=("_a", "_b")).dropna()
+    both = arms[0].merge(arms[1][[*PAIR_ON, "v"]], on=list(PAIR_ON), how="inner", suffixes=("_a", "_b"))
+    # a channel without a loss parameter (a schedule, a trace set) has level NaN: only an unscored arm drops a pair
+    both = both.dropna(subset=["v_a", "v_b"])
     sign = 1.0 if claim.higher_is_better else -1.0
     a, b = both["v_a"].to_numpy(float), both["v_b"].to_numpy(float)
     if claim.test == "share-above":

@@ -138,3 +138,13 @@ def test_a_rate_against_a_rate_in_the_same_rows():
     with pytest.raises(ConfigError, match="not in the metric table; say which way"):
         decide(df, _claim(metric="fine_coded_kbps", metric_b="fine_raw_kbps", a={"system": "A"}, b={"system": "A"},
                           levels=None))
+
+
+def test_a_channel_without_a_loss_parameter_pairs_its_rows():
+    """A schedule or trace set has no loss_param (NaN): its rows still pair and are decided over all rows."""
+    df = _rows(0.3, 0.1, levels=(0.1,)).assign(loss_param=np.nan, channel="fig11")
+    d = decide(df, _claim(where={"channel": "fig11"}, levels=None))
+    assert d.verdict == "holds" and d.table["n"].tolist() == [12]
+    # an unscored arm still drops its pair
+    df.loc[df.index[0], "pesq_wb"] = np.nan
+    assert decide(df, _claim(where={"channel": "fig11"}, levels=None)).table["n"].tolist() == [11]
