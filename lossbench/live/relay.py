@@ -123,10 +123,10 @@ class LiveChannel:
                             f"give a loss model, a trace, --delay and --jitter")
         timing = model = None
         if spec.startswith("trace:"):
-            from lossbench.specs import parse_spec
+            from lossbench.specs import split_spec
             from lossbench.traces.formats import read_trace
 
-            _, params = parse_spec(spec)
+            _, params = split_spec(spec)
             if set(params) - {"file"}:
                 raise LiveError(f"channel {spec!r}: a live trace takes only file=PATH")
             tr = read_trace(str(params.get("file", "")))
