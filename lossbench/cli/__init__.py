@@ -8,6 +8,7 @@ from lossbench import __version__
 from lossbench.cli.codecs import app as codecs_app
 from lossbench.cli.corpus import app as corpus_app
 from lossbench.cli.data import app as data_app
+from lossbench.cli.live import app as live_app
 from lossbench.cli.netsim import app as netsim_app
 from lossbench.cli.sweep import register as register_sweep
 from lossbench.cli.traces import app as traces_app
@@ -27,6 +28,7 @@ app.add_typer(corpus_app, name="corpus")
 app.add_typer(codecs_app, name="codecs")
 app.add_typer(data_app, name="data")
 app.add_typer(train_app, name="train")
+app.add_typer(live_app, name="live")
 
 
 @app.command()

@@ -60,7 +60,10 @@ class Proc:
                 break
             if line.strip() == word:
                 return
-        code = self.p.poll()
+        try:  # its output ended: it is exiting
+            code: int | None = self.p.wait(timeout=2.0)
+        except subprocess.TimeoutExpired:
+            code = None
         raise self.fail(f"did not start (exit status {code})" if code is not None else
                         f"not ready after {timeout_s:g} s")
 

@@ -313,6 +313,7 @@ class Relay:
             self.send_errors += 1
 
     def _handle(self, data: bytes, src: tuple[str, int], inbound: bool, now: float) -> None:
+        dest: tuple[str, int] | None
         if inbound:
             self._peer = src
             direction, sock, dest = "fwd", self._out, self.target
@@ -424,7 +425,10 @@ class Relay:
         for r in self.records:
             kinds[r.kind] = kinds.get(r.kind, 0) + 1
         drops = (None if self._rcvbuf0 is None or self._rcvbuf1 is None else self._rcvbuf1 - self._rcvbuf0)
-        q = (lambda p: float(np.percentile(late, p)) if late.size else math.nan)
+
+        def q(p: float) -> float:
+            return float(np.percentile(late, p)) if late.size else math.nan
+
         reasons = []
         if late.size and q(99) > self.lateness_limit_ms:
             reasons.append(f"release lateness p99 {q(99):.2f} ms > {self.lateness_limit_ms:g} ms")

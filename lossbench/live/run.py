@@ -133,7 +133,7 @@ def live_run(client: str, clip: str | Path, channel: LiveChannel, out: str | Pat
         d.mkdir(parents=True, exist_ok=True)
         made: list[Relay] = []
 
-        def factory(target: tuple[str, int]) -> Relay:
+        def factory(target: tuple[str, int], made: list[Relay] = made) -> Relay:
             rl = Relay(channel, target, lateness_limit_ms=lateness_limit_ms, drops_limit=drops_limit)
             made.append(rl)
             return rl

@@ -13,7 +13,7 @@ import pytest
 
 from lossbench.errors import ConfigError
 from lossbench.live import LiveChannel, LiveError, Relay
-from lossbench.live.rtp import RTCP, RTP, STUN, DTLS, SeqUnwrapper, classify, parse_rtp
+from lossbench.live.rtp import DTLS, RTCP, RTP, STUN, SeqUnwrapper, classify, parse_rtp
 
 
 def rtp(seq: int, ts: int, ssrc: int, payload: bytes = b"x" * 60) -> bytes:

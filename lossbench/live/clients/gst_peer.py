@@ -27,7 +27,7 @@ CAPS = "application/x-rtp,media=audio,clock-rate=48000,encoding-name=OPUS,payloa
 
 
 def _structure(s) -> dict:
-    out = {}
+    out: dict = {}
     if s is None:
         return out
     for i in range(s.n_fields()):
@@ -55,7 +55,13 @@ def _run(pipeline, wait_stdin: bool, timeout_s: float, on_stop=None) -> str | No
     bus.add_signal_watch()
     bus.connect("message", on_msg)
     if pipeline.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE:
-        return "the pipeline would not start (a port in use, or a missing plug-in)"
+        msg = bus.pop_filtered(Gst.MessageType.ERROR)
+        why = ""
+        if msg is not None:
+            e, dbg = msg.parse_error()
+            why = f": {msg.src.get_name()}: {e.message} ({dbg})"
+        pipeline.set_state(Gst.State.NULL)
+        return "the pipeline would not start" + why
     if wait_stdin:
         print("ready", flush=True)
 
@@ -66,7 +72,7 @@ def _run(pipeline, wait_stdin: bool, timeout_s: float, on_stop=None) -> str | No
             if on_stop is not None:
                 on_stop()
             pipeline.send_event(Gst.Event.new_eos())
-            GLib.timeout_add(int(5000), loop.quit)  # an EOS that never comes through still ends the run
+            GLib.timeout_add(5000, loop.quit)  # an EOS that never comes through still ends the run
 
         threading.Thread(target=wait, daemon=True).start()
     GLib.timeout_add(int(timeout_s * 1000), loop.quit)
@@ -91,7 +97,7 @@ def send(a) -> int:
 
 
 def recv(a) -> int:
-    desc = (f"udpsrc name=src address=127.0.0.1 port={a.port} caps=\"{CAPS.format(pt=a.pt)}\" ! "
+    desc = (f"udpsrc name=src address=127.0.0.1 port={a.port} reuse=false caps=\"{CAPS.format(pt=a.pt)}\" ! "
             f"rtpjitterbuffer name=jb latency={a.latency} do-lost=true ! rtpopusdepay name=depay ! "
             f"opusdec name=dec plc=true use-inband-fec={'true' if a.fec else 'false'} ! audioconvert ! "
             f"audioresample ! audio/x-raw,rate={a.rate},channels=1,format=S16LE ! audiorate skip-to-first=true ! wavenc ! "
@@ -126,6 +132,8 @@ def recv(a) -> int:
     e = _run(p, True, a.timeout, snapshot)
     if "jitterbuffer" not in stats:
         snapshot()
+    if e:
+        print(f"gstreamer receiver: {e}", file=sys.stderr, flush=True)
     print(json.dumps({"first": first, **stats, "error": e}), flush=True)
     return 1 if e else 0
 
