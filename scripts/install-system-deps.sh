@@ -8,8 +8,12 @@ set -euo pipefail
 # chromium: the report is checked in a real (headless) browser by the tests.
 # the production codecs (lossbench/codecs/{lc3,amrnb,speex,spandsp,codec2,gsm}.py): liblc3, opencore AMR-NB,
 # libspeex, spandsp (G.711, G.722 and its PLC), libcodec2, libgsm; libspeexdsp1: speexdsp's jitter buffer (playout=speex)
+# live mode (lossbench live, docs/live.md): GStreamer's tools, its Opus/RTP/UDP elements (base, good) and Debian's
+# PyGObject with GStreamer's introspection data, which the GStreamer client's peers run under; Chromium (above)
 PKGS=(libopus0 libvo-amrwbenc0 libopencore-amrwb0 libsndfile1 chromium
-      liblc3-0 libopencore-amrnb0 libspeex1 libspandsp2 libcodec2-1.0 libgsm1 libspeexdsp1)
+      liblc3-0 libopencore-amrnb0 libspeex1 libspandsp2 libcodec2-1.0 libgsm1 libspeexdsp1
+      gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good python3-gi gir1.2-gstreamer-1.0
+      gir1.2-gst-plugins-base-1.0)
 # the codecs' own reference tools, which the peer tests run (make test): elc3/dlc3, speexenc/speexdec,
 # c2enc/c2dec, toast/untoast, and FFmpeg's independent G.711, G.722 and AMR-NB
 if [ "${1:-}" = "--test" ]; then
