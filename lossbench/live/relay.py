@@ -274,6 +274,20 @@ class Relay:
         for s in (self._in, self._out):
             s.close()
 
+    def __getstate__(self) -> dict[str, Any]:
+        """A stopped relay's log, for a relay that ran in another process (the Chromium client's namespace)."""
+        if self._thread is not None and self._thread.is_alive():
+            raise LiveError("relay: stop it before handing its log on")
+        d = {k: v for k, v in self.__dict__.items() if k not in ("_in", "_out", "_thread", "_stop", "_heap")}
+        d["_flows"] = {k: (f, None, None) for k, (f, _, _) in self._flows.items()}
+        d["error"] = None if self.error is None else repr(self.error)
+        return d
+
+    def __setstate__(self, d: dict[str, Any]) -> None:
+        self.__dict__.update(d)
+        self._thread = None
+        self._heap = []
+
     def __enter__(self) -> Relay:
         return self.start()
 

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from lossbench.errors import ConfigError, LossbenchError
-from lossbench.live.relay import LiveChannel, LiveError, Relay
+from lossbench.live.relay import LiveChannel, LiveError
 
 #: the rates a live clip may have (every client resamples to its codec's rate; these are the rates the metrics
 #: and the twin's Opus take)
@@ -75,6 +75,30 @@ def _loss_param(spec: str) -> float:
     return float(v) if isinstance(v, (int, float)) else 0.0 if spec == "none" else math.nan
 
 
+def clip_first_packet(run: Any, base_ms: float, relay: Any, packet_ms: float) -> int:
+    """The index of the packet that carried the clip's first sample: 0 where the sender started with the clip;
+    where it sent a lead-in first (Chromium), found from the client's map of recorded positions to the RTP
+    timestamps playing out (``run.rtp_map``) at the clip's start in the recording (``base_ms``), against the RTP
+    timestamp of the first packet the relay saw. Good to about a packet (the map's granularity is 10 ms, and the
+    output path's latency is not in it)."""
+    from lossbench.live.clients.gstreamer import relay_first_ts
+
+    if not run.rtp_map:
+        return 0
+    ts0 = relay_first_ts(relay)
+    if ts0 is None:
+        return 0
+    rate = run.sample_rate_hz
+    m = np.asarray(run.rtp_map, float)
+    pos = base_ms / 1000.0 * rate
+    near = np.abs(m[:, 0] - pos) < 0.5 * rate
+    use = m[near] if near.any() else m
+    ticks = 48000.0 / rate  # WebRTC's Opus clock
+    d = float(np.median(use[:, 1] - use[:, 0] * ticks))
+    ts = int(round(pos * ticks + d)) % (1 << 32)
+    return int(round(((ts - ts0) % (1 << 32)) / (48.0 * packet_ms)))
+
+
 def run_twin(codec: str, concealment: str, playouts: list[str], clip_wav: Path, clip_id: str, timing: Path,
              metrics: list[str], out: Path) -> list[dict[str, Any]]:
     """The twin's rows: ``codec`` with ``concealment`` on ``timing`` behind each of ``playouts``."""
@@ -109,7 +133,7 @@ def live_run(client: str, clip: str | Path, channel: LiveChannel, out: str | Pat
     from lossbench.errors import writing
     from lossbench.files import atomic
     from lossbench.live.align import align
-    from lossbench.live.clients import make_client
+    from lossbench.live.clients import RelaySettings, make_client
     from lossbench.metrics import check_metric_names, compute_metrics
 
     say = log or (lambda _msg: None)
@@ -131,25 +155,34 @@ def live_run(client: str, clip: str | Path, channel: LiveChannel, out: str | Pat
     for r in range(int(repeats)):
         d = out if r == 0 else out / f"repeat-{r}"
         d.mkdir(parents=True, exist_ok=True)
-        made: list[Relay] = []
-
-        def factory(target: tuple[str, int], made: list[Relay] = made) -> Relay:
-            rl = Relay(channel, target, lateness_limit_ms=lateness_limit_ms, drops_limit=drops_limit)
-            made.append(rl)
-            return rl
-
+        relays = RelaySettings(channel, lateness_limit_ms, drops_limit)
         say(f"live run {r + 1}/{repeats}: {cl.name} on {clip_id} ({dur:.1f} s) through {channel.label}")
         t0 = time.monotonic()
-        run = cl.run(sent, factory, d, dur)
+        run = cl.run(sent, relays, d, dur)
         wall = time.monotonic() - t0
-        relay = made[-1]
+        if not relays.used:
+            raise LiveError(f"live client {cl.name}: ran no relay")
+        relay = relays.used[-1]
         relay.write_timing(d / "timing.csv")
         relay.write_pcapng(d / "capture.pcapng")
         sf.write(str(d / "received.wav"), run.audio, run.sample_rate_hz, subtype="PCM_16")
         audio = _resample(run.audio, run.sample_rate_hz, sr)
         offset = None if run.offset_samples is None else int(round(run.offset_samples * sr / run.sample_rate_hz))
-        al = align(audio, ref, sr, offset)
+        al = align(audio, ref, sr, offset, search_s=run.search_s)
         sf.write(str(d / "aligned.wav"), al.audio, sr, subtype="PCM_16")
+        # the packets that carried the clip: what the clip-level loss and the twin see
+        tt = relay.timing_trace()
+        k0 = clip_first_packet(run, al.lag_ms - al.offset_ms, relay, channel.packet_ms)
+        if not 0 <= k0 < len(tt):
+            raise LiveError(f"live client {cl.name}: the clip's first packet came out as {k0}, outside the "
+                            f"{len(tt)} packets the relay saw")
+        n_clip = int(math.ceil(dur * 1000 / channel.packet_ms))
+        twin_timing = d / "timing.csv"
+        if k0:
+            from lossbench.traces.timing import TimingTrace
+
+            twin_timing = d / "twin_timing.csv"
+            twin_timing.write_bytes(TimingTrace(tt.send_s[k0:], tt.arrival_s[k0:], dict(tt.meta)).to_csv())
         times: dict[str, float] = {}
         tm = time.perf_counter()
         vals = compute_metrics(al.audio.astype(np.float32), ref, sr, metrics, times)
@@ -161,10 +194,13 @@ def live_run(client: str, clip: str | Path, channel: LiveChannel, out: str | Pat
             "jitter": channel.jitter, "playout": "client", "seed": channel.seed, "status": "ok", "error": None,
             "duration_s": dur, "score_rate_hz": sr, "live_role": "live", "live_repeat": r, "live_wall_s": wall,
             "metrics_time_s": time.perf_counter() - tm, **relay.summary(), **run.columns, **al.columns(), **vals}
+        row["live_loss_stream"] = row["live_loss"]
+        row["live_loss"] = float(tt.lost[k0:k0 + n_clip].mean())
+        row["live_clip_first_packet"] = k0
         row["effective_loss"] = row["live_loss"]
         if twin:
             say(f"  twin: {t_codec} / {t_conc} on timing.csv behind {', '.join(playouts)}")
-            trows = run_twin(t_codec, t_conc, playouts, sent, clip_id, d / "timing.csv", metrics, d / "twin")
+            trows = run_twin(t_codec, t_conc, playouts, sent, clip_id, twin_timing, metrics, d / "twin")
             for tr in trows:
                 own = {k: tr.get(k) for k in ("channel", "channel_key", "loss_param")}
                 tr.update(live_role="twin", live_repeat=r, twin_channel_key=own["channel_key"],

@@ -27,8 +27,32 @@ class ClientRun:
     sample_rate_hz: int
     columns: dict[str, Any] = field(default_factory=dict)
     #: (received sample 0's RTP timestamp - the sender's first RTP timestamp) in samples of ``sample_rate_hz``;
-    #: None where the client does not say (alignment then correlates)
+    #: None where the client does not say (alignment then correlates over ``search_s``)
     offset_samples: int | None = None
+    search_s: float = 3.0
+    #: pairs (received sample position at ``sample_rate_hz``, the RTP timestamp playing out there), where the client
+    #: reports them (Chromium's getSynchronizationSources): they find the packet that carried the clip's first
+    #: sample when the sender sent something before the clip (Chromium's lead-in); None: the clip starts with
+    #: the first packet
+    rtp_map: list[tuple[float, int]] | None = None
+
+
+@dataclass
+class RelaySettings:
+    """How a client makes its relay (:meth:`make`), and the relays it used (``used``; the last is the run's)."""
+
+    channel: Any  # LiveChannel
+    lateness_limit_ms: float = 5.0
+    drops_limit: int = 0
+    used: list[Any] = field(default_factory=list)
+
+    def make(self, target: tuple[str, int], **kw: Any) -> Any:
+        from lossbench.live.relay import Relay
+
+        r = Relay(self.channel, target, lateness_limit_ms=self.lateness_limit_ms, drops_limit=self.drops_limit,
+                  **kw)
+        self.used.append(r)
+        return r
 
 
 class Client(Protocol):
@@ -38,7 +62,7 @@ class Client(Protocol):
         """Raise :class:`~lossbench.live.relay.LiveError` naming the package to install when the client is
         missing."""
 
-    def run(self, clip_wav: Path, relay_factory: Any, out_dir: Path, duration_s: float) -> ClientRun: ...
+    def run(self, clip_wav: Path, relays: RelaySettings, out_dir: Path, duration_s: float) -> ClientRun: ...
 
     def twin(self) -> tuple[str, str, str]:
         """The offline twin: lossbench's model of this client's codec and receiver, as (codec spec, concealment,

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from lossbench.errors import ConfigError
-from lossbench.live.clients import ClientRun, resources
+from lossbench.live.clients import ClientRun, RelaySettings, resources
 from lossbench.live.procs import Proc, free_port, processes
 from lossbench.live.relay import LiveError
 
@@ -91,7 +91,7 @@ class GStreamerClient:
             codec += ",dtx=1"
         return codec, ("opus-fec" if self.fec else "opus-plc"), f"fixed:{self.latency}ms"
 
-    def run(self, clip_wav: Path, relay_factory: Any, out_dir: Path, duration_s: float) -> ClientRun:
+    def run(self, clip_wav: Path, relays: RelaySettings, out_dir: Path, duration_s: float) -> ClientRun:
         import soundfile as sf
 
         peer = str(resources() / "gst_peer.py")
@@ -104,7 +104,7 @@ class GStreamerClient:
                                                "--rate", str(OUTPUT_RATE)], stdin=True)
             procs.append(recv)
             recv.wait_for("ready", 20.0)
-            relay = relay_factory(("127.0.0.1", port))
+            relay = relays.make(("127.0.0.1", port))
             relay.start()
             try:
                 send = Proc("gstreamer sender", [SYSTEM_PYTHON, peer, "send", "--port", str(relay.listen_addr[1]),
