@@ -191,12 +191,15 @@ def live_run(client: str, clip: str | Path, channel: LiveChannel, out: str | Pat
             "codec": f"live:{cl.name}", "codec_config": client, "system": getattr(cl, "label", client),
             "concealment": "client", "channel": channel.loss.split(":")[0], "channel_key": channel.label,
             "channel_kind": "live", "loss_param": _loss_param(channel.loss), "delay": channel.delay,
-            "jitter": channel.jitter, "playout": "client", "seed": channel.seed, "status": "ok", "error": None,
+            "jitter": channel.jitter, "playout": "live", "seed": channel.seed, "status": "ok", "error": None,
             "duration_s": dur, "score_rate_hz": sr, "live_role": "live", "live_repeat": r, "live_wall_s": wall,
             "metrics_time_s": time.perf_counter() - tm, **relay.summary(), **run.columns, **al.columns(), **vals}
         row["live_loss_stream"] = row["live_loss"]
         row["live_loss"] = float(tt.lost[k0:k0 + n_clip].mean())
         row["live_clip_first_packet"] = k0
+        clip_pkts = [x for x in relay.media(0) if k0 <= x.index < k0 + n_clip]
+        if clip_pkts:  # on the wire: the UDP payloads plus 28 bytes of IPv4 and UDP headers
+            row["bitrate_kbps"] = sum(x.size + 28 for x in clip_pkts) * 8 / (len(clip_pkts) * channel.packet_ms)
         row["effective_loss"] = row["live_loss"]
         if twin:
             say(f"  twin: {t_codec} / {t_conc} on timing.csv behind {', '.join(playouts)}")
@@ -204,7 +207,7 @@ def live_run(client: str, clip: str | Path, channel: LiveChannel, out: str | Pat
             for tr in trows:
                 own = {k: tr.get(k) for k in ("channel", "channel_key", "loss_param")}
                 tr.update(live_role="twin", live_repeat=r, twin_channel_key=own["channel_key"],
-                          twin_playout=tr.get("playout"), channel=row["channel"], channel_key=row["channel_key"],
+                          twin_playout=tr.get("playout"), playout="live", channel=row["channel"], channel_key=row["channel_key"],
                           loss_param=row["loss_param"], seed=channel.seed, clip=clip_id,
                           system=f"twin: {t_codec} + {tr.get('playout')}")
                 rows.append(tr)

@@ -35,6 +35,7 @@ from lossbench.reports.tables import (
     error_table,
     latex_compare,
     latex_table,
+    live_table,
     markdown,
     per_trace_table,
     rate_table,
@@ -218,6 +219,12 @@ def _write_report(run_dir: Path, opts: FigureOptions, box: bool) -> Path:
                           p=[("" if np.isnan(p) else f"{p:.2g}") for p in t["p"]], mean=t["mean"].round(3))
             parts.append(tt[["channel", "playout", "loss", "concealment", "mean", "difference", "p", "n"]]
                          .to_html(index=False))
+    lt = live_table(df, metrics)
+    if not lt.empty:
+        parts.append("<h2>Live against the offline twin</h2><p class='note'>The same packets (the run's "
+                     "<code>timing.csv</code>) through lossbench's model of the client's codec and receiver; "
+                     "live - twin is what the client's own receiver adds or loses on that network.</p>")
+        parts.append(lt.to_html(index=False))
     parts.append("<h2>Measured bitrate and speed</h2>")
     parts.append(rate_table(df).to_html())
     err = error_table(df)

@@ -67,6 +67,36 @@ def per_trace_table(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     return t.round(2)
 
 
+def live_table(df: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+    """Live runs (``lossbench live run``): per live row, each metric live and in the offline twin (lossbench's model
+    of the client's codec and receiver on the same packets), their difference, and what the run measured of the
+    network, the relay and the client; empty if the run is not a live one."""
+    if "live_role" not in df.columns:
+        return pd.DataFrame()
+    d = df[(df["live_role"] == "live") & (df["status"] == "ok")]
+    if d.empty:
+        return pd.DataFrame()
+    out = pd.DataFrame(index=d.index)
+    out["client"] = d["system"]
+    out["repeat"] = d["live_repeat"].astype(int)
+    out["loss %"] = (100 * d["live_loss"]).round(1)
+    for m in metrics:
+        if m in d.columns:
+            out[f"{m} live"] = d[m].round(3)
+            if f"twin_{m}" in d.columns:
+                out[f"{m} twin"] = d[f"twin_{m}"].round(3)
+                out[f"{m} live - twin"] = (d[m] - d[f"twin_{m}"]).round(3)
+    if "client_concealed_samples" in d.columns:
+        out["concealed %"] = (100 * d["client_concealed_samples"] / d["client_total_samples_received"]).round(1)
+    if "client_dec_plc_ms" in d.columns:
+        out["decoder PLC ms"] = d["client_dec_plc_ms"].round(0)
+    out["lateness p99 ms"] = d["live_lateness_p99_ms"].round(2)
+    out["align spread / residual ms"] = [f"{a:.1f} / {b:.1f}" for a, b in
+                                         zip(d["live_align_spread_ms"], d["live_align_residual_ms"])]
+    out["flagged"] = [f if f else "" for f in d["live_flag"].fillna("")]
+    return out.reset_index(drop=True)
+
+
 def _tex(text: str) -> str:
     out = str(text)
     for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("$", r"\$"), ("#", r"\#"),
@@ -145,6 +175,10 @@ def markdown(df: pd.DataFrame, metrics: list[str]) -> str:
         if not pt.empty:
             parts.append(f"### {name} per trace (mean over clips; the loss each trace dealt)\n")
             parts.append(pt.to_markdown() + "\n")
+    lt = live_table(df, metrics)
+    if not lt.empty:
+        parts.append("## Live against the offline twin (the same packets through lossbench's model of the client)\n")
+        parts.append(lt.to_markdown(index=False) + "\n")
     parts.append("## Measured bitrate and speed (mean per system)\n")
     parts.append(rate_table(df).to_markdown() + "\n")
     err = error_table(df)
