@@ -97,6 +97,7 @@ class ChromiumClient:
             (out_dir / f).unlink(missing_ok=True)
         ch = relays.channel
         record_ms = int((self.lead_in_s + duration_s + 1.5) * 1000)
+        timeout_s = record_ms / 1000 + 40
         args = {"out": str(out_dir), "clip": str(fake.resolve()), "chromium": self.binary(),
                 "channel": {"loss": ch.loss, "delay": ch.delay, "jitter": ch.jitter, "seed": ch.seed,
                             "packet_ms": ch.packet_ms, "packet_bytes": ch.packet_bytes,
@@ -104,13 +105,13 @@ class ChromiumClient:
                 "lateness_limit_ms": relays.lateness_limit_ms, "drops_limit": relays.drops_limit,
                 "page": {"bitrate": self.bitrate, "fec": int(self.fec), "dtx": int(self.dtx),
                          "record_ms": record_ms},
-                "timeout_s": record_ms / 1000 + 40}
+                "timeout_s": timeout_s}
         (out_dir / "chromium_args.json").write_text(json.dumps(args))
         with processes() as procs:
             p = Proc("chromium client", ["unshare", "-n", "--", sys.executable, "-m",
                                          "lossbench.live.clients.chromium_ns", str(out_dir / "chromium_args.json")])
             procs.append(p)
-            code = p.wait(args["timeout_s"] + 30)
+            code = p.wait(timeout_s + 30)
             if code != 0:
                 raise p.fail(f"exit status {code}")
         res = json.loads((out_dir / "chromium.json").read_text())
