@@ -47,6 +47,7 @@ perf: setup
 	$(PY) perf/neural_speed.py
 	$(PY) perf/soundspring_speed.py
 	$(PY) perf/glaris_speed.py
+	$(PY) perf/live_relay.py
 
 corpus-deps:
 	bash scripts/install-system-deps.sh --corpus
