@@ -38,7 +38,6 @@ import heapq
 import math
 import select
 import socket
-import struct
 import threading
 import time
 from collections import deque
@@ -473,14 +472,3 @@ class Relay:
             "live_flagged": bool(reasons),
             "live_flag": "; ".join(reasons),
         }
-
-
-def pack_ipv4_udp(src: tuple[str, int], dst: tuple[str, int], payload: bytes) -> bytes:
-    """A raw IPv4 + UDP datagram (checksums: IPv4's computed, UDP's zero = none, as RFC 768 allows)."""
-    udp = struct.pack("!HHHH", src[1], dst[1], 8 + len(payload), 0) + payload
-    hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0x4000, 64, 17, 0,
-                      socket.inet_aton(src[0]), socket.inet_aton(dst[0]))
-    s = sum(struct.unpack("!10H", hdr))
-    s = (s & 0xFFFF) + (s >> 16)
-    s = (s & 0xFFFF) + (s >> 16)
-    return hdr[:10] + struct.pack("!H", ~s & 0xFFFF) + hdr[12:] + udp

@@ -17,11 +17,12 @@ import argparse
 import json
 import sys
 import threading
+from typing import Any
 
-import gi  # type: ignore[import-not-found, unused-ignore]
-
-gi.require_version("Gst", "1.0")
-from gi.repository import GLib, Gst  # type: ignore[import-not-found, unused-ignore]  # noqa: E402
+# PyGObject is Debian's (python3-gi), not the venv's: imported by main(), so that lossbench's own import checks can
+# import this module anywhere
+Gst: Any = None
+GLib: Any = None
 
 CAPS = "application/x-rtp,media=audio,clock-rate=48000,encoding-name=OPUS,payload={pt}"
 
@@ -154,6 +155,14 @@ def main() -> int:
     ap.add_argument("--rate", type=int, default=48000)
     ap.add_argument("--timeout", type=float, default=600.0)
     a = ap.parse_args()
+    global Gst, GLib
+    import gi  # type: ignore[import-not-found, unused-ignore]
+
+    gi.require_version("Gst", "1.0")
+    from gi.repository import GLib as _GLib  # type: ignore[import-not-found, unused-ignore]
+    from gi.repository import Gst as _Gst  # type: ignore[import-not-found, unused-ignore]
+
+    Gst, GLib = _Gst, _GLib
     Gst.init(None)
     return send(a) if a.mode == "send" else recv(a)
 
