@@ -384,6 +384,12 @@ class Relay:
     def media(self, flow: int = 0) -> list[PacketRecord]:
         return sorted((r for r in self.records if r.flow == flow), key=lambda r: (r.index, r.recv_s))
 
+    def first_timestamp(self, flow: int = 0) -> int | None:
+        """The RTP timestamp of the flow's first packet as the sender sent it (lost or not); None: no packet."""
+        recs = self.media(flow)
+        h = parse_rtp(recs[0].data) if recs else None
+        return None if h is None else h.timestamp
+
     def timing_trace(self, flow: int = 0):
         """Flow ``flow`` as a :class:`~lossbench.traces.timing.TimingTrace`: per index from the flow's first
         packet, its arrival at the relay (send) and its release (arrival; NaN: lost). Indices never seen (lost

@@ -81,11 +81,9 @@ def clip_first_packet(run: Any, base_ms: float, relay: Any, packet_ms: float) ->
     timestamps playing out (``run.rtp_map``) at the clip's start in the recording (``base_ms``), against the RTP
     timestamp of the first packet the relay saw. Good to about a packet (the map's granularity is 10 ms, and the
     output path's latency is not in it)."""
-    from lossbench.live.clients.gstreamer import relay_first_ts
-
     if not run.rtp_map:
         return 0
-    ts0 = relay_first_ts(relay)
+    ts0 = relay.first_timestamp()
     if ts0 is None:
         return 0
     rate = run.sample_rate_hz
@@ -237,12 +235,14 @@ def live_run(client: str, clip: str | Path, channel: LiveChannel, out: str | Pat
 
 def _write_spec(out: Path, client: str, clip: str | Path, channel: LiveChannel, metrics: list[str], repeats: int,
                 twin: bool) -> None:
-    lines = ['name = "live"', f"# lossbench live run: client {client!r}",
-             f"client = {client!r}".replace("'", '"'), f'clip = "{clip}"', f'channel = "{channel.loss}"',
-             f'delay = "{channel.delay or ""}"', f'jitter = "{channel.jitter or "none"}"', f"seed = {channel.seed}",
-             f"packet_ms = {channel.packet_ms:g}", f"repeats = {repeats}", f"twin = {str(twin).lower()}",
-             "metrics = [" + ", ".join(f'"{m}"' for m in metrics) + "]"]
-    (out / "spec.toml").write_text("\n".join(lines) + "\n")
+    import tomli_w
+
+    from lossbench.files import write_atomic
+
+    d = {"name": "live", "client": client, "clip": str(clip), "channel": channel.loss, "delay": channel.delay or "",
+         "jitter": channel.jitter or "none", "seed": channel.seed, "packet_ms": channel.packet_ms, "repeats": repeats,
+         "twin": twin, "metrics": list(metrics)}
+    write_atomic(out / "spec.toml", f"# lossbench live run: client {client}\n" + tomli_w.dumps(d))
 
 
 __all__ = ["LiveError", "live_run", "read_clip", "run_twin"]

@@ -10,11 +10,11 @@ import subprocess
 import numpy as np
 import pandas as pd
 import pytest
-import soundfile as sf
 
 from lossbench.live import LiveChannel, LiveError
 from lossbench.live.clients.chromium import ChromiumClient
 from lossbench.live.run import live_run
+from tests.live.common import five_second_clip
 
 pytestmark = pytest.mark.slow
 
@@ -28,10 +28,7 @@ def clip(tmp_path_factory):
         ChromiumClient().check()
     except LiveError as e:
         pytest.skip(str(e))
-    x, sr = sf.read("lossbench/corpus/default/en_00.flac", dtype="float32")
-    p = tmp_path_factory.mktemp("clip") / "en_00_5s.wav"
-    sf.write(str(p), x[:5 * sr], sr)
-    return p
+    return five_second_clip(tmp_path_factory.mktemp("clip"))
 
 
 def _no_chromium_left() -> bool:

@@ -16,6 +16,7 @@ from lossbench.errors import ConfigError
 from lossbench.live import LiveChannel, LiveError
 from lossbench.live.clients.gstreamer import GStreamerClient
 from lossbench.live.run import live_run
+from tests.live.common import five_second_clip
 
 pytestmark = pytest.mark.slow
 
@@ -30,10 +31,7 @@ def clip(tmp_path_factory):
         GStreamerClient().check()
     except LiveError as e:
         pytest.skip(str(e))
-    x, sr = sf.read("lossbench/corpus/default/en_00.flac", dtype="float32")
-    p = tmp_path_factory.mktemp("clip") / "en_00_5s.wav"
-    sf.write(str(p), x[:5 * sr], sr)
-    return p
+    return five_second_clip(tmp_path_factory.mktemp("clip"))
 
 
 def _no_peers_left() -> bool:

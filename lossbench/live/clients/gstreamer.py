@@ -15,7 +15,6 @@ import math
 import shutil
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -141,7 +140,7 @@ class GStreamerClient:
         audio = audio.mean(axis=1)
         first = info.get("first") or {}
         offset = None
-        sent_ts = relay_first_ts(relay)
+        sent_ts = relay.first_timestamp()
         if "rtp_ts" in first and sent_ts is not None:
             offset = int(round(((int(first["rtp_ts"]) - sent_ts) % (1 << 32)) * sr / 48000))
         jb, dec = info.get("jitterbuffer", {}), info.get("decoder", {})
@@ -154,14 +153,3 @@ class GStreamerClient:
                 "client_first_seq": first.get("seq")}
         return ClientRun(audio, int(sr), cols, offset)
 
-
-def relay_first_ts(relay: Any) -> int | None:
-    """The RTP timestamp of the first packet of media flow 0 as the sender sent it (lost or not)."""
-    from lossbench.live.rtp import parse_rtp
-
-    recs = [r for r in relay.records if r.flow == 0]
-    if not recs:
-        return None
-    first = min(recs, key=lambda r: r.index)
-    h = parse_rtp(first.data)
-    return None if h is None else h.timestamp
