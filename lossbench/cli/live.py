@@ -11,7 +11,7 @@ from rich.table import Table
 
 from lossbench.cli.common import console, friendly_errors
 
-app = typer.Typer(help="Live mode: real clients (GStreamer, Chromium) through a channel in real time.",
+app = typer.Typer(help="Live mode: real clients (GStreamer, Chromium, pjsua) through a channel in real time.",
                   no_args_is_help=True)
 
 ChannelOpt = Annotated[str, typer.Option("--channel", help="loss model spec (gilbert:loss_rate=0.1,mean_burst=3, "
@@ -36,7 +36,8 @@ def _channel(channel: str, delay: str | None, jitter: str | None, seed: int, pac
 @friendly_errors
 def run_cmd(
     client: Annotated[str, typer.Option(help="gstreamer[:codec=opus,bitrate=24000,fec=1,latency=60] | "
-                                             "chromium[:bitrate=32000,fec=1,dtx=0]")],
+                                             "chromium[:bitrate=32000,fec=1,dtx=0] | "
+                                             "pjsua[:codec=g722|pcmu|pcma|speex|speex-nb|gsm]")],
     clip: Annotated[Path, typer.Option(help="the WAV (or FLAC) to send: 8, 16, 24, 32 or 48 kHz")],
     out: Annotated[Path, typer.Option(help="run directory: results.parquet, received.wav, timing.csv, "
                                            "capture.pcapng, twin/")],

@@ -144,7 +144,7 @@ class G711(FrameCodec):
                     bad[i] = True
                     if plc is not None:
                         L.plc_fillin(plc.ptr, _i16(buf), F)
-                        out[i * F : (i + 1) * F] = from_int16(buf)
+                        out[i * F : (i + 1) * F] = self._unshift(buf)
                         filled += 1
                     continue
                 codes = np.frombuffer(fr, dtype=np.uint8).copy()
@@ -168,6 +168,9 @@ class G722(FrameCodec):
         frame_ms: packet duration (RFC 3551: 20 ms).
         resync: what ``g722-plc`` does to the decoder's ADPCM state after a gap: ``reencode`` (the default),
             ``reset`` or ``none`` (see the module).
+        pcm_shift: bits the encoder's input is shifted right and the decoder's output left (0-2). PJSIP's G.722
+            does this by default (``PJMEDIA_G722_DEFAULT_PCM_SHIFT = 1``, against overflow), which costs about
+            0.45 PESQ-WB on clean speech; ``pcm_shift=1`` models it (live mode's pjsua twin).
     """
 
     name = "g722"
@@ -175,10 +178,13 @@ class G722(FrameCodec):
     facts = ("plc_frames", "resynced_gaps")
 
     def __init__(self, mode: int | None = None, kbps: float | None = None, frame_ms: float = 20.0,
-                 resync: str = "reencode", **packet_kw: Any) -> None:
+                 resync: str = "reencode", pcm_shift: int = 0, **packet_kw: Any) -> None:
         super().__init__(**packet_kw)
         if mode is not None and kbps is not None:
             raise ConfigError("g722: give mode or kbps, not both")
+        if int(pcm_shift) != pcm_shift or not 0 <= int(pcm_shift) <= 2:
+            raise ConfigError(f"g722: pcm_shift must be 0, 1 or 2 bits, got {pcm_shift!r}")
+        self.pcm_shift = int(pcm_shift)
         if kbps is not None:
             match = [m for m, r in G722_MODES.items() if abs(r / 1000 - float(kbps)) < 1e-6]
             if not match:
@@ -207,13 +213,15 @@ class G722(FrameCodec):
         p: dict[str, Any] = {"mode": self.mode, "frame_ms": self.frame_ms}
         if self.resync != "reencode":
             p["resync"] = self.resync
+        if self.pcm_shift:
+            p["pcm_shift"] = self.pcm_shift
         return p
 
     def encode_frames(self, samples: np.ndarray) -> tuple[list[bytes], dict[str, Any]]:
         L = lib()
         st = _Handle(L.g722_encode_init(None, self.bitrate, 0), "g722_encode_free")
         try:
-            pcm = np.ascontiguousarray(to_int16(samples))
+            pcm = np.ascontiguousarray(to_int16(samples) >> self.pcm_shift)
             out = np.zeros(pcm.size // 2, dtype=np.uint8)
             n = L.g722_encode(st.ptr, _u8(out), _i16(pcm), pcm.size)
             if n != out.size:
@@ -222,6 +230,11 @@ class G722(FrameCodec):
             st.close()
         B = self.frame_samples // 2
         return [out[i : i + B].tobytes() for i in range(0, out.size, B)], {}
+
+    def _unshift(self, buf: np.ndarray) -> np.ndarray:
+        if not self.pcm_shift:
+            return from_int16(buf)
+        return from_int16(np.clip(buf.astype(np.int32) << self.pcm_shift, -32768, 32767).astype(np.int16))
 
     def decode_frames(self, frames, concealment):
         L = lib()
@@ -244,7 +257,7 @@ class G722(FrameCodec):
                     bad[i] = True
                     if plc is not None:
                         L.plc_fillin(plc.ptr, _i16(buf), F)
-                        out[i * F : (i + 1) * F] = from_int16(buf)
+                        out[i * F : (i + 1) * F] = self._unshift(buf)
                         filled += 1
                         if shadow is not None:  # the decoder's state follows the concealed audio
                             L.g722_encode(shadow.ptr, _u8(codes), _i16(buf), F)
@@ -265,7 +278,7 @@ class G722(FrameCodec):
                     L.plc_rx(plc.ptr, _i16(buf), F)
                 if shadow is not None:  # tracks the decoder: it codes what the decoder put out
                     L.g722_encode(shadow.ptr, _u8(codes), _i16(buf), F)
-                out[i * F : (i + 1) * F] = from_int16(buf)
+                out[i * F : (i + 1) * F] = self._unshift(buf)
         finally:
             dec.close()
             for h in (plc, shadow):

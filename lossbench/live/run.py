@@ -80,7 +80,10 @@ def clip_first_packet(run: Any, base_ms: float, relay: Any, packet_ms: float) ->
     where it sent a lead-in first (Chromium), found from the client's map of recorded positions to the RTP
     timestamps playing out (``run.rtp_map``) at the clip's start in the recording (``base_ms``), against the RTP
     timestamp of the first packet the relay saw. Good to about a packet (the map's granularity is 10 ms, and the
-    output path's latency is not in it)."""
+    output path's latency is not in it). A client that knows the index itself (``run.clip_first_index``) says
+    so."""
+    if run.clip_first_index is not None:
+        return int(run.clip_first_index)
     if not run.rtp_map:
         return 0
     ts0 = relay.first_timestamp()
@@ -148,8 +151,6 @@ def live_run(client: str, clip: str | Path, channel: LiveChannel, out: str | Pat
     clip_id = Path(clip).stem
     dur = ref.size / sr
     rows: list[dict[str, Any]] = []
-    t_codec, t_conc, t_match = cl.twin()
-    playouts = [t_match] + (["tsm"] if t_match != "tsm" else [])
     for r in range(int(repeats)):
         d = out if r == 0 else out / f"repeat-{r}"
         d.mkdir(parents=True, exist_ok=True)
@@ -158,6 +159,9 @@ def live_run(client: str, clip: str | Path, channel: LiveChannel, out: str | Pat
         t0 = time.monotonic()
         run = cl.run(sent, relays, d, dur)
         wall = time.monotonic() - t0
+        if r == 0:  # after the first run: a client's twin may depend on what the run settled (pjsua's ptime)
+            t_codec, t_conc, t_match = cl.twin()
+            playouts = [t_match] + (["tsm"] if t_match != "tsm" else [])
         if not relays.used:
             raise LiveError(f"live client {cl.name}: ran no relay")
         relay = relays.used[-1]

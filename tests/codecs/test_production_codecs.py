@@ -181,6 +181,18 @@ def test_g722_equals_ffmpegs(speech):
     assert np.array_equal(np.frombuffer(dec, dtype="<i2"), _raw_decode(c, ours))
 
 
+def test_g722_pcm_shift_is_pjsips_one_bit_shift_around_the_standard_codec(speech):
+    """``pcm_shift=1`` (PJSIP's PJMEDIA_G722_DEFAULT_PCM_SHIFT): the codes are the standard coder's codes of the input
+    shifted right one bit, and the decoder's output is the standard decoder's shifted left."""
+    c, plain = make_codec("g722:pcm_shift=1"), make_codec("g722")
+    pcm = _pcm(c, speech)
+    ours, _ = c.encode_frames(pcm.astype(np.float32) / 32768)
+    theirs, _ = plain.encode_frames((pcm >> 1).astype(np.float32) / 32768)
+    assert ours == theirs
+    assert np.array_equal(_raw_decode(c, ours), np.clip(_raw_decode(plain, ours).astype(np.int32) << 1, -32768, 32767))
+    assert c.codec_params()["pcm_shift"] == 1 and "pcm_shift" not in plain.codec_params()
+
+
 def test_amrnb_decodes_as_ffmpegs_own_decoder_hears_it(tmp_path, speech):
     _need("ffmpeg")
     c = make_codec("amrnb:kbps=12.2")
@@ -226,6 +238,7 @@ def test_native_concealment_beats_silence_and_rates_are_measured(spec, native):
     ("amrnb:mode=9", "mode must be an integer 0..7"), ("speex:mode=xb", "mode must be one of nb, wb, uwb"),
     ("speex:quality=11", "quality must be an integer 0..10"), ("g711:law=mu", "law must be one of alaw, ulaw"),
     ("g722:mode=4", r"mode must be 1 \(64 kbit/s\)"), ("g722:resync=magic", "resync must be one of reencode"),
+    ("g722:pcm_shift=3", "pcm_shift must be 0, 1 or 2 bits"),
     ("codec2:mode=800", "mode must be one of 3200"), ("gsm:mode=1", "mode"),
 ])
 def test_bad_options_name_the_value_and_the_allowed_ones(spec, match):

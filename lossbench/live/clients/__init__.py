@@ -5,6 +5,8 @@ and returns what its receiver played (:class:`ClientRun`).
   rtpjitterbuffer (do-lost)/opusdec (PLC, in-band FEC) (:mod:`lossbench.live.clients.gstreamer`).
 - ``chromium[:bitrate=32000,fec=1,dtx=0]``: two WebRTC peer connections in headless Chromium
   (:mod:`lossbench.live.clients.chromium`).
+- ``pjsua[:codec=g722]``: a SIP call between two pjsua2 user agents, G.722, G.711, Speex or GSM, pjmedia's jitter
+  buffer and concealment (:mod:`lossbench.live.clients.pjsua`).
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ class ClientRun:
     #: sample when the sender sent something before the clip (Chromium's lead-in); None: the clip starts with
     #: the first packet
     rtp_map: list[tuple[float, int]] | None = None
+    #: the index (from the flow's first packet) of the packet that carried the clip's first sample, where the
+    #: client knows it (pjsua's sender counts the packets it sent before it connected the clip)
+    clip_first_index: int | None = None
 
 
 @dataclass
@@ -82,7 +87,11 @@ def make_client(spec: str) -> Client:
         from lossbench.live.clients.chromium import ChromiumClient
 
         return call_factory(ChromiumClient, params, "live client chromium")
-    raise ConfigError(f"unknown live client {name!r}; valid: {choices(['gstreamer', 'chromium'])}")
+    if name == "pjsua":
+        from lossbench.live.clients.pjsua import PjsuaClient
+
+        return call_factory(PjsuaClient, params, "live client pjsua")
+    raise ConfigError(f"unknown live client {name!r}; valid: {choices(['gstreamer', 'chromium', 'pjsua'])}")
 
 
 def resources() -> Path:
