@@ -196,3 +196,31 @@ def test_a_flagged_run_says_why():
     relay, _ = run_stream(LiveChannel("none", seed=0, packet_ms=5, max_seconds=0.2), 60, 0.005)
     s = relay.summary()
     assert s["live_beyond_plan"] == 20 and s["live_flagged"] and "past the channel's 0.2 s draw" in s["live_flag"]
+
+
+def test_runtime_is_bounded_whatever_the_channel_holds():
+    """stop() returns within its drain time plus the loop's wake-up, even with packets held for 30 s, and the thread
+    and sockets are gone; a relay that saw nothing stops at once; packets still held are logged as not released."""
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        idle = Relay(LiveChannel("none", seed=0), rx.getsockname()).start()
+        t = time.monotonic()
+        idle.stop()
+        assert time.monotonic() - t < 0.5
+        relay = Relay(LiveChannel("none", delay="30s", seed=0), rx.getsockname()).start()
+        for k in range(20):
+            tx.sendto(rtp(k, k * 960, 0x99), relay.listen_addr)
+        time.sleep(0.1)
+        t = time.monotonic()
+        relay.stop(drain_s=0.3)
+        took = time.monotonic() - t
+        assert 0.3 <= took < 1.0, took
+        assert relay._thread is not None and not relay._thread.is_alive()
+        assert relay._in.fileno() == -1 and relay._out.fileno() == -1
+        media = relay.media(0)
+        assert len(media) == 20 and all(np.isfinite(r.intended_s) and np.isnan(r.released_s) for r in media)
+    finally:
+        rx.close()
+        tx.close()
