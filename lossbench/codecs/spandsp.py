@@ -144,7 +144,7 @@ class G711(FrameCodec):
                     bad[i] = True
                     if plc is not None:
                         L.plc_fillin(plc.ptr, _i16(buf), F)
-                        out[i * F : (i + 1) * F] = self._unshift(buf)
+                        out[i * F : (i + 1) * F] = from_int16(buf)
                         filled += 1
                     continue
                 codes = np.frombuffer(fr, dtype=np.uint8).copy()
