@@ -170,7 +170,7 @@ class G722(FrameCodec):
             ``reset`` or ``none`` (see the module).
         pcm_shift: bits the encoder's input is shifted right and the decoder's output left (0-2). PJSIP's G.722
             does this by default (``PJMEDIA_G722_DEFAULT_PCM_SHIFT = 1``, against overflow), which costs about
-            0.45 PESQ-WB on clean speech; ``pcm_shift=1`` models it (live mode's pjsua twin).
+            0.44 PESQ-WB on clean speech (4.507 to 4.065, en_00); ``pcm_shift=1`` models it (live mode's pjsua twin).
     """
 
     name = "g722"

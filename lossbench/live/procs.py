@@ -4,6 +4,7 @@ run ends however it ends; a failure names the client and its last lines of stder
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import select
 import signal
@@ -51,6 +52,19 @@ class Proc:
             if r:
                 line = self.p.stdout.readline()
                 return line if line else None
+
+    def read_json(self, timeout_s: float, what: str) -> dict:
+        """The next stdout line within ``timeout_s`` as a JSON object; a failure naming ``what`` was expected."""
+        line = self.readline(timeout_s)
+        if not line:
+            raise self.fail(f"printed no {what}")
+        try:
+            out = json.loads(line)
+        except json.JSONDecodeError:
+            out = None
+        if not isinstance(out, dict):
+            raise self.fail(f"printed {line.strip()[:80]!r} instead of its {what}")
+        return out
 
     def wait_for(self, word: str, timeout_s: float) -> None:
         end = time.monotonic() + timeout_s

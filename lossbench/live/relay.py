@@ -139,6 +139,12 @@ class LiveChannel:
         return Channel((Link(model, parse_seconds(self.delay) if self.delay else 0.0, parse_jitter(self.jitter),
                              timing=timing),))
 
+    def max_delay_s(self, seconds: float, flow: int = 0) -> float:
+        """The longest one-way delay the channel gives the flow's packets sent in its first ``seconds`` (plus 50
+        packets): how long to wait for what is still in the channel (0 when all of them are lost)."""
+        d = self.fates(flow).delay_s[: int(seconds * 1000.0 / self.packet_ms) + 50]
+        return float(np.nanmax(d)) if np.isfinite(d).any() else 0.0
+
     def fates(self, flow: int) -> Fates:
         if flow not in self._cache:
             n = int(math.ceil(self.max_seconds * 1000.0 / self.packet_ms))

@@ -5,16 +5,14 @@ getStats numbers land in the row, and no Chromium is left running."""
 
 from __future__ import annotations
 
-import subprocess
-
 import numpy as np
 import pandas as pd
 import pytest
 
-from lossbench.live import LiveChannel, LiveError
+from lossbench.live import LiveChannel
 from lossbench.live.clients.chromium import ChromiumClient
 from lossbench.live.run import live_run
-from tests.live.common import five_second_clip
+from tests.live.common import client_clip, none_running
 
 pytestmark = pytest.mark.slow
 
@@ -24,15 +22,11 @@ MARGIN_0 = 0.3
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory):
-    try:
-        ChromiumClient().check()
-    except LiveError as e:
-        pytest.skip(str(e))
-    return five_second_clip(tmp_path_factory.mktemp("clip"))
+    return client_clip(tmp_path_factory, ChromiumClient())
 
 
 def _no_chromium_left() -> bool:
-    return subprocess.run(["pgrep", "-f", "lossbench-chromium-"], capture_output=True).returncode != 0
+    return none_running("lossbench-chromium-")
 
 
 def test_chromium_lossless_then_lossy_with_repeats(clip, tmp_path):

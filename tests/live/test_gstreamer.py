@@ -5,8 +5,6 @@ that leave no process behind."""
 
 from __future__ import annotations
 
-import subprocess
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,7 +14,7 @@ from lossbench.errors import ConfigError
 from lossbench.live import LiveChannel, LiveError
 from lossbench.live.clients.gstreamer import GStreamerClient
 from lossbench.live.run import live_run
-from tests.live.common import five_second_clip
+from tests.live.common import client_clip, none_running
 
 pytestmark = pytest.mark.slow
 
@@ -27,15 +25,11 @@ MARGIN_0 = 0.2
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory):
-    try:
-        GStreamerClient().check()
-    except LiveError as e:
-        pytest.skip(str(e))
-    return five_second_clip(tmp_path_factory.mktemp("clip"))
+    return client_clip(tmp_path_factory, GStreamerClient())
 
 
 def _no_peers_left() -> bool:
-    return subprocess.run(["pgrep", "-f", "gst_peer.py"], capture_output=True).returncode != 0
+    return none_running("gst_peer.py")
 
 
 def test_lossless_run_aligns_and_matches_its_twin(clip, tmp_path):

@@ -10,13 +10,10 @@ timeline.
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
 import time
 from pathlib import Path
-
-import numpy as np
 
 from lossbench.errors import ConfigError
 from lossbench.live.clients import ClientRun, RelaySettings, resources
@@ -116,21 +113,11 @@ class GStreamerClient:
                 if code != 0:
                     raise send.fail(f"exit status {code}")
                 # what is still in the channel and the jitter buffer comes out before the receiver stops
-                f = relay.channel.fates(0)
-                n = min(f.delay_s.size, int(duration_s * 1000 / relay.channel.packet_ms) + 50)
-                d = f.delay_s[:n]
-                tail = float(np.nanmax(d)) if np.isfinite(d).any() else 0.0
-                time.sleep(tail + self.latency / 1000.0 + 0.4)
+                time.sleep(relay.channel.max_delay_s(duration_s) + self.latency / 1000.0 + 0.4)
                 recv.say("stop")
-                line = recv.readline(20.0)
+                info = recv.read_json(20.0, "statistics when asked to stop")
             finally:
                 relay.stop()
-            if not line:
-                raise recv.fail("gave no statistics when asked to stop")
-            try:
-                info = json.loads(line)
-            except json.JSONDecodeError:
-                raise recv.fail(f"printed {line.strip()[:80]!r} instead of its statistics") from None
             if info.get("error"):
                 raise recv.fail(str(info["error"]))
             recv.wait(10.0)

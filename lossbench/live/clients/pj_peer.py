@@ -93,7 +93,7 @@ def send(a: argparse.Namespace) -> int:
     import pjsua2 as pj
 
     ep = _endpoint(pj, a.sip_port, a.codec, a.ptime, {})
-    state: dict[str, Any] = {"done_at": None, "clip_seq": None, "error": None, "disconnected": False}
+    state: dict[str, Any] = {"done_at": None, "tx_before": None, "error": None, "disconnected": False}
 
     class Player(pj.AudioMediaPlayer):
         def onEof2(self) -> None:
@@ -112,17 +112,16 @@ def send(a: argparse.Namespace) -> int:
             ci = self.getInfo()
             if ci.state == pj.PJSIP_INV_STATE_DISCONNECTED:
                 state["disconnected"] = True
-                if state["clip_seq"] is None:
+                if state["tx_before"] is None:
                     state["error"] = f"the call ended before its audio came up: {ci.lastStatusCode} {ci.lastReason}"
 
         def onCallMediaState(self, prm: Any) -> None:
             got = _audio(pj, self)
-            if got is None or state["clip_seq"] is not None:
+            if got is None or state["tx_before"] is not None:
                 return
             med, idx = got
             st = self.getStreamStat(idx)
-            state["clip_seq"] = (int(st.rtcp.rtpTxLastSeq) + 1) & 0xFFFF
-            state["tx_before"] = int(st.rtcp.txStat.pkt)
+            state["tx_before"] = int(st.rtcp.txStat.pkt)  # packets sent before the file: the clip's first index
             player.createPlayer(a.wav, pj.PJMEDIA_FILE_NO_LOOP)
             player.startTransmit(med)
             state["idx"] = idx
@@ -145,9 +144,9 @@ def send(a: argparse.Namespace) -> int:
             break  # no BYE: the receiver keeps the call, and its stream's statistics, until it is told to stop
     else:
         if state["error"] is None:
-            state["error"] = ("the call's audio never came up" if state["clip_seq"] is None else
+            state["error"] = ("the call's audio never came up" if state["tx_before"] is None else
                               "timed out before the file ended")
-    _say({"clip_seq": state["clip_seq"], "tx_before": state.get("tx_before"), "error": state["error"], **stats})
+    _say({"tx_before": state["tx_before"], "error": state["error"], **stats})
     os._exit(0 if state["error"] is None else 1)  # pjsua2's objects do not survive Python's own teardown
 
 

@@ -17,13 +17,12 @@ sender reports how many packets it had sent when it connected the clip).
 
 from __future__ import annotations
 
-import json
 import math
 import sys
+import time
 from pathlib import Path
 
-import numpy as np
-
+from lossbench.audio import resample
 from lossbench.errors import ConfigError, choices
 from lossbench.live.clients import ClientRun, RelaySettings, resources
 from lossbench.live.procs import Proc, free_port, processes
@@ -89,7 +88,6 @@ class PjsuaClient:
 
     def run(self, clip_wav: Path, relays: RelaySettings, out_dir: Path, duration_s: float) -> ClientRun:
         import soundfile as sf
-        from scipy.signal import resample_poly
 
         ptime = relays.channel.packet_ms
         allowed = CODECS[self.codec][2]
@@ -98,11 +96,7 @@ class PjsuaClient:
                               f"the channel's packet_ms is {ptime!r}")
         self.ptime_ms = float(ptime)
         x, sr = sf.read(str(clip_wav), dtype="float32")
-        if sr != BRIDGE_RATE:
-            from math import gcd
-
-            g = gcd(sr, BRIDGE_RATE)
-            x = resample_poly(x, BRIDGE_RATE // g, sr // g).astype(np.float32)
+        x = resample(x, sr, BRIDGE_RATE)
         src = out_dir / "pjsua_input.wav"
         sf.write(str(src), x, BRIDGE_RATE, subtype="PCM_16")
         raw = out_dir / "received_raw.wav"
@@ -125,20 +119,15 @@ class PjsuaClient:
                                              "--target", f"sip:recv@127.0.0.1:{recv_sip}", "--wav", str(src),
                                              "--timeout", str(duration_s + 30), "--tail", "0.2", *common])
                 procs.append(send)
-                line = send.readline(duration_s + 40.0)
+                sent = send.read_json(duration_s + 40.0, "result")
                 code = send.wait(10.0)
-                sent = _json(send, line)
                 if code != 0 or sent.get("error"):  # the receiver's log says why it refused or failed the call
                     raise LiveError(f"{send.fail(str(sent.get('error') or f'exit status {code}'))}; the pjsua "
                                     f"receiver's last stderr lines: {recv.stderr_tail(3)}")
                 # what is still in the channel and the jitter buffer comes out before the receiver stops
-                d = relay.channel.fates(0).delay_s[: int(duration_s * 1000 / ptime) + 50]
-                tail = float(np.nanmax(d)) if np.isfinite(d).any() else 0.0
-                import time
-
-                time.sleep(tail + 0.6)
+                time.sleep(relay.channel.max_delay_s(duration_s) + 0.6)
                 recv.say("stop")
-                got = _json(recv, recv.readline(20.0))
+                got = recv.read_json(20.0, "statistics when asked to stop")
                 recv.wait(10.0)
                 if got.get("error"):
                     raise recv.fail(str(got["error"]))
@@ -174,14 +163,3 @@ def _free_even_port() -> int:
             return p
     raise LiveError("pjsua client: found no free even UDP port on 127.0.0.1 in 50 tries")
 
-
-def _json(proc: Proc, line: str | None) -> dict:
-    if not line:
-        raise proc.fail("printed no result")
-    try:
-        out = json.loads(line)
-    except json.JSONDecodeError:
-        raise proc.fail(f"printed {line.strip()[:80]!r} instead of its result") from None
-    if not isinstance(out, dict):
-        raise proc.fail(f"printed {line.strip()[:80]!r} instead of its result")
-    return out
